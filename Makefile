@@ -1,0 +1,61 @@
+# voxgate: `make run` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+SYNCED := $(VENV)/.synced
+NODE_DIR := tests/conformance
+NODE_MODULES := $(NODE_DIR)/node_modules/.package-lock.json
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help run test lint format bench deps browser demo clean
+
+help:
+	@echo "make run    - start voxgate (REST :8000, signaling :8001) on embedded SQLite"
+	@echo "make test   - install what is missing, then lint and run every test"
+	@echo "make lint   - ruff + mypy --strict"
+	@echo "make bench  - performance figures (not part of make test)"
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@test -x "$(UV)" || ln -sf "$$(command -v uv)" "$(UV)" 2>/dev/null || true
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+deps: $(SYNCED)
+
+$(NODE_MODULES): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium (never a downloaded browser build)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser: $(CHROMIUM) $(NODE_MODULES)
+
+run: $(SYNCED)
+	$(UV) run voxgate serve
+
+lint: $(SYNCED)
+	$(UV) run ruff check src tests
+	$(UV) run ruff format --check src tests
+	$(UV) run mypy
+
+format: $(SYNCED)
+	$(UV) run ruff format src tests
+	$(UV) run ruff check --fix src tests
+
+test: $(SYNCED) browser lint
+	$(UV) run pytest
+
+bench: $(SYNCED)
+	$(UV) run python -m bench
+
+demo: $(SYNCED) browser
+	$(UV) run python -m examples.backend
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

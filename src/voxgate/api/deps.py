@@ -1,0 +1,64 @@
+"""Request plumbing: API-key auth (cheap: SHA-256 plus a short cache) and JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import Request
+
+from voxgate.auth.apikeys import digest_api_key
+from voxgate.domain.errors import AuthenticationFailed, BadRequest
+from voxgate.services.control import ControlPlane
+
+__all__ = ["ApiKeyAuth", "control", "json_body"]
+
+MAX_BODY = 64 * 1024
+
+
+def control(request: Request) -> ControlPlane:
+    plane: ControlPlane = request.app.state.control
+    return plane
+
+
+class ApiKeyAuth:
+    """Bearer API keys; valid digests are cached for a few seconds to spare the store."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._valid: dict[str, float] = {}
+
+    async def __call__(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key or len(key) > 512:
+            raise AuthenticationFailed("Could not understand the provided credentials.")
+        digest = digest_api_key(key)
+        now = time.monotonic()
+        if self._valid.get(digest, 0.0) > now:
+            return
+        plane = control(request)
+        if await plane.store.api_key_by_digest(digest) is None:
+            raise AuthenticationFailed("Could not understand the provided credentials.")
+        if len(self._valid) > 10_000:
+            self._valid.clear()
+        self._valid[digest] = now + self.ttl
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest("The request body is too large.")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(
+            "The request failed because it was not well-formed.", pointer="/"
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.", pointer="/")
+    return body

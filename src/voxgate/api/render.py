@@ -1,0 +1,95 @@
+"""Records as the SDKs expect them on the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxgate.bus.base import Registration
+from voxgate.domain.records import Assistant, AuditEvent, Connection, Credential
+from voxgate.domain.timeutil import from_epoch, iso, utcnow
+
+__all__ = ["assistant", "audit_event", "connection", "credential", "registration_status"]
+
+
+def connection(conn: Connection, password: str | None = None) -> dict[str, Any]:
+    return {
+        "id": conn.id,
+        "record_type": "credential_connection",
+        "connection_name": conn.connection_name,
+        "user_name": conn.user_name,
+        "password": password if password is not None else "********",
+        "active": conn.active,
+        **conn.settings,
+        "created_at": iso(conn.created_at),
+        "updated_at": iso(conn.updated_at),
+    }
+
+
+def credential(cred: Credential, password: str | None = None) -> dict[str, Any]:
+    now = utcnow()
+    body: dict[str, Any] = {
+        "id": cred.id,
+        "record_type": "credential",
+        "resource_id": f"connection:{cred.connection_id}",
+        "connection_id": cred.connection_id,
+        "name": cred.name,
+        "tag": cred.tag,
+        "sip_username": cred.sip_username,
+        "status": cred.effective_status(now),
+        "expired": cred.is_expired(now),
+        "expires_at": iso(cred.expires_at),
+        "user_id": "voxgate",
+        "created_at": iso(cred.created_at),
+        "updated_at": iso(cred.updated_at),
+    }
+    if password is not None:
+        body["sip_password"] = password
+    return body
+
+
+def registration_status(conn: Connection, reg: Registration | None) -> dict[str, Any]:
+    if reg is None:
+        return {
+            "record_type": "registration_status",
+            "status": "Not Registered",
+            "sip_username": conn.user_name,
+            "ip_address": None,
+            "port": None,
+            "transport": None,
+            "user_agent": None,
+            "last_registration": None,
+        }
+    return {
+        "record_type": "registration_status",
+        "status": "Registered",
+        "sip_username": reg.sip_username,
+        "credential_id": reg.credential_id,
+        "ip_address": reg.address,
+        "port": reg.port,
+        "transport": reg.transport,
+        "user_agent": reg.user_agent,
+        "last_registration": from_epoch(reg.registered_at).strftime("%Y-%m-%dT%H:%M:%S"),
+        "node_id": reg.node_id,
+    }
+
+
+def audit_event(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "record_type": "audit_event",
+        "credential_id": event.credential_id,
+        "kind": event.kind,
+        "occurred_at": iso(event.at),
+        "details": event.details,
+    }
+
+
+def assistant(item: Assistant) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "record_type": "ai_assistant",
+        "name": item.name,
+        "kind": item.kind,
+        "instructions": item.settings.get("instructions"),
+        "created_at": iso(item.created_at),
+    }

@@ -1,0 +1,60 @@
+"""The ``Bus`` protocol. The local implementation is in-process; Redis spans nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Bus", "BusEvent", "Displaced", "Handler", "Registration", "Revoked"]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Who holds a principal's inbound route: one per credential (or connection login)."""
+
+    principal: str
+    connection_id: str
+    credential_id: str | None
+    sip_username: str
+    session_id: str
+    node_id: str
+    address: str
+    port: int
+    user_agent: str
+    registered_at: float
+    transport: str = "WSS"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """Close every live session of these principals: deactivated, deleted, expired, revoked."""
+
+    principals: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Displaced:
+    """``session_id`` lost its registration to ``by`` (latest registration wins)."""
+
+    session_id: str
+    by: Registration
+
+
+BusEvent = Revoked | Displaced
+Handler = Callable[[BusEvent], Awaitable[None]]
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    def subscribe(self, handler: Handler) -> None: ...
+    async def publish(self, event: BusEvent) -> None: ...
+    async def register(self, reg: Registration) -> Registration | None:
+        """Take the principal's registration; returns the one it replaced, if any."""
+        ...
+
+    async def unregister(self, principal: str, session_id: str) -> None: ...
+    async def registration(self, principal: str) -> Registration | None: ...
+    async def registrations_of_connection(self, connection_id: str) -> list[Registration]: ...

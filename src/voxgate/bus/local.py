@@ -1,0 +1,51 @@
+"""In-process bus: the embedded default, exact for one process and useless across several."""
+
+from __future__ import annotations
+
+import logging
+
+from voxgate.bus.base import BusEvent, Handler, Registration
+
+__all__ = ["LocalBus"]
+
+log = logging.getLogger(__name__)
+
+
+class LocalBus:
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+        self._regs: dict[str, Registration] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._regs.clear()
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    async def publish(self, event: BusEvent) -> None:
+        for handler in list(self._handlers):
+            try:
+                await handler(event)
+            except Exception:  # one failing listener must not starve the others
+                log.exception("bus handler failed")
+
+    async def register(self, reg: Registration) -> Registration | None:
+        previous = self._regs.get(reg.principal)
+        self._regs[reg.principal] = reg
+        if previous is not None and previous.session_id != reg.session_id:
+            return previous
+        return None
+
+    async def unregister(self, principal: str, session_id: str) -> None:
+        current = self._regs.get(principal)
+        if current is not None and current.session_id == session_id:
+            del self._regs[principal]
+
+    async def registration(self, principal: str) -> Registration | None:
+        return self._regs.get(principal)
+
+    async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
+        return [r for r in self._regs.values() if r.connection_id == connection_id]

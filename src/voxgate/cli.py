@@ -1,0 +1,319 @@
+"""The ``voxgate`` command: serve, and thin people-facing wrappers over the control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from voxgate.api import render
+from voxgate.config import DEFAULT_DATABASE_URL, Settings
+from voxgate.domain.errors import VoxgateError
+from voxgate.logging import configure_logging
+from voxgate.runtime import Runtime, open_runtime
+from voxgate.services.schemas import ConnectionCreate, CredentialCreate, parse
+from voxgate.store.base import ConnectionFilter, CredentialFilter
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys and token signing keys.")
+connections_app = typer.Typer(no_args_is_help=True, help="Credential connections.")
+credentials_app = typer.Typer(no_args_is_help=True, help="Telephony credentials.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Login tokens (JWT).")
+assistants_app = typer.Typer(no_args_is_help=True, help="AI assistants for anonymous_login.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(connections_app, name="connections")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(assistants_app, name="assistants")
+
+DbUrl = Annotated[
+    str, typer.Option("--database-url", envvar="VOXGATE_DATABASE_URL", help="SQLAlchemy URL.")
+]
+SecretFile = Annotated[
+    Path,
+    typer.Option("--secret-file", envvar="VOXGATE_SECRET_FILE", help="Key-encryption key file."),
+]
+
+
+def _run(db: str, secret: Path, action: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Opens the store, runs one action, prints a one-line error and exits 1 on failure."""
+
+    async def go() -> T:
+        async with open_runtime(Settings(database_url=db, secret_file=secret)) as rt:
+            return await action(rt)
+
+    try:
+        return asyncio.run(go())
+    except VoxgateError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="VOXGATE_HOST")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(envvar="VOXGATE_API_PORT")] = 8000,
+    rtc_port: Annotated[int, typer.Option(envvar="VOXGATE_RTC_PORT")] = 8001,
+    role: Annotated[str, typer.Option(envvar="VOXGATE_ROLE", help="all | api | rtc")] = "all",
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+    expiry_notice: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_EXPIRY_NOTICE", help="Seconds before token expiry to warn the client."
+        ),
+    ] = 3600.0,
+    log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = "INFO",
+) -> None:
+    """Run the REST API and the signaling gateway."""
+    if role not in ("all", "api", "rtc"):
+        typer.echo("error: --role must be all, api or rtc", err=True)
+        raise typer.Exit(2)
+    import os
+
+    from voxgate.server import serve as run_server
+
+    configure_logging(log_level)
+    settings = Settings(
+        host=host,
+        api_port=api_port,
+        rtc_port=rtc_port,
+        role=role,
+        database_url=database_url,
+        secret_file=secret_file,
+        bootstrap_api_key=os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None,
+        expiry_notice=expiry_notice,
+        log_level=log_level,
+    )
+    try:
+        asyncio.run(run_server(settings))
+    except OSError as exc:
+        typer.echo(f"error: cannot start: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+# -- keys ---------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(
+    label: Annotated[str, typer.Option()],
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Create an API key. It is printed once; only its SHA-256 digest is stored."""
+    key, _ = _run(database_url, secret_file, lambda rt: rt.control.create_api_key(label))
+    typer.echo(key)
+
+
+@keys_app.command("rotate-signing")
+def keys_rotate(
+    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
+) -> None:
+    """Add a new token signing key; older keys keep verifying until retired."""
+    typer.echo(_run(database_url, secret_file, lambda rt: rt.control.rotate_signing_key()))
+
+
+@keys_app.command("retire-signing")
+def keys_retire(
+    kid: str,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Retire a signing key: tokens it signed stop verifying."""
+    _run(database_url, secret_file, lambda rt: rt.control.retire_signing_key(kid))
+    typer.echo(f"retired {kid}")
+
+
+@keys_app.command("list-signing")
+def keys_list(
+    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
+) -> None:
+    """List signing keys (kid, created, retired); never their secrets."""
+
+    async def go(rt: Runtime) -> list[dict[str, Any]]:
+        return [
+            {
+                "kid": k.kid,
+                "created_at": str(k.created_at),
+                "retired_at": str(k.retired_at) if k.retired_at else None,
+                "signing": k.kid == rt.control.ring.signing_kid,
+            }
+            for k in await rt.control.store.list_signing_keys()
+        ]
+
+    _print(_run(database_url, secret_file, go))
+
+
+# -- connections --------------------------------------------------------------------------
+@connections_app.command("create")
+def connections_create(
+    name: Annotated[str, typer.Option("--name")],
+    user_name: Annotated[str | None, typer.Option()] = None,
+    password: Annotated[str | None, typer.Option()] = None,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Create a credential connection (user name and password generated when omitted)."""
+    body: dict[str, Any] = {"connection_name": name}
+    if user_name:
+        body["user_name"] = user_name
+    if password:
+        body["password"] = password
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        conn, clear = await rt.control.create_connection(parse(ConnectionCreate, body))
+        return render.connection(conn, clear)
+
+    _print(_run(database_url, secret_file, go))
+
+
+@connections_app.command("list")
+def connections_list(
+    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
+) -> None:
+    """List credential connections."""
+
+    async def go(rt: Runtime) -> list[dict[str, Any]]:
+        page = await rt.control.list_connections(ConnectionFilter(), 1, 1000)
+        return [render.connection(c) for c in page.items]
+
+    _print(_run(database_url, secret_file, go))
+
+
+# -- credentials --------------------------------------------------------------------------
+@credentials_app.command("create")
+def credentials_create(
+    connection_id: Annotated[str, typer.Option()],
+    name: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+    expires_at: Annotated[str | None, typer.Option(help="ISO-8601")] = None,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Create a telephony credential; its SIP password is shown only now."""
+    body = {"connection_id": connection_id, "name": name, "tag": tag, "expires_at": expires_at}
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        cred, clear = await rt.control.create_credential(
+            parse(CredentialCreate, {k: v for k, v in body.items() if v is not None})
+        )
+        return render.credential(cred, clear)
+
+    _print(_run(database_url, secret_file, go))
+
+
+@credentials_app.command("list")
+def credentials_list(
+    tag: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """List telephony credentials."""
+
+    async def go(rt: Runtime) -> list[dict[str, Any]]:
+        page = await rt.control.list_credentials(CredentialFilter(tag=tag, status=status), 1, 1000)
+        return [render.credential(c) for c in page.items]
+
+    _print(_run(database_url, secret_file, go))
+
+
+def _credential_action(verb: str, action: Callable[[Runtime, str], Awaitable[Any]]) -> None:
+    @credentials_app.command(verb)
+    def command(
+        credential_id: str,
+        database_url: DbUrl = DEFAULT_DATABASE_URL,
+        secret_file: SecretFile = Path("voxgate.secret"),
+    ) -> None:
+        _run(database_url, secret_file, lambda rt: action(rt, credential_id))
+        typer.echo(f"{verb.removesuffix('e')}ed {credential_id}")
+
+    command.__doc__ = (
+        f"{verb.capitalize()} a credential (live sessions are ended where that applies)."
+    )
+
+
+_credential_action("activate", lambda rt, cid: rt.control.set_credential_active(cid, True))
+_credential_action("deactivate", lambda rt, cid: rt.control.set_credential_active(cid, False))
+_credential_action("delete", lambda rt, cid: rt.control.delete_credential(cid))
+
+
+# -- tokens, audit, assistants ------------------------------------------------------------
+@tokens_app.command("create")
+def tokens_create(
+    credential_id: str,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Mint a login JWT for a credential and print it."""
+
+    async def go(rt: Runtime) -> str:
+        token, _ = await rt.control.mint_token(credential_id)
+        return token
+
+    typer.echo(_run(database_url, secret_file, go))
+
+
+@app.command()
+def audit(
+    credential_id: str,
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Show a credential's audit trail, newest first."""
+
+    async def go(rt: Runtime) -> list[dict[str, Any]]:
+        page = await rt.control.list_audit(credential_id, 1, 250)
+        return [render.audit_event(e) for e in page.items]
+
+    _print(_run(database_url, secret_file, go))
+
+
+@assistants_app.command("create")
+def assistants_create(
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="echo | tone | greeting | custom")] = "echo",
+    database_url: DbUrl = DEFAULT_DATABASE_URL,
+    secret_file: SecretFile = Path("voxgate.secret"),
+) -> None:
+    """Register an AI assistant that anonymous_login can target."""
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        return render.assistant(await rt.control.create_assistant(name, kind))
+
+    _print(_run(database_url, secret_file, go))
+
+
+@assistants_app.command("list")
+def assistants_list(
+    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
+) -> None:
+    """List AI assistants."""
+
+    async def go(rt: Runtime) -> list[dict[str, Any]]:
+        page = await rt.control.store.list_assistants(1, 1000)
+        return [render.assistant(a) for a in page.items]
+
+    _print(_run(database_url, secret_file, go))
+
+
+def main() -> None:
+    app(prog_name="voxgate")
+
+
+if __name__ == "__main__":
+    main()

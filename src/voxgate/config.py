@@ -1,0 +1,36 @@
+"""Settings from CLI flags and ``VOXGATE_*`` variables; one frozen object passed around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./voxgate.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    rtc_port: int = 8001
+    role: str = "all"  # all | api | rtc
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_file: Path = Path("voxgate.secret")
+    bootstrap_api_key: str | None = None
+    expiry_notice: float = 3600.0
+    log_level: str = "INFO"
+    node_id: str = ""
+    max_frame_bytes: int = 64 * 1024
+    handshake_timeout: float = 10.0
+    housekeeping_interval: float = 1.0
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role in ("all", "api")
+
+    @property
+    def serves_rtc(self) -> bool:
+        return self.role in ("all", "rtc")

@@ -1,0 +1,1 @@
+"""Records, ids, time and the error tree. Standard library only."""

@@ -1,0 +1,129 @@
+"""Plain records shared by every layer; the store maps rows to these and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+__all__ = [
+    "ApiKey",
+    "Assistant",
+    "AuditEvent",
+    "Connection",
+    "Credential",
+    "CredentialStatus",
+    "Grant",
+    "Page",
+    "SigningKey",
+]
+
+
+class CredentialStatus:
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    EXPIRED = "expired"
+    ALL = (ACTIVE, INACTIVE, EXPIRED)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    label: str
+    digest: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A credential connection. ``settings`` holds every REST field beyond the core ones."""
+
+    id: str
+    connection_name: str
+    user_name: str
+    password_hash: str
+    active: bool
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    id: str
+    connection_id: str
+    name: str
+    tag: str | None
+    sip_username: str
+    sip_password_hash: str
+    status: str
+    expires_at: datetime
+    tokens_valid_after: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.status == CredentialStatus.EXPIRED or self.expires_at <= now
+
+    def effective_status(self, now: datetime) -> str:
+        return CredentialStatus.EXPIRED if self.is_expired(now) else self.status
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    secret: bytes
+    created_at: datetime
+    retired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: str
+    credential_id: str
+    kind: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Assistant:
+    id: str
+    name: str
+    kind: str
+    created_at: datetime
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    number: int
+    size: int
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.size)) if self.size else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a successful login proved. ``expires_at`` is epoch seconds (None: no expiry)."""
+
+    method: str  # "token" | "password" | "anonymous"
+    principal: str
+    connection_id: str
+    credential_id: str | None
+    sip_username: str
+    expires_at: float | None
+    jti: str | None = None
+    assistant_id: str | None = None
+    conversation_id: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.method == "anonymous"

@@ -1,0 +1,1 @@
+"""The asyncio adapter: WebSocket server, one deadline heap, bus listeners."""

@@ -1,0 +1,316 @@
+"""WebSocket adapter around ``rtc.Session``: sockets, the store, the bus and one timer task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from voxgate import metrics
+from voxgate.bus.base import BusEvent, Displaced, Registration, Revoked
+from voxgate.domain import ids
+from voxgate.domain.errors import LoginFailed
+from voxgate.domain.records import AuditEvent
+from voxgate.domain.timeutil import utcnow
+from voxgate.gateway.timers import DeadlineHeap
+from voxgate.rtc.session import (
+    Audit,
+    Authenticate,
+    Close,
+    LoginOutcome,
+    Output,
+    Register,
+    Send,
+    Session,
+    SessionConfig,
+)
+from voxgate.runtime import Runtime
+
+__all__ = ["Gateway"]
+
+log = structlog.get_logger("voxgate.gateway")
+
+
+@dataclass(eq=False, slots=True)
+class Peer:
+    ws: ServerConnection
+    session: Session
+    principal: str | None = None
+    jti: str | None = None
+    closing: bool = field(default=False)
+
+
+class Gateway:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.node_id = rt.settings.node_id or ids.new_kid()
+        self.config = SessionConfig(
+            expiry_notice=rt.settings.expiry_notice,
+            handshake_timeout=rt.settings.handshake_timeout,
+            node_id=self.node_id,
+        )
+        self.peers: dict[str, Peer] = {}
+        self.by_principal: dict[str, set[Peer]] = {}
+        self.jti_addresses: dict[str, set[str]] = {}
+        self.timers: DeadlineHeap[Peer] = DeadlineHeap()
+        self._wake = asyncio.Event()
+        self._server: Server | None = None
+        self._timer_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        rt.bus.subscribe(self._on_bus)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            compression=None,
+            max_size=self.rt.settings.max_frame_bytes,
+            ping_interval=None,
+            open_timeout=self.rt.settings.handshake_timeout,
+            server_header=None,
+        )
+        self._timer_task = asyncio.create_task(self._run_timers())
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            for peer in list(self.peers.values()):
+                with contextlib.suppress(Exception):
+                    await peer.ws.close(1001, "server shutting down")
+            await self._server.wait_closed()
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        for task in list(self._background):
+            task.cancel()
+
+    # -- one socket ------------------------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        address, port = _remote(ws)
+        session = Session(self.config, address, port, time.time())
+        peer = Peer(ws, session)
+        self.peers[session.sessid] = peer
+        self._schedule(peer)
+        try:
+            async for message in ws:
+                outs = session.receive(message, time.time())
+                await self._apply(peer, outs)
+                if peer.closing:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._forget(peer)
+
+    async def _apply(self, peer: Peer, outs: list[Output]) -> None:
+        for out in outs:
+            if isinstance(out, Send):
+                await self._send(peer, out.frame)
+            elif isinstance(out, Authenticate):
+                outcome = await self._authenticate(peer, out)
+                await self._apply(
+                    peer, peer.session.login_result(out.request_id, outcome, time.time())
+                )
+            elif isinstance(out, Register):
+                await self._register(peer, out)
+            elif isinstance(out, Audit):
+                self._audit(out)
+            elif isinstance(out, Close):
+                peer.closing = True
+                with contextlib.suppress(Exception):
+                    await peer.ws.close(out.code, out.reason)
+        self._schedule(peer)
+
+    async def _send(self, peer: Peer, frame: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await peer.ws.send(json.dumps(frame, separators=(",", ":")))
+
+    async def _authenticate(self, peer: Peer, req: Authenticate) -> LoginOutcome:
+        logins = self.rt.logins
+        params, now = req.params, time.time()
+        method = (
+            "anonymous"
+            if req.method == "anonymous_login"
+            else "token"
+            if params.get("login_token")
+            else "password"
+        )
+        try:
+            if req.method == "anonymous_login":
+                target = params.get("target_params")
+                conv = target.get("conversation_id") if isinstance(target, dict) else None
+                grant = await logins.anonymous_login(
+                    params.get("target_type"), params.get("target_id"), conv
+                )
+            elif params.get("login_token"):
+                grant = await logins.token_login(params.get("login_token"), now)
+            else:
+                grant = await logins.password_login(
+                    params.get("login"),
+                    params.get("passwd") or params.get("password"),
+                    peer.session.address,
+                    now,
+                )
+        except LoginFailed as exc:
+            metrics.LOGINS.labels(method, "failed").inc()
+            return exc
+        except Exception as exc:  # store or bus down: fail closed, say so plainly
+            log.warning("login check unavailable", error=type(exc).__name__)
+            metrics.LOGINS.labels(method, "unavailable").inc()
+            return LoginFailed("Login service temporarily unavailable")
+        metrics.LOGINS.labels(method, "ok").inc()
+        if req.refresh:
+            metrics.REFRESHES.inc()
+        else:
+            metrics.SESSIONS.labels(grant.method).inc()
+        self._track(peer, grant.principal, grant.jti, grant.credential_id)
+        return grant
+
+    def _track(
+        self, peer: Peer, principal: str, jti: str | None, credential_id: str | None
+    ) -> None:
+        if peer.principal is None:
+            peer.principal = principal
+            self.by_principal.setdefault(principal, set()).add(peer)
+        if jti is None or peer.principal != principal:
+            return
+        if peer.jti is not None and peer.jti != jti:
+            self._drop_jti(peer)
+        peer.jti = jti
+        holders = self.jti_addresses.setdefault(jti, set())
+        address = peer.session.address
+        if holders - {address} and credential_id:
+            self._audit(
+                Audit(
+                    credential_id,
+                    "token_reuse",
+                    {"jti": jti, "addresses": sorted(holders | {address})},
+                )
+            )
+        holders.add(address)
+
+    async def _register(self, peer: Peer, out: Register) -> None:
+        grant = out.grant
+        reg = Registration(
+            principal=grant.principal,
+            connection_id=grant.connection_id,
+            credential_id=grant.credential_id,
+            sip_username=grant.sip_username,
+            session_id=peer.session.sessid,
+            node_id=self.node_id,
+            address=peer.session.address,
+            port=peer.session.port,
+            user_agent=out.user_agent,
+            registered_at=time.time(),
+        )
+        previous = await self.rt.bus.register(reg)
+        if previous is not None:
+            metrics.DISPLACEMENTS.inc()
+            await self.rt.bus.publish(Displaced(previous.session_id, reg))
+
+    def _audit(self, out: Audit) -> None:
+        event = AuditEvent(ids.new_uuid(), out.credential_id, out.kind, utcnow(), out.details)
+        task = asyncio.create_task(self._write_audit(event))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _write_audit(self, event: AuditEvent) -> None:
+        try:
+            await self.rt.control.store.add_audit(event)
+        except Exception as exc:
+            log.warning("audit write failed", kind=event.kind, error=type(exc).__name__)
+
+    async def _forget(self, peer: Peer) -> None:
+        session = peer.session
+        session.closed()
+        self.timers.cancel(peer)
+        self.peers.pop(session.sessid, None)
+        if session.grant is not None:
+            metrics.SESSIONS.labels(session.grant.method).dec()
+        if peer.principal is not None:
+            holders = self.by_principal.get(peer.principal)
+            if holders is not None:
+                holders.discard(peer)
+                if not holders:
+                    del self.by_principal[peer.principal]
+            with contextlib.suppress(Exception):
+                await self.rt.bus.unregister(peer.principal, session.sessid)
+        self._drop_jti(peer)
+
+    def _drop_jti(self, peer: Peer) -> None:
+        if peer.jti is None:
+            return
+        others = {
+            p.session.address
+            for p in self.by_principal.get(peer.principal or "", ())
+            if p is not peer and p.jti == peer.jti
+        }
+        if others:
+            self.jti_addresses[peer.jti] = others
+        else:
+            self.jti_addresses.pop(peer.jti, None)
+
+    # -- timers and bus --------------------------------------------------------------------
+    def _schedule(self, peer: Peer) -> None:
+        before = self.timers.earliest()
+        deadline = None if peer.closing else peer.session.next_deadline()
+        self.timers.schedule(peer, deadline)
+        if deadline is not None and (before is None or deadline < before):
+            self._wake.set()
+
+    async def _run_timers(self) -> None:
+        while True:
+            earliest = self.timers.earliest()
+            timeout = None if earliest is None else max(0.0, earliest - time.time())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            now = time.time()
+            for peer in self.timers.pop_due(now):
+                try:
+                    outs = peer.session.on_timer(now)
+                    if any(isinstance(o, Close) and o.code == 4002 for o in outs):
+                        metrics.EXPIRIES.inc()
+                    await self._apply(peer, outs)
+                except Exception:
+                    log.exception("timer handling failed")
+
+    async def _on_bus(self, event: BusEvent) -> None:
+        now = time.time()
+        if isinstance(event, Revoked):
+            for principal in event.principals:
+                for peer in list(self.by_principal.get(principal, ())):
+                    metrics.REVOCATIONS.inc()
+                    await self._apply(peer, peer.session.revoke(event.reason, now))
+        elif isinstance(event, Displaced):
+            target = self.peers.get(event.session_id)
+            if target is not None:
+                by = {
+                    "user_agent": event.by.user_agent,
+                    "address": event.by.address,
+                    "port": event.by.port,
+                    "at": event.by.registered_at,
+                    "node_id": event.by.node_id,
+                }
+                await self._apply(target, target.session.displaced(by, now))
+
+
+def _remote(ws: ServerConnection) -> tuple[str, int]:
+    addr = ws.remote_address
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return str(addr[0]), int(addr[1])
+    return "unknown", 0

@@ -1,0 +1,36 @@
+"""Prometheus metrics, on one registry so tests and several apps in one process don't collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = [
+    "DISPLACEMENTS",
+    "EXPIRIES",
+    "FRAME_ERRORS",
+    "HTTP_LATENCY",
+    "HTTP_REQUESTS",
+    "LIMIT_HITS",
+    "LOGINS",
+    "REFRESHES",
+    "REGISTRY",
+    "REVOCATIONS",
+    "SESSIONS",
+]
+
+REGISTRY = CollectorRegistry()
+
+HTTP_REQUESTS = Counter(
+    "voxgate_http_requests", "REST requests", ["method", "route", "status"], registry=REGISTRY
+)
+HTTP_LATENCY = Histogram(
+    "voxgate_http_seconds", "REST latency", ["method", "route"], registry=REGISTRY
+)
+SESSIONS = Gauge("voxgate_sessions", "Live signaling sessions", ["kind"], registry=REGISTRY)
+LOGINS = Counter("voxgate_logins", "Gateway logins", ["method", "result"], registry=REGISTRY)
+REFRESHES = Counter("voxgate_refreshes", "In-place token refreshes", registry=REGISTRY)
+DISPLACEMENTS = Counter("voxgate_displacements", "Registrations displaced", registry=REGISTRY)
+REVOCATIONS = Counter("voxgate_revocations", "Sessions closed by revocation", registry=REGISTRY)
+EXPIRIES = Counter("voxgate_expiries", "Sessions ended at token expiry", registry=REGISTRY)
+FRAME_ERRORS = Counter("voxgate_frame_errors", "Bad frames", ["kind"], registry=REGISTRY)
+LIMIT_HITS = Counter("voxgate_limit_hits", "Limits hit", ["limit"], registry=REGISTRY)

@@ -1,0 +1,41 @@
+"""Building the pieces from settings: store, bus, control plane. Shared by CLI and server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from voxgate.auth.keyring import Sealer
+from voxgate.bus.base import Bus
+from voxgate.bus.local import LocalBus
+from voxgate.config import Settings
+from voxgate.services.control import ControlPlane
+from voxgate.services.logins import LoginService
+from voxgate.store.sql import open_store
+
+__all__ = ["Runtime", "open_runtime"]
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    control: ControlPlane
+    logins: LoginService
+    bus: Bus
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    store = await open_store(settings.database_url)
+    bus: Bus = LocalBus()
+    await bus.start()
+    control = ControlPlane(store, bus, Sealer.from_file(settings.secret_file))
+    try:
+        await control.load_keys()
+        if settings.bootstrap_api_key:
+            await control.ensure_api_key(settings.bootstrap_api_key)
+        yield Runtime(settings, control, LoginService(control), bus)
+    finally:
+        await bus.close()
+        await store.close()

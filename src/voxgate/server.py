@@ -1,0 +1,97 @@
+"""``voxgate serve``: REST API and signaling gateway in one event loop, plus housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import structlog
+import uvicorn
+
+from voxgate.api.app import create_api
+from voxgate.config import Settings
+from voxgate.runtime import Runtime, open_runtime
+
+__all__ = ["serve"]
+
+log = structlog.get_logger("voxgate.server")
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGTERM/SIGINT for all parts."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _housekeeping(rt: Runtime) -> None:
+    """Expires credentials whose time ran out (ending their sessions) and picks up key changes
+    made by other processes (``voxgate keys rotate-signing``)."""
+    while True:
+        await asyncio.sleep(rt.settings.housekeeping_interval)
+        try:
+            await rt.control.expire_due()
+            await rt.control.load_keys()
+        except Exception as exc:  # store briefly down: try again next round
+            log.warning("housekeeping failed", error=type(exc).__name__)
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    async with open_runtime(settings) as rt:
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(_housekeeping(rt))]
+        api_server: uvicorn.Server | None = None
+        if settings.serves_api:
+            config = uvicorn.Config(
+                create_api(rt.control),
+                host=settings.host,
+                port=settings.api_port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+            )
+            api_server = _ApiServer(config)
+            tasks.append(asyncio.create_task(api_server.serve()))
+        gateway = None
+        if settings.serves_rtc:
+            from voxgate.gateway.server import Gateway
+
+            gateway = Gateway(rt)
+            await gateway.start(settings.host, settings.rtc_port)
+        if api_server is not None:
+            while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
+                await asyncio.sleep(0.02)
+        _announce(settings, gateway)
+        if ready is not None:
+            ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+        if gateway is not None:
+            await gateway.stop()
+        if api_server is not None:
+            api_server.should_exit = True
+        for task in tasks[:1]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _announce(settings: Settings, gateway: object | None) -> None:
+    lines = ["voxgate is running"]
+    if settings.serves_api:
+        base = f"http://{settings.host}:{settings.api_port}"
+        lines += [f"  REST API:   {base}/v2   (docs: {base}/docs)"]
+    if gateway is not None:
+        lines += [f"  signaling:  ws://{settings.host}:{settings.rtc_port}"]
+    lines += [
+        f"  database:   {settings.database_url}",
+        "  API key:    run `voxgate keys create --label me` (or set VOXGATE_BOOTSTRAP_API_KEY)",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,405 @@
+"""The control plane: connections, credentials, tokens, keys and assistants.
+
+REST handlers and CLI commands are thin wrappers around these methods, so both enforce the
+same rules. Every change that must reach live sessions is written to the store first, then
+published on the bus.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from voxgate.auth.apikeys import digest_api_key
+from voxgate.auth.keyring import KeyRing, Sealer
+from voxgate.auth.passwords import Passwords
+from voxgate.auth.tokens import TokenClaims, mint
+from voxgate.bus.base import Bus, Revoked
+from voxgate.domain import ids
+from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
+from voxgate.domain.records import (
+    ApiKey,
+    Assistant,
+    AuditEvent,
+    Connection,
+    Credential,
+    CredentialStatus,
+    Page,
+    SigningKey,
+)
+from voxgate.domain.timeutil import from_epoch, parse_instant, utcnow
+from voxgate.services.schemas import (
+    CONNECTION_DEFAULTS,
+    ConnectionCreate,
+    ConnectionUpdate,
+    CredentialCreate,
+    CredentialUpdate,
+)
+from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
+
+__all__ = ["ControlPlane", "connection_principal", "credential_principal"]
+
+DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
+ASSISTANT_KINDS = ("echo", "tone", "greeting", "custom")
+
+
+def credential_principal(credential_id: str) -> str:
+    return f"cred:{credential_id}"
+
+
+def connection_principal(connection_id: str) -> str:
+    return f"conn:{connection_id}"
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        sealer: Sealer,
+        passwords: Passwords | None = None,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.sealer = sealer
+        self.passwords = passwords or Passwords()
+        self.ring = KeyRing({}, None)
+
+    # -- keys ------------------------------------------------------------------------------
+    async def load_keys(self) -> KeyRing:
+        """Loads (and on first start creates) the signing key ring."""
+        keys = await self.store.list_signing_keys()
+        if not any(k.retired_at is None for k in keys):
+            await self.rotate_signing_key()
+            keys = await self.store.list_signing_keys()
+        opened = [replace(k, secret=self.sealer.open(k.secret, k.kid)) for k in keys]
+        self.ring = KeyRing.from_keys(opened)
+        return self.ring
+
+    async def rotate_signing_key(self) -> str:
+        import secrets
+
+        kid = ids.new_kid()
+        secret = secrets.token_bytes(64)
+        await self.store.add_signing_key(
+            SigningKey(kid, self.sealer.seal(secret, kid), utcnow(), None)
+        )
+        return kid
+
+    async def retire_signing_key(self, kid: str) -> None:
+        if not await self.store.retire_signing_key(kid, utcnow()):
+            raise NotFound("No active signing key with that kid")
+
+    async def create_api_key(self, label: str, key: str | None = None) -> tuple[str, ApiKey]:
+        key = key or ids.new_api_key()
+        record = ApiKey(ids.new_uuid(), label, digest_api_key(key), utcnow())
+        await self.store.add_api_key(record)
+        return key, record
+
+    async def ensure_api_key(self, key: str, label: str = "bootstrap") -> None:
+        if await self.store.api_key_by_digest(digest_api_key(key)) is None:
+            await self.create_api_key(label, key)
+
+    # -- connections -----------------------------------------------------------------------
+    async def create_connection(self, body: ConnectionCreate) -> tuple[Connection, str]:
+        """Returns the connection and its clear password, which only the create response shows."""
+        fields = body.model_dump(exclude_unset=True, exclude_none=False)
+        user_name = fields.pop("user_name", None) or await self._free_user_name()
+        password = fields.pop("password", None) or ids.new_sip_password()
+        name = fields.pop("connection_name")
+        active = fields.pop("active", None)
+        now = utcnow()
+        conn = Connection(
+            id=ids.new_connection_id(),
+            connection_name=name,
+            user_name=user_name,
+            password_hash=self.passwords.hash(password),
+            active=True if active is None else bool(active),
+            settings=_deep_merge(CONNECTION_DEFAULTS, fields),
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.add_connection(conn)
+        return conn, password
+
+    async def _free_user_name(self) -> str:
+        while True:
+            candidate = "user" + ids.new_sip_password()[:12]
+            if await self.store.connection_by_user_name(candidate) is None:
+                return candidate
+
+    async def get_connection(self, conn_id: str) -> Connection:
+        conn = await self.store.get_connection(conn_id)
+        if conn is None:
+            raise NotFound("The requested resource or URL could not be found.", pointer="/")
+        return conn
+
+    async def list_connections(
+        self, flt: ConnectionFilter, number: int, size: int
+    ) -> Page[Connection]:
+        return await self.store.list_connections(flt, number, size)
+
+    async def update_connection(
+        self, conn_id: str, body: ConnectionUpdate
+    ) -> tuple[Connection, str | None]:
+        conn = await self.get_connection(conn_id)
+        fields = body.model_dump(exclude_unset=True)
+        changes: dict[str, Any] = {"updated_at": utcnow()}
+        password = fields.pop("password", None)
+        if password is not None:
+            changes["password_hash"] = self.passwords.hash(password)
+        for key in ("connection_name", "user_name", "active"):
+            if key in fields and fields[key] is not None:
+                changes[key] = fields.pop(key)
+            fields.pop(key, None)
+        changes["settings"] = _deep_merge(conn.settings, fields)
+        updated = await self.store.update_connection(conn_id, **changes)
+        if updated is None:
+            raise NotFound(pointer="/")
+        if conn.active and not updated.active:
+            await self._revoke_connection(updated, "connection deactivated")
+        elif password is not None or (
+            "user_name" in changes and changes["user_name"] != conn.user_name
+        ):
+            await self.bus.publish(
+                Revoked((connection_principal(conn_id),), "connection password changed")
+            )
+        return updated, password
+
+    async def delete_connection(self, conn_id: str) -> Connection:
+        cred_ids = await self.store.credential_ids_of_connection(conn_id)
+        conn = await self.store.delete_connection(conn_id)
+        if conn is None:
+            raise NotFound(pointer="/")
+        for cred_id in cred_ids:
+            await self._audit(cred_id, "revoked", {"reason": "connection deleted"})
+        principals = (connection_principal(conn_id), *map(credential_principal, cred_ids))
+        await self.bus.publish(Revoked(principals, "connection deleted"))
+        return conn
+
+    async def _revoke_connection(self, conn: Connection, reason: str) -> None:
+        cred_ids = await self.store.credential_ids_of_connection(conn.id)
+        cutoff = self._cutoff()
+        for cred_id in cred_ids:
+            await self.store.update_credential(cred_id, tokens_valid_after=cutoff)
+            await self._audit(cred_id, "revoked", {"reason": reason})
+        principals = (connection_principal(conn.id), *map(credential_principal, cred_ids))
+        await self.bus.publish(Revoked(principals, reason))
+
+    # -- credentials -----------------------------------------------------------------------
+    async def create_credential(self, body: CredentialCreate) -> tuple[Credential, str]:
+        now = utcnow()
+        if await self.store.get_connection(body.connection_id) is None:
+            raise ValidationFailed(
+                "connection_id does not name an existing credential connection",
+                pointer="/connection_id",
+            )
+        expires_at = self._expiry(body.expires_at, now) or now + DEFAULT_CREDENTIAL_LIFETIME
+        password = ids.new_sip_password()
+        cred = Credential(
+            id=ids.new_uuid(),
+            connection_id=body.connection_id,
+            name=body.name if body.name is not None else str(now).replace("+00:00", "Z"),
+            tag=body.tag,
+            sip_username=ids.new_sip_username(),
+            sip_password_hash=self.passwords.hash(password),
+            status=CredentialStatus.ACTIVE,
+            expires_at=expires_at,
+            tokens_valid_after=from_epoch(0),
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.add_credential(cred)
+        return cred, password
+
+    @staticmethod
+    def _expiry(text: str | None, now: datetime) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            value = parse_instant(text)
+        except ValueError:
+            raise ValidationFailed(
+                "Invalid expires_at: expected an ISO-8601 date-time", pointer="/expires_at"
+            ) from None
+        if value <= now:
+            raise ValidationFailed(
+                "Invalid expires_at: must be in the future", pointer="/expires_at"
+            )
+        return value
+
+    async def get_credential(self, cred_id: str) -> Credential:
+        cred = await self.store.get_credential(cred_id)
+        if cred is None:
+            raise NotFound("The requested resource or URL could not be found.", pointer="/")
+        return cred
+
+    async def list_credentials(
+        self, flt: CredentialFilter, number: int, size: int
+    ) -> Page[Credential]:
+        return await self.store.list_credentials(replace(flt, now=utcnow()), number, size)
+
+    async def update_credential(self, cred_id: str, body: CredentialUpdate) -> Credential:
+        cred = await self.get_credential(cred_id)
+        now = utcnow()
+        if cred.is_expired(now):
+            raise CredentialExpired("can't update credentials in expired status", pointer="/status")
+        fields = body.model_dump(exclude_unset=True)
+        changes: dict[str, Any] = {"updated_at": now}
+        if fields.get("connection_id") is not None:
+            if await self.store.get_connection(fields["connection_id"]) is None:
+                raise ValidationFailed(
+                    "connection_id does not name an existing credential connection",
+                    pointer="/connection_id",
+                )
+            changes["connection_id"] = fields["connection_id"]
+        if "name" in fields and fields["name"] is not None:
+            changes["name"] = fields["name"]
+        if "tag" in fields:
+            changes["tag"] = fields["tag"]
+        if fields.get("expires_at") is not None:
+            changes["expires_at"] = self._expiry(fields["expires_at"], now)
+        updated = await self.store.update_credential(cred_id, **changes)
+        if updated is None:
+            raise NotFound(pointer="/")
+        if "connection_id" in changes and changes["connection_id"] != cred.connection_id:
+            await self._revoke(updated, "credential moved to another connection")
+        return updated
+
+    async def delete_credential(self, cred_id: str) -> Credential:
+        cred = await self.store.delete_credential(cred_id)
+        if cred is None:
+            raise NotFound(pointer="/")
+        await self._audit(cred_id, "revoked", {"reason": "credential deleted"})
+        await self.bus.publish(Revoked((credential_principal(cred_id),), "credential deleted"))
+        return cred
+
+    async def set_credential_active(self, cred_id: str, active: bool) -> Credential:
+        cred = await self.get_credential(cred_id)
+        now = utcnow()
+        if cred.is_expired(now):
+            raise CredentialExpired("can't update credentials in expired status", pointer="/status")
+        if active:
+            updated = await self.store.update_credential(
+                cred_id, status=CredentialStatus.ACTIVE, updated_at=now
+            )
+        else:
+            updated = await self.store.update_credential(
+                cred_id,
+                status=CredentialStatus.INACTIVE,
+                updated_at=now,
+                tokens_valid_after=self._cutoff(),
+            )
+        assert updated is not None
+        if not active:
+            await self._revoke(updated, "credential deactivated")
+        return updated
+
+    async def revoke_tokens(self, cred_id: str) -> Credential:
+        await self.get_credential(cred_id)
+        updated = await self.store.update_credential(
+            cred_id, tokens_valid_after=self._cutoff(), updated_at=utcnow()
+        )
+        assert updated is not None
+        await self._revoke(updated, "tokens revoked")
+        return updated
+
+    async def expire_due(self) -> list[str]:
+        """Marks credentials whose time ran out and ends their sessions."""
+        expired = await self.store.expire_credentials(utcnow())
+        for cred_id in expired:
+            await self._audit(cred_id, "expired", {})
+        if expired:
+            await self.bus.publish(
+                Revoked(tuple(map(credential_principal, expired)), "credential expired")
+            )
+        return expired
+
+    async def _revoke(self, cred: Credential, reason: str) -> None:
+        await self._audit(cred.id, "revoked", {"reason": reason})
+        await self.bus.publish(Revoked((credential_principal(cred.id),), reason))
+
+    @staticmethod
+    def _cutoff() -> datetime:
+        """The next whole second: token ``iat`` has second precision, so every token minted
+        up to now has ``iat`` below it and every later one is minted at or above it."""
+        return from_epoch(math.floor(utcnow().timestamp()) + 1)
+
+    # -- tokens ----------------------------------------------------------------------------
+    async def mint_token(self, cred_id: str) -> tuple[str, TokenClaims]:
+        cred = await self.get_credential(cred_id)
+        now = utcnow()
+        if cred.is_expired(now):
+            raise CredentialExpired(
+                "can't create a token for an expired credential", pointer="/status"
+            )
+        if cred.status != CredentialStatus.ACTIVE:
+            raise ValidationFailed(
+                "can't create a token for an inactive credential", pointer="/status"
+            )
+        token, claims = mint(
+            self.ring,
+            subject=cred.id,
+            now=now.timestamp(),
+            not_before_iat=cred.tokens_valid_after.timestamp(),
+            expires_at=cred.expires_at.timestamp(),
+        )
+        await self._audit(
+            cred.id, "token_minted", {"jti": claims.jti, "exp": claims.exp, "kid": claims.kid}
+        )
+        return token, claims
+
+    # -- audit -----------------------------------------------------------------------------
+    async def _audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
+        await self.store.add_audit(AuditEvent(ids.new_uuid(), cred_id, kind, utcnow(), details))
+
+    async def audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
+        await self._audit(cred_id, kind, details)
+
+    async def list_audit(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:
+        if await self.store.get_credential(cred_id) is None:
+            # Audit outlives deleted credentials; only unknown-and-empty is a 404.
+            page = await self.store.list_audit(cred_id, number, size)
+            if page.total == 0:
+                raise NotFound(pointer="/")
+            return page
+        return await self.store.list_audit(cred_id, number, size)
+
+    # -- assistants ------------------------------------------------------------------------
+    async def create_assistant(
+        self, name: str, kind: str = "echo", instructions: str | None = None
+    ) -> Assistant:
+        if not name or len(name) > 255:
+            raise ValidationFailed("name must be 1-255 characters", pointer="/name")
+        if kind not in ASSISTANT_KINDS:
+            raise ValidationFailed(
+                f"kind must be one of {', '.join(ASSISTANT_KINDS)}", pointer="/kind"
+            )
+        settings = {"instructions": instructions} if instructions else {}
+        assistant = Assistant("assistant-" + ids.new_uuid(), name, kind, utcnow(), settings)
+        await self.store.add_assistant(assistant)
+        return assistant
+
+    async def get_assistant(self, assistant_id: str) -> Assistant:
+        found = await self.store.get_assistant(assistant_id)
+        if found is None:
+            raise NotFound(pointer="/")
+        return found
+
+    async def delete_assistant(self, assistant_id: str) -> Assistant:
+        found = await self.store.delete_assistant(assistant_id)
+        if found is None:
+            raise NotFound(pointer="/")
+        return found

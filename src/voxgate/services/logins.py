@@ -1,0 +1,132 @@
+"""Who may log in to the gateway: token, password and anonymous logins become a ``Grant``.
+
+The gateway's sans-I/O session hands the raw login params here (through its adapter) and gets
+a grant or a ``LoginFailed`` back. Failure messages never say whether a user exists.
+"""
+
+from __future__ import annotations
+
+import time
+
+from voxgate.auth.throttle import LoginThrottle
+from voxgate.auth.tokens import verify_signature
+from voxgate.domain.errors import LoginFailed
+from voxgate.domain.records import CredentialStatus, Grant
+from voxgate.domain.timeutil import from_epoch, to_epoch
+from voxgate.services.control import ControlPlane, connection_principal, credential_principal
+
+__all__ = ["Grant", "LoginService"]
+
+KEY_RELOAD_INTERVAL = 5.0
+
+
+class LoginService:
+    def __init__(self, control: ControlPlane, throttle: LoginThrottle | None = None) -> None:
+        self.control = control
+        self.throttle = throttle or LoginThrottle()
+        self._last_reload = 0.0
+
+    async def token_login(self, token: object, now: float) -> Grant:
+        ring = self.control.ring
+        try:
+            claims = verify_signature(ring, token, now)
+        except LoginFailed:
+            if await self._maybe_reload_keys():
+                claims = verify_signature(self.control.ring, token, now)
+            else:
+                raise
+        cred = await self.control.store.get_credential(claims.sub)
+        if cred is None:
+            raise LoginFailed("JWT token authentication failed")
+        if cred.effective_status(from_epoch(now)) != CredentialStatus.ACTIVE:
+            raise LoginFailed("Credential is not active", subject=cred.id)
+        if claims.iat < to_epoch(cred.tokens_valid_after):
+            raise LoginFailed("JWT token has been revoked", subject=cred.id)
+        conn = await self.control.store.get_connection(cred.connection_id)
+        if conn is None or not conn.active:
+            raise LoginFailed("Connection is not active", subject=cred.id)
+        return Grant(
+            "token",
+            credential_principal(cred.id),
+            cred.connection_id,
+            cred.id,
+            cred.sip_username,
+            float(min(claims.exp, to_epoch(cred.expires_at))),
+            jti=claims.jti,
+        )
+
+    async def password_login(
+        self, login: object, password: object, address: str, now: float
+    ) -> Grant:
+        if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
+            raise LoginFailed("Login Incorrect")
+        if len(login) > 128 or len(password) > 1024:
+            raise LoginFailed("Login Incorrect")
+        keys = ("user:" + login.lower(), "addr:" + address)
+        if self.throttle.retry_after(keys, now) > 0:
+            raise LoginFailed("Too many failed logins, try again later")
+        store = self.control.store
+        cred = await store.credential_by_sip_username(login)
+        conn = None if cred is not None else await store.connection_by_user_name(login)
+        stored_hash = cred.sip_password_hash if cred else conn.password_hash if conn else None
+        if not self.control.passwords.verify(stored_hash, password):
+            self.throttle.failure(keys, now)
+            raise LoginFailed("Login Incorrect", subject=cred.id if cred else None)
+        if cred is not None:
+            owner = await store.get_connection(cred.connection_id)
+            if (
+                cred.effective_status(from_epoch(now)) != CredentialStatus.ACTIVE
+                or owner is None
+                or not owner.active
+            ):
+                raise LoginFailed("Login Incorrect", subject=cred.id)
+            self.throttle.success(keys)
+            return Grant(
+                "password",
+                credential_principal(cred.id),
+                cred.connection_id,
+                cred.id,
+                cred.sip_username,
+                to_epoch(cred.expires_at),
+            )
+        assert conn is not None
+        if not conn.active:
+            raise LoginFailed("Login Incorrect")
+        self.throttle.success(keys)
+        return Grant("password", connection_principal(conn.id), conn.id, None, conn.user_name, None)
+
+    async def anonymous_login(
+        self, target_type: object, target_id: object, conversation_id: object
+    ) -> Grant:
+        if target_type != "ai_assistant":
+            raise LoginFailed("anonymous_login supports target_type 'ai_assistant' only")
+        if not isinstance(target_id, str) or not target_id or len(target_id) > 128:
+            raise LoginFailed("Unknown AI assistant")
+        assistant = await self.control.store.get_assistant(target_id)
+        if assistant is None:
+            raise LoginFailed("Unknown AI assistant")
+        conv = (
+            conversation_id
+            if isinstance(conversation_id, str) and len(conversation_id) <= 128
+            else None
+        )
+        return Grant(
+            "anonymous",
+            f"anon:{assistant.id}",
+            "",
+            None,
+            "",
+            None,
+            assistant_id=assistant.id,
+            conversation_id=conv,
+        )
+
+    async def _maybe_reload_keys(self) -> bool:
+        """A token from a key rotated in by another process: reload the ring, at most every 5 s."""
+        now = time.monotonic()
+        if now - self._last_reload < KEY_RELOAD_INTERVAL:
+            return False
+        self._last_reload = now
+        before = set(self.control.ring.keys)
+        await self.control.load_keys()
+        return set(self.control.ring.keys) != before

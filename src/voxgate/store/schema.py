@@ -1,0 +1,129 @@
+"""Tables. Times are stored as epoch seconds (float) so SQLite and Postgres compare them alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+from voxgate.domain.timeutil import from_epoch
+
+__all__ = [
+    "api_keys",
+    "assistants",
+    "audit_events",
+    "connections",
+    "credentials",
+    "metadata",
+    "signing_keys",
+]
+
+
+class Instant(TypeDecorator[datetime]):
+    impl = Float(precision=53)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> float | None:
+        return None if value is None else value.timestamp()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_epoch(float(value))
+
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", Instant, nullable=False),
+    Column("revoked_at", Instant, nullable=True),
+)
+
+connections = Table(
+    "credential_connections",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("connection_name", String(255), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("user_name_key", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_connections_created_at", "created_at"),
+    Index("ix_connections_name", "connection_name"),
+)
+
+credentials = Table(
+    "telephony_credentials",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "connection_id",
+        String(24),
+        ForeignKey("credential_connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("tag", String(255), nullable=True),
+    Column("sip_username", String(64), nullable=False, unique=True),
+    Column("sip_password_hash", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Column("tokens_valid_after", Instant, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_credentials_connection", "connection_id"),
+    Index("ix_credentials_tag", "tag"),
+    Index("ix_credentials_name", "name"),
+    Index("ix_credentials_status", "status"),
+    Index("ix_credentials_created_at", "created_at"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("retired_at", Instant, nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("credential_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", Instant, nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_credential_at", "credential_id", "at"),
+)
+
+assistants = Table(
+    "assistants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("created_at", Instant, nullable=False),
+)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Voxgate, create_pg_database, drop_pg_database
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voxgate]:
+    """One live voxgate (REST + gateway, SQLite) shared by the API and gateway suites."""
+    vg = Voxgate(tmp_path_factory.mktemp("voxgate")).start()
+    yield vg
+    vg.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[type[Voxgate]]:
+    started: list[Voxgate] = []
+
+    class _Factory(Voxgate):
+        def __init__(self, **kwargs: object) -> None:
+            kwargs.setdefault("workdir", tmp_path / f"vg{len(started)}")
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield _Factory
+    for vg in started:
+        vg.stop()
