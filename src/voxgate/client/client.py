@@ -117,7 +117,7 @@ class Client:
     async def connect(self, timeout: float = 10.0) -> str:
         """Open the socket, log in and wait for REGED. Returns the session id."""
         await asyncio.wait_for(self._open_and_login(), timeout)
-        await asyncio.wait_for(self.ready.wait(), timeout)
+        await self.wait_for("ready", timeout)
         assert self.sessid is not None
         return self.sessid
 

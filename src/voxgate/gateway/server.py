@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ class Peer:
     session: Session
     principal: str | None = None
     jti: str | None = None
-    closing: bool = field(default=False)
+    closing: Close | None = field(default=None)
 
 
 class Gateway:
@@ -109,7 +110,8 @@ class Gateway:
             async for message in ws:
                 outs = session.receive(message, time.time())
                 await self._apply(peer, outs)
-                if peer.closing:
+                if peer.closing is not None:
+                    await self._close(peer, peer.closing)  # before the handler's own 1000
                     break
         except ConnectionClosed:
             pass
@@ -130,9 +132,10 @@ class Gateway:
             elif isinstance(out, Audit):
                 self._audit(out)
             elif isinstance(out, Close):
-                peer.closing = True
-                with contextlib.suppress(Exception):
-                    await peer.ws.close(out.code, out.reason)
+                # The close handshake waits on the client; never make the caller (a REST
+                # request revoking a credential, the timer loop) wait for it.
+                peer.closing = out
+                self._spawn(self._close(peer, out))
         self._schedule(peer)
 
     async def _send(self, peer: Peer, frame: dict[str, Any]) -> None:
@@ -224,9 +227,17 @@ class Gateway:
 
     def _audit(self, out: Audit) -> None:
         event = AuditEvent(ids.new_uuid(), out.credential_id, out.kind, utcnow(), out.details)
-        task = asyncio.create_task(self._write_audit(event))
+        self._spawn(self._write_audit(event))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _close(peer: Peer, out: Close) -> None:
+        with contextlib.suppress(Exception):
+            await peer.ws.close(out.code, out.reason)
 
     async def _write_audit(self, event: AuditEvent) -> None:
         try:
@@ -267,7 +278,7 @@ class Gateway:
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
         before = self.timers.earliest()
-        deadline = None if peer.closing else peer.session.next_deadline()
+        deadline = None if peer.closing is not None else peer.session.next_deadline()
         self.timers.schedule(peer, deadline)
         if deadline is not None and (before is None or deadline < before):
             self._wake.set()

@@ -64,6 +64,8 @@ class LoginService:
             raise LoginFailed("Login Incorrect")
         keys = ("user:" + login.lower(), "addr:" + address)
         if self.throttle.retry_after(keys, now) > 0:
+            # Counted, so hammering through the back-off reaches the lockout; no hashing done.
+            self.throttle.failure(keys, now)
             raise LoginFailed("Too many failed logins, try again later")
         store = self.control.store
         cred = await store.credential_by_sip_username(login)

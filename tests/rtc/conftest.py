@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import Voxgate
+
+
+@dataclass
+class Api:
+    """Thin REST helper for gateway tests (the SDK itself is exercised in tests/api)."""
+
+    vg: Voxgate
+    http: httpx.Client
+
+    def post(self, path: str, json: dict[str, Any] | None = None) -> httpx.Response:
+        r = self.http.post(path, json=json)
+        r.raise_for_status()
+        return r
+
+    def connection(self, **fields: Any) -> dict[str, Any]:
+        body = {"connection_name": "gw-" + uuid.uuid4().hex[:6], **fields}
+        return self.post("/credential_connections", body).json()["data"]
+
+    def credential(self, connection_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        connection_id = connection_id or self.connection()["id"]
+        return self.post(
+            "/telephony_credentials", {"connection_id": connection_id, **fields}
+        ).json()["data"]
+
+    def token(self, cred_id: str) -> str:
+        return self.post(f"/telephony_credentials/{cred_id}/token").text
+
+    def registration(self, connection_id: str) -> dict[str, Any]:
+        return self.post(
+            f"/credential_connections/{connection_id}/actions/check_registration_status"
+        ).json()["data"]
+
+    def audit_kinds(self, cred_id: str) -> list[str]:
+        r = self.http.get(f"/telephony_credentials/{cred_id}/audit", params={"page[size]": 250})
+        r.raise_for_status()
+        return [e["kind"] for e in r.json()["data"]]
+
+
+def api_for(vg: Voxgate) -> Api:
+    return Api(
+        vg, httpx.Client(base_url=vg.base_url, headers={"Authorization": f"Bearer {vg.api_key}"})
+    )
+
+
+@pytest.fixture
+def api(server: Voxgate) -> Iterator[Api]:
+    a = api_for(server)
+    yield a
+    a.http.close()
