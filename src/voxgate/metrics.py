@@ -5,8 +5,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
+    "CONNECTIONS",
     "DISPLACEMENTS",
     "EXPIRIES",
+    "FRAMES",
     "FRAME_ERRORS",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
@@ -34,3 +36,5 @@ REVOCATIONS = Counter("voxgate_revocations", "Sessions closed by revocation", re
 EXPIRIES = Counter("voxgate_expiries", "Sessions ended at token expiry", registry=REGISTRY)
 FRAME_ERRORS = Counter("voxgate_frame_errors", "Bad frames", ["kind"], registry=REGISTRY)
 LIMIT_HITS = Counter("voxgate_limit_hits", "Limits hit", ["limit"], registry=REGISTRY)
+CONNECTIONS = Counter("voxgate_ws_connections", "WebSocket connections accepted", registry=REGISTRY)
+FRAMES = Counter("voxgate_ws_frames", "WebSocket frames received", registry=REGISTRY)

@@ -106,8 +106,10 @@ class Gateway:
         peer = Peer(ws, session)
         self.peers[session.sessid] = peer
         self._schedule(peer)
+        metrics.CONNECTIONS.inc()
         try:
             async for message in ws:
+                metrics.FRAMES.inc()
                 outs = session.receive(message, time.time())
                 await self._apply(peer, outs)
                 if peer.closing is not None:

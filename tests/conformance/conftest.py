@@ -1,0 +1,165 @@
+"""Real ``@telnyx/webrtc`` 2.27.10 in Debian's Chromium, driven by Playwright; pages on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http import cookies
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.harness import ARTIFACTS, Voxgate
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SDK_LIB = HERE / "node_modules" / "@telnyx" / "webrtc" / "lib"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+STATIC = {
+    "/harness.html": (HERE / "harness.html", "text/html"),
+    "/seed.html": (HERE / "seed.html", "text/html"),
+    "/sdk/bundle.js": (SDK_LIB / "bundle.js", "text/javascript"),
+    "/sdk/bundle.mjs": (SDK_LIB / "bundle.mjs", "text/javascript"),
+    "/voxgate/voxgate-telnyx.mjs": (
+        REPO / "clients" / "browser" / "voxgate-telnyx.mjs",
+        "text/javascript",
+    ),
+}
+
+
+class PageServer:
+    """Serves the test pages and plays "your backend": /api/telnyx-token mints for the
+    credential named by the ``vx_cred`` cookie, as the seed's backend does per user."""
+
+    def __init__(self) -> None:
+        self.voxgate: Voxgate | None = None
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/api/telnyx-token":
+                    return self._token()
+                if path not in STATIC:
+                    self.send_error(404)
+                    return
+                file, ctype = STATIC[path]
+                body = file.read_bytes()
+                self._reply(200, body, ctype)
+
+            def _token(self) -> None:
+                jar = cookies.SimpleCookie(self.headers.get("cookie", ""))
+                cred = jar.get("vx_cred")
+                vg = outer.voxgate
+                if cred is None or vg is None:
+                    self._reply(401, b'{"error":"Not authenticated"}', "application/json")
+                    return
+                r = httpx.post(
+                    f"{vg.base_url}/telephony_credentials/{cred.value}/token",
+                    headers={"Authorization": f"Bearer {vg.api_key}"},
+                )
+                if r.status_code != 201:
+                    self._reply(500, b'{"error":"Token generation failed"}', "application/json")
+                    return
+                self._reply(200, r.content, "text/plain", {"Cache-Control": "no-store"})
+
+            def _reply(
+                self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pages() -> Iterator[PageServer]:
+    ps = PageServer()
+    yield ps
+    ps.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian chromium is missing: `make test` installs it (apt-get install chromium)"
+        )
+    if not SDK_LIB.exists():
+        pytest.fail("@telnyx/webrtc is missing: `make test` runs npm ci in tests/conformance")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(
+    browser: Browser, pages: PageServer, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Page]]:
+    contexts = []
+
+    def _open(
+        vg: Voxgate,
+        path: str = "/harness.html",
+        *,
+        user_agent: str | None = None,
+        credential: str | None = None,
+    ) -> Page:
+        pages.voxgate = vg
+        ctx = browser.new_context(user_agent=user_agent) if user_agent else browser.new_context()
+        if credential:
+            ctx.add_cookies([{"name": "vx_cred", "value": credential, "url": pages.origin}])
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.goto(pages.origin + path)
+        return page
+
+    yield _open
+    failed = getattr(request.node, "rep_call", None)
+    for i, ctx in enumerate(contexts):
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for j, p in enumerate(ctx.pages):
+                p.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}-{j}.png"))
+        ctx.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, "rep_" + rep.when, rep)
