@@ -29,7 +29,9 @@ def test_authentication_guide_steps_1_to_3(server: Voxgate) -> None:
     step2 = httpx.post(
         f"{server.base_url}/telephony_credentials",
         headers=headers,
-        content=('{\n "connection_id": "%s",\n "name": "user-123"\n }' % conn["id"]).encode(),
+        content=b'{\n "connection_id": "YOUR_CONNECTION_ID",\n "name": "user-123"\n }'.replace(
+            b"YOUR_CONNECTION_ID", conn["id"].encode()
+        ),
     )
     assert step2.status_code == 201, step2.text
     cred = step2.json()["data"]
