@@ -40,13 +40,13 @@ run: $(SYNCED)
 	$(UV) run voxgate serve
 
 lint: $(SYNCED)
-	$(UV) run ruff check src tests
-	$(UV) run ruff format --check src tests
+	$(UV) run ruff check src tests examples
+	$(UV) run ruff format --check src tests examples
 	$(UV) run mypy
 
 format: $(SYNCED)
-	$(UV) run ruff format src tests
-	$(UV) run ruff check --fix src tests
+	$(UV) run ruff format src tests examples
+	$(UV) run ruff check --fix src tests examples
 
 test: $(SYNCED) browser lint
 	$(UV) run pytest
