@@ -46,10 +46,11 @@ def main() -> None:
                 if httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         cfg = DemoConfig(f"http://127.0.0.1:{api_port}/v2", f"ws://127.0.0.1:{rtc_port}", key)
         print(
-            f"demo: open http://127.0.0.1:{demo_port} and log in as alice / alice-demo (or bob / bob-demo)",
+            f"demo: open http://127.0.0.1:{demo_port}, log in as alice/alice-demo or bob/bob-demo",
             flush=True,
         )
         uvicorn.run(create_demo(cfg), host="127.0.0.1", port=demo_port, log_level="warning")
