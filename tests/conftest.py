@@ -36,3 +36,8 @@ def make_server(tmp_path: Path) -> Iterator[type[Voxgate]]:
     yield _Factory
     for vg in started:
         vg.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser suites last: sync Playwright must not be open while asyncio tests run."""
+    items.sort(key=lambda item: "tests/conformance/" in str(item.path).replace("\\", "/"))

@@ -112,8 +112,10 @@ def pages() -> Iterator[PageServer]:
     ps.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Package-scoped: sync Playwright runs an event loop in this thread while it is open,
+    which must be gone before any asyncio test elsewhere runs."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             "Debian chromium is missing: `make test` installs it (apt-get install chromium)"

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
 from voxgate.rtc import frames
+from voxgate.rtc.calls import (
+    CAUSES,
+    CallState,
+    InvalidTransition,
+    Leg,
+    Relay,
+    RouteCall,
+    new_call_id,
+)
 from voxgate.rtc.frames import FrameError, Request, Response
 
 __all__ = [
@@ -88,7 +98,7 @@ class Audit:
     details: dict[str, Any]
 
 
-Output = Send | Close | Authenticate | Register | Audit
+Output = Send | Close | Authenticate | Register | Audit | RouteCall | Relay
 LoginOutcome = Grant | LoginFailed
 
 
@@ -99,6 +109,7 @@ class SessionConfig:
     max_frames_per_second: int = 50
     frame_burst: int = 200
     node_id: str = "node"
+    expiry_grace: float = 0.0  # seconds a call in progress may outlive the token
 
 
 @dataclass(slots=True)
@@ -117,6 +128,8 @@ class Session:
     _tokens: float = 0.0
     _tokens_at: float = 0.0
     _connected_at: float = 0.0
+    legs: dict[str, Leg] = field(default_factory=dict)
+    grace_until: float | None = None
 
     def __post_init__(self) -> None:
         self._connected_at = self.now
@@ -249,13 +262,23 @@ class Session:
                 self.state = State.CLOSED
                 return [Close(CloseCode.LOGIN_TIMEOUT, "no login before the handshake timeout")]
             return []
+        outs = self._ring_timeouts(now)
         exp = self.grant.expires_at
         if exp is not None and now >= exp:
-            outs = self._end("voxgate.expired", "token expired", CloseCode.EXPIRED)
-            if self.grant.credential_id:
-                outs.insert(0, Audit(self.grant.credential_id, "expired", {"sessid": self.sessid}))
-            return outs
-        return self._due_notice(now)
+            if self.grace_until is None and self.config.expiry_grace > 0 and self._live_legs():
+                self.grace_until = exp + self.config.expiry_grace  # let the call finish
+                return outs
+            if self.grace_until is not None and now < self.grace_until and self._live_legs():
+                return outs
+            return outs + self._expire()
+        return outs + self._due_notice(now)
+
+    def _expire(self) -> list[Output]:
+        assert self.grant is not None
+        outs = self._end("voxgate.expired", "token expired", CloseCode.EXPIRED)
+        if self.grant.credential_id:
+            outs.insert(0, Audit(self.grant.credential_id, "expired", {"sessid": self.sessid}))
+        return outs
 
     def revoke(self, reason: str, now: float) -> list[Output]:
         if self.state is State.CLOSED:
@@ -278,11 +301,14 @@ class Session:
             return None
         if self.grant is None:
             return self._connected_at + self.config.handshake_timeout
+        rings = [leg.ring_deadline for leg in self.legs.values() if leg.ring_deadline is not None]
         exp = self.grant.expires_at
         if exp is None:
-            return None
+            return min(rings, default=None)
+        if self.grace_until is not None:
+            return min([self.grace_until, *rings])
         notice_at = exp - self.config.expiry_notice
-        return exp if self.notice_sent else min(exp, notice_at)
+        return min([exp if self.notice_sent else min(exp, notice_at), *rings])
 
     def closed(self) -> None:
         self.state = State.CLOSED
@@ -303,6 +329,9 @@ class Session:
             return self._answer(req, {"params": {"state": "REGED"}, "sessid": self.sessid})
         if method is None:
             return self._answer(req, {})  # debug_report_* and other method-less requests
+        handler = self._CALL_METHODS.get(method)
+        if handler is not None:
+            return handler(self, req, now)
         if req.id is None:
             return []
         return [
@@ -350,8 +379,9 @@ class Session:
         ]
 
     def _end(self, event: str, reason: str, code: int) -> list[Output]:
+        outs = self.hangup_all("NORMAL_CLEARING")
         self.state = State.CLOSED
-        return [
+        return outs + [
             Send(self._notice(event, {"reason": reason})),
             Send(frames.request_frame(self._next_id(), "telnyx_rtc.punt", {"reason": reason})),
             Close(code, reason),
@@ -390,3 +420,278 @@ class Session:
             return False
         self._tokens -= 1.0
         return True
+
+    # -- calls: what the client asks -------------------------------------------------------
+    def _invite(self, req: Request, now: float) -> list[Output]:
+        dialog = req.params.get("dialogParams")
+        dialog = dialog if isinstance(dialog, dict) else {}
+        call_id, sdp = dialog.get("callID"), req.params.get("sdp")
+        if (
+            not isinstance(call_id, str)
+            or not call_id
+            or len(call_id) > 128
+            or not isinstance(sdp, str)
+        ):
+            return self._error(
+                req, frames.INVALID_PARAMS, "invite needs dialogParams.callID and sdp"
+            )
+        if call_id in self.legs:
+            return self._error(req, frames.INVALID_PARAMS, "callID already in use")
+        destination = dialog.get("destination_number")
+        destination = destination if isinstance(destination, str) else ""
+        leg = Leg(call_id, "outbound", peer=destination[:128])
+        self.legs[call_id] = leg
+        outs = self._answer(
+            req, {"message": "CALL CREATED", "callID": call_id, "sessid": self.sessid}
+        )
+        assert self.grant is not None
+        if self.grace_until is not None:
+            return outs + self.call_failed(call_id, "CALL_REJECTED", now)
+        if self.grant.anonymous:
+            target = self.grant.assistant_id or ""
+            if destination not in ("", target, f"assistant:{target}"):
+                return outs + self.call_failed(call_id, "CALL_REJECTED", now)
+            destination = f"assistant:{target}"
+        headers = dialog.get("custom_headers")
+        state = dialog.get("clientState")
+        return outs + [
+            RouteCall(
+                call_id,
+                destination[:128],
+                sdp,
+                _text(dialog.get("caller_id_name")) or self.grant.sip_username,
+                _text(dialog.get("caller_id_number")) or self.grant.sip_username,
+                state if isinstance(state, str) else None,
+                headers if isinstance(headers, list) else [],
+            )
+        ]
+
+    def _answer_call(self, req: Request, now: float) -> list[Output]:
+        call_id, leg = self._leg(req)
+        sdp = req.params.get("sdp")
+        if leg is None or leg.direction != "inbound" or not isinstance(sdp, str):
+            return self._error(
+                req, frames.INVALID_PARAMS, "no ringing inbound call with that callID, or no sdp"
+            )
+        try:
+            leg.apply("answered")
+        except InvalidTransition as exc:
+            return self._error(req, frames.INVALID_PARAMS, str(exc))
+        leg.ring_deadline = None
+        return self._answer(
+            req, {"message": "CALL ANSWERED", "callID": call_id, "sessid": self.sessid}
+        ) + [Relay(call_id, "answer", {"sdp": sdp})]
+
+    def _bye(self, req: Request, now: float) -> list[Output]:
+        call_id, leg = self._leg(req)
+        cause = _text(req.params.get("cause")) or "NORMAL_CLEARING"
+        code = req.params.get("causeCode")
+        code = (
+            code if isinstance(code, int) and not isinstance(code, bool) else CAUSES.get(cause, 16)
+        )
+        outs = self._answer(
+            req, {"message": "CALL ENDED", "callID": call_id, "sessid": self.sessid}
+        )
+        if leg is None:
+            return outs
+        return outs + self._drop_leg(
+            leg, [Relay(leg.call_id, "bye", {"cause": cause, "causeCode": code})]
+        )
+
+    def _modify(self, req: Request, now: float) -> list[Output]:
+        call_id, leg = self._leg(req)
+        action = req.params.get("action")
+        if leg is None:
+            return self._error(req, frames.INVALID_PARAMS, "no call with that callID")
+        if action == "updateMedia":
+            return self._error(
+                req, frames.METHOD_NOT_FOUND, "ICE restart (updateMedia) is not supported"
+            )
+        if action == "toggleHold":
+            action = "unhold" if leg.state is CallState.HELD else "hold"
+        if action not in ("hold", "unhold"):
+            return self._error(
+                req, frames.INVALID_PARAMS, "action must be hold, unhold or toggleHold"
+            )
+        try:
+            leg.apply(action)
+        except InvalidTransition as exc:
+            return self._error(req, frames.INVALID_PARAMS, str(exc))
+        hold = "held" if leg.state is CallState.HELD else "active"
+        return self._answer(
+            req, {"callID": call_id, "action": action, "holdState": hold, "sessid": self.sessid}
+        )
+
+    def _info(self, req: Request, now: float) -> list[Output]:
+        call_id, leg = self._leg(req)
+        outs = self._answer(req, {"message": "SENT", "sessid": self.sessid})
+        dtmf, msg = req.params.get("dtmf"), req.params.get("msg")
+        if leg is None:
+            return outs
+        if isinstance(dtmf, str) and 0 < len(dtmf) <= 32:
+            outs.append(Relay(leg.call_id, "info", {"dtmf": dtmf}))
+        elif isinstance(msg, dict):
+            outs.append(Relay(leg.call_id, "info", {"msg": msg}))
+        return outs
+
+    def _candidate(self, req: Request, now: float) -> list[Output]:
+        call_id, leg = self._leg(req)
+        outs = self._answer(req, {"sessid": self.sessid})
+        if leg is None:
+            return outs
+        keep = ("candidate", "sdpMid", "sdpMLineIndex", "endOfCandidates")
+        return outs + [
+            Relay(leg.call_id, "candidate", {k: req.params[k] for k in keep if k in req.params})
+        ]
+
+    def _ai_conversation(self, req: Request, now: float) -> list[Output]:
+        outs = self._answer(req, {"sessid": self.sessid})
+        live = [leg for leg in self.legs.values() if leg.live and leg.peer.startswith("assistant:")]
+        if not live:
+            return outs
+        return outs + [Relay(live[0].call_id, "ai_conversation", req.params)]
+
+    _CALL_METHODS: ClassVar[dict[str, Callable[[Session, Request, float], list[Output]]]] = {
+        "telnyx_rtc.invite": _invite,
+        "telnyx_rtc.answer": _answer_call,
+        "telnyx_rtc.bye": _bye,
+        "telnyx_rtc.modify": _modify,
+        "telnyx_rtc.info": _info,
+        "telnyx_rtc.candidate": _candidate,
+        "telnyx_rtc.endOfCandidates": _candidate,
+        "ai_conversation": _ai_conversation,
+    }
+
+    # -- calls: what the adapter tells us --------------------------------------------------
+    def call_routed(
+        self, call_id: str, ring_timeout: float, now: float, peer: str = ""
+    ) -> list[Output]:
+        leg = self.legs.get(call_id)
+        if leg is None or leg.state is not CallState.NEW or self.state is State.CLOSED:
+            return []
+        leg.apply("routed")
+        leg.ring_deadline = now + ring_timeout
+        leg.peer = peer or leg.peer
+        return [
+            Send(frames.request_frame(self._next_id(), "telnyx_rtc.ringing", {"callID": call_id}))
+        ]
+
+    def call_failed(self, call_id: str, cause: str, now: float) -> list[Output]:
+        leg = self.legs.get(call_id)
+        if leg is None or self.state is State.CLOSED:
+            return []
+        return self._drop_leg(leg, [], bye=(cause, CAUSES.get(cause, 41)))
+
+    def incoming_call(self, params: dict[str, Any], now: float) -> tuple[str | None, list[Output]]:
+        """Offer a call to this client. Returns (callID, outputs); callID None means busy."""
+        assert self.grant is not None
+        if self.state is State.CLOSED or self._live_legs() or self.grace_until is not None:
+            return None, []
+        call_id = new_call_id()
+        leg = Leg(call_id, "inbound", peer=_text(params.get("caller_id_number")) or "")
+        leg.apply("offered")
+        self.legs[call_id] = leg
+        invite = {
+            "callID": call_id,
+            "sdp": params["sdp"],
+            "caller_id_name": params.get("caller_id_name", ""),
+            "caller_id_number": params.get("caller_id_number", ""),
+            "callee_id_name": self.grant.sip_username,
+            "callee_id_number": self.grant.sip_username,
+        }
+        for key in ("client_state", "dialogParams"):
+            if params.get(key):
+                invite[key] = params[key]
+        return call_id, [Send(frames.request_frame(self._next_id(), "telnyx_rtc.invite", invite))]
+
+    def relayed(self, call_id: str, kind: str, params: dict[str, Any], now: float) -> list[Output]:
+        """The other leg said something; tell our client."""
+        leg = self.legs.get(call_id)
+        if leg is None or self.state is State.CLOSED:
+            return []
+        body = {"callID": call_id, **params}
+        if kind == "answer":
+            try:
+                leg.apply("answered")
+            except InvalidTransition:
+                return []
+            leg.ring_deadline = None
+            return [Send(frames.request_frame(self._next_id(), "telnyx_rtc.answer", body))]
+        if kind == "bye":
+            cause = _text(params.get("cause")) or "NORMAL_CLEARING"
+            code = params.get("causeCode")
+            return self._drop_leg(
+                leg, [], bye=(cause, code if isinstance(code, int) else CAUSES.get(cause, 16))
+            )
+        method = {
+            "info": "telnyx_rtc.info",
+            "candidate": "telnyx_rtc.candidate",
+            "ai_conversation": "ai_conversation",
+        }.get(kind)
+        if method is None:
+            return []
+        return [Send(frames.request_frame(self._next_id(), method, body))]
+
+    def hangup_all(self, cause: str) -> list[Output]:
+        """Bye to our client and to every other leg: revocation, expiry, socket gone."""
+        outs: list[Output] = []
+        for leg in list(self.legs.values()):
+            code = CAUSES.get(cause, 16)
+            outs += self._drop_leg(
+                leg,
+                [Relay(leg.call_id, "bye", {"cause": cause, "causeCode": code})],
+                bye=(cause, code),
+            )
+        return outs
+
+    # -- calls: helpers --------------------------------------------------------------------
+    def _drop_leg(
+        self, leg: Leg, outs: list[Output], bye: tuple[str, int] | None = None
+    ) -> list[Output]:
+        leg.apply("hangup")
+        self.legs.pop(leg.call_id, None)
+        if bye is not None and self.state is not State.CLOSED:
+            params = {"callID": leg.call_id, "cause": bye[0], "causeCode": bye[1]}
+            outs = [Send(frames.request_frame(self._next_id(), "telnyx_rtc.bye", params)), *outs]
+        if (
+            self.grace_until is not None
+            and not self._live_legs()
+            and self.state is not State.CLOSED
+        ):
+            outs += self._expire()  # the call that kept an expired session alive just ended
+        return outs
+
+    def _ring_timeouts(self, now: float) -> list[Output]:
+        outs: list[Output] = []
+        for leg in list(self.legs.values()):
+            if (
+                leg.ring_deadline is not None
+                and now >= leg.ring_deadline
+                and leg.state is CallState.RINGING
+            ):
+                cause = ("NO_ANSWER", CAUSES["NO_ANSWER"])
+                outs += self._drop_leg(
+                    leg,
+                    [Relay(leg.call_id, "bye", {"cause": cause[0], "causeCode": cause[1]})],
+                    bye=cause,
+                )
+        return outs
+
+    def _live_legs(self) -> list[Leg]:
+        return [leg for leg in self.legs.values() if leg.live]
+
+    def _leg(self, req: Request) -> tuple[str, Leg | None]:
+        dialog = req.params.get("dialogParams")
+        call_id = dialog.get("callID") if isinstance(dialog, dict) else None
+        if not isinstance(call_id, str):
+            call_id = req.params.get("callID")
+        if not isinstance(call_id, str):
+            return "", None
+        return call_id, self.legs.get(call_id)
+
+    def _error(self, req: Request, code: int, message: str) -> list[Output]:
+        return [] if req.id is None else [Send(frames.error_frame(req.id, code, message))]
+
+
+def _text(value: object) -> str:
+    return value[:128] if isinstance(value, str) else ""

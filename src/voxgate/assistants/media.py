@@ -1,0 +1,53 @@
+"""One assistant call leg: an aiortc peer that answers the caller's SDP offer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+
+from voxgate.assistants.bots import Bot
+
+__all__ = ["AssistantCall"]
+
+
+class AssistantCall:
+    def __init__(self, bot: Bot, conversation: list[dict[str, Any]]) -> None:
+        self.bot = bot
+        self.conversation = conversation
+        self.pc = RTCPeerConnection()
+        self._incoming: asyncio.Future[MediaStreamTrack] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+        @self.pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and not self._incoming.done():
+                self._incoming.set_result(track)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Returns the answer SDP (candidates included: no trickle needed)."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        incoming = self._incoming.result() if self._incoming.done() else None
+        if incoming is None:
+            raise ValueError("the offer carries no audio track")
+        outgoing = self.bot.outgoing(incoming)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.sender.replaceTrack(outgoing)
+                transceiver.direction = "sendrecv"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    async def message(self, text: str) -> str | None:
+        self.conversation.append({"role": "user", "text": text})
+        reply = await self.bot.reply(text, list(self.conversation))
+        if reply is not None:
+            self.conversation.append({"role": "assistant", "text": reply})
+        return reply
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.pc.close()
