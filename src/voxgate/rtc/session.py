@@ -381,7 +381,8 @@ class Session:
     def _end(self, event: str, reason: str, code: int) -> list[Output]:
         outs = self.hangup_all("NORMAL_CLEARING")
         self.state = State.CLOSED
-        return outs + [
+        return [
+            *outs,
             Send(self._notice(event, {"reason": reason})),
             Send(frames.request_frame(self._next_id(), "telnyx_rtc.punt", {"reason": reason})),
             Close(code, reason),
@@ -454,7 +455,8 @@ class Session:
             destination = f"assistant:{target}"
         headers = dialog.get("custom_headers")
         state = dialog.get("clientState")
-        return outs + [
+        return [
+            *outs,
             RouteCall(
                 call_id,
                 destination[:128],
@@ -463,7 +465,7 @@ class Session:
                 _text(dialog.get("caller_id_number")) or self.grant.sip_username,
                 state if isinstance(state, str) else None,
                 headers if isinstance(headers, list) else [],
-            )
+            ),
         ]
 
     def _answer_call(self, req: Request, now: float) -> list[Output]:
@@ -478,9 +480,12 @@ class Session:
         except InvalidTransition as exc:
             return self._error(req, frames.INVALID_PARAMS, str(exc))
         leg.ring_deadline = None
-        return self._answer(
-            req, {"message": "CALL ANSWERED", "callID": call_id, "sessid": self.sessid}
-        ) + [Relay(call_id, "answer", {"sdp": sdp})]
+        return [
+            *self._answer(
+                req, {"message": "CALL ANSWERED", "callID": call_id, "sessid": self.sessid}
+            ),
+            Relay(call_id, "answer", {"sdp": sdp}),
+        ]
 
     def _bye(self, req: Request, now: float) -> list[Output]:
         call_id, leg = self._leg(req)
@@ -523,7 +528,7 @@ class Session:
         )
 
     def _info(self, req: Request, now: float) -> list[Output]:
-        call_id, leg = self._leg(req)
+        _call_id, leg = self._leg(req)
         outs = self._answer(req, {"message": "SENT", "sessid": self.sessid})
         dtmf, msg = req.params.get("dtmf"), req.params.get("msg")
         if leg is None:
@@ -535,13 +540,14 @@ class Session:
         return outs
 
     def _candidate(self, req: Request, now: float) -> list[Output]:
-        call_id, leg = self._leg(req)
+        _call_id, leg = self._leg(req)
         outs = self._answer(req, {"sessid": self.sessid})
         if leg is None:
             return outs
         keep = ("candidate", "sdpMid", "sdpMLineIndex", "endOfCandidates")
-        return outs + [
-            Relay(leg.call_id, "candidate", {k: req.params[k] for k in keep if k in req.params})
+        return [
+            *outs,
+            Relay(leg.call_id, "candidate", {k: req.params[k] for k in keep if k in req.params}),
         ]
 
     def _ai_conversation(self, req: Request, now: float) -> list[Output]:
@@ -549,7 +555,7 @@ class Session:
         live = [leg for leg in self.legs.values() if leg.live and leg.peer.startswith("assistant:")]
         if not live:
             return outs
-        return outs + [Relay(live[0].call_id, "ai_conversation", req.params)]
+        return [*outs, Relay(live[0].call_id, "ai_conversation", req.params)]
 
     _CALL_METHODS: ClassVar[dict[str, Callable[[Session, Request, float], list[Output]]]] = {
         "telnyx_rtc.invite": _invite,
