@@ -120,6 +120,8 @@ def bot_for(assistant: Assistant) -> Bot:
         factory = getattr(importlib.import_module(module), attr)
         bot: Bot = factory(assistant)
         return bot
-    return {"echo": EchoBot, "tone": ToneBot, "greeting": GreetingBot}.get(
-        assistant.kind, EchoBot
-    )()
+    if assistant.kind == "tone":
+        return ToneBot()
+    if assistant.kind == "greeting":
+        return GreetingBot()
+    return EchoBot()
