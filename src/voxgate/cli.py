@@ -78,6 +78,13 @@ def serve(
             envvar="VOXGATE_EXPIRY_NOTICE", help="Seconds before token expiry to warn the client."
         ),
     ] = 3600.0,
+    expiry_grace: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_EXPIRY_GRACE",
+            help="Seconds a call in progress may outlive an expired token.",
+        ),
+    ] = 0.0,
     log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the REST API and the signaling gateway."""
@@ -98,6 +105,7 @@ def serve(
         secret_file=secret_file,
         bootstrap_api_key=os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None,
         expiry_notice=expiry_notice,
+        expiry_grace=expiry_grace,
         log_level=log_level,
     )
     try:
@@ -136,6 +144,16 @@ def keys_retire(
     """Retire a signing key: tokens it signed stop verifying."""
     _run(database_url, secret_file, lambda rt: rt.control.retire_signing_key(kid))
     typer.echo(f"retired {kid}")
+
+
+@keys_app.command("webhook-public-key")
+def keys_webhook_public_key(secret_file: SecretFile = Path("voxgate.secret")) -> None:
+    """Print the Ed25519 public key that verifies voxgate's webhooks (TELNYX_PUBLIC_KEY)."""
+    from voxgate.auth.keyring import Sealer
+    from voxgate.webhooks import WebhookSigner
+    from voxgate.webhooks.signing import PURPOSE
+
+    typer.echo(WebhookSigner(Sealer.from_file(secret_file).derive(PURPOSE)).public_key)
 
 
 @keys_app.command("list-signing")

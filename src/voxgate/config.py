@@ -21,6 +21,7 @@ class Settings:
     secret_file: Path = Path("voxgate.secret")
     bootstrap_api_key: str | None = None
     expiry_notice: float = 3600.0
+    expiry_grace: float = 0.0
     log_level: str = "INFO"
     node_id: str = ""
     max_frame_bytes: int = 64 * 1024

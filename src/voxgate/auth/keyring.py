@@ -13,6 +13,8 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from voxgate.domain.errors import ConfigurationError
 from voxgate.domain.records import SigningKey
@@ -26,6 +28,7 @@ class Sealer:
     def __init__(self, kek: bytes) -> None:
         if len(kek) != 32:
             raise ValueError("key-encryption key must be 32 bytes")
+        self._kek = kek
         self._aead = AESGCM(kek)
 
     @classmethod
@@ -36,6 +39,12 @@ class Sealer:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(secrets.token_bytes(32))
         return cls(path.read_bytes()[:32])
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose``, stable for as long as the secret file is."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+            self._kek
+        )
 
     def seal(self, secret: bytes, kid: str) -> bytes:
         nonce = secrets.token_bytes(12)

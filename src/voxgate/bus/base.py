@@ -32,6 +32,7 @@ class Revoked:
 
     principals: tuple[str, ...]
     reason: str
+    expired: bool = False  # time ran out (grace applies) rather than someone revoked
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["Client", "ClientError", "Event"]
+from voxgate.client.call import Call
+
+__all__ = ["Call", "Client", "ClientError", "Event"]
 
 Handler = Callable[["Event"], Any]
 
@@ -44,6 +46,26 @@ class Event:
     name: str
     data: dict[str, Any] = field(default_factory=dict)
 
+
+_ACKED = {
+    "telnyx_rtc.invite",
+    "telnyx_rtc.ringing",
+    "telnyx_rtc.answer",
+    "telnyx_rtc.media",
+    "telnyx_rtc.bye",
+    "telnyx_rtc.candidate",
+    "telnyx_rtc.attach",
+    "telnyx_rtc.display",
+}
+_CALL_METHODS = {
+    "telnyx_rtc.invite",
+    "telnyx_rtc.ringing",
+    "telnyx_rtc.answer",
+    "telnyx_rtc.bye",
+    "telnyx_rtc.info",
+    "ai_conversation",
+}
+_PLACEHOLDER_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=voxgate\r\nt=0 0\r\n"
 
 _NOTICES = {
     "voxgate.token_expiring": "token_expiring_soon",
@@ -90,6 +112,7 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self._punted = False
         self._closing = False
+        self.calls: dict[str, Call] = {}
 
     # -- public API ------------------------------------------------------------------------
     def on(self, name: str, handler: Handler) -> None:
@@ -140,6 +163,42 @@ class Client:
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._pending.pop(req_id, None)
+
+    async def new_call(
+        self,
+        destination: str,
+        *,
+        sdp: str | None = None,
+        media: bool = False,
+        caller_name: str = "",
+        caller_number: str = "",
+    ) -> Call:
+        """Dial ``destination``. With ``media=True`` (aiortc) the call sends real audio."""
+        call = Call(
+            self,
+            str(uuid.uuid4()),
+            "outbound",
+            params={
+                "destination_number": destination,
+                "caller_id_name": caller_name,
+                "caller_id_number": caller_number,
+            },
+        )
+        self.calls[call.id] = call
+        if sdp is None:
+            sdp = await call._media_offer() if media else _PLACEHOLDER_SDP
+        await self.request(
+            "telnyx_rtc.invite",
+            {
+                "sessid": self.sessid,
+                "sdp": sdp,
+                "dialogParams": {"callID": call.id, **call.params},
+                "User-Agent": self.user_agent,
+            },
+        )
+        if call.state == "new":  # ringing or a bye may already have arrived
+            call._set("trying")
+        return call
 
     async def close(self) -> None:
         self._closing = True
@@ -226,6 +285,11 @@ class Client:
                         self._gateway_reported(result["params"].get("state"))
             return
         params = msg.get("params") or {}
+        if method in _ACKED and msg_id is not None:
+            await self._send({"jsonrpc": "2.0", "id": msg_id, "result": {"method": method}})
+        if method in _CALL_METHODS and isinstance(params, dict):
+            await self._call_message(method, params)
+            return
         if method == "telnyx_rtc.clientReady":
             asyncio.get_running_loop().create_task(self._gateway_state())
         elif method == "telnyx_rtc.punt":
@@ -242,6 +306,35 @@ class Client:
         if state in ("REGED", "REGISTER") and not self.ready.is_set():
             self.ready.set()
             self._emit(Event("ready", {"sessid": self.sessid}))
+
+    async def _call_message(self, method: str, params: dict[str, Any]) -> None:
+        call_id = str(params.get("callID", ""))
+        if method == "telnyx_rtc.invite":
+            incoming = Call(self, call_id, "inbound", remote_sdp=params.get("sdp"), params={})
+            incoming._set("ringing")
+            self.calls[call_id] = incoming
+            self._emit(Event("incoming_call", {"call": incoming, **params}))
+            return
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        if method == "telnyx_rtc.ringing":
+            call._set("ringing")
+        elif method == "telnyx_rtc.answer":
+            await call._remote_answer(params.get("sdp"))
+        elif method == "telnyx_rtc.bye":
+            call.cause, call.cause_code = params.get("cause"), params.get("causeCode")
+            await call._end()
+            self._emit(Event("call_ended", {"call": call, **params}))
+        elif method == "telnyx_rtc.info" and isinstance(params.get("dtmf"), str):
+            call.received_dtmf.append(params["dtmf"])
+        elif method == "ai_conversation":
+            self._emit(Event("ai_conversation", {"call": call, **params}))
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._ws.send(json.dumps(frame))
 
     async def _gateway_state(self) -> None:
         with contextlib.suppress(ClientError, TimeoutError):

@@ -20,7 +20,9 @@ from voxgate.domain import ids
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import AuditEvent
 from voxgate.domain.timeutil import utcnow
+from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.timers import DeadlineHeap
+from voxgate.rtc.calls import Relay, RouteCall
 from voxgate.rtc.session import (
     Audit,
     Authenticate,
@@ -33,6 +35,8 @@ from voxgate.rtc.session import (
     SessionConfig,
 )
 from voxgate.runtime import Runtime
+from voxgate.webhooks import WebhookSender, WebhookSigner
+from voxgate.webhooks.signing import PURPOSE as WEBHOOK_PURPOSE
 
 __all__ = ["Gateway"]
 
@@ -56,6 +60,7 @@ class Gateway:
             expiry_notice=rt.settings.expiry_notice,
             handshake_timeout=rt.settings.handshake_timeout,
             node_id=self.node_id,
+            expiry_grace=rt.settings.expiry_grace,
         )
         self.peers: dict[str, Peer] = {}
         self.by_principal: dict[str, set[Peer]] = {}
@@ -65,6 +70,8 @@ class Gateway:
         self._server: Server | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.calls = CallRouter(self)
+        self.webhooks: WebhookSender | None = None
         rt.bus.subscribe(self._on_bus)
 
     @property
@@ -84,6 +91,8 @@ class Gateway:
             server_header=None,
         )
         self._timer_task = asyncio.create_task(self._run_timers())
+        self.webhooks = WebhookSender(WebhookSigner(self.rt.control.sealer.derive(WEBHOOK_PURPOSE)))
+        self.webhooks.start()
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -98,6 +107,8 @@ class Gateway:
                 await self._timer_task
         for task in list(self._background):
             task.cancel()
+        if self.webhooks is not None:
+            await self.webhooks.close()
 
     # -- one socket ------------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
@@ -111,7 +122,7 @@ class Gateway:
             async for message in ws:
                 metrics.FRAMES.inc()
                 outs = session.receive(message, time.time())
-                await self._apply(peer, outs)
+                await self.apply(peer, outs)
                 if peer.closing is not None:
                     await self._close(peer, peer.closing)  # before the handler's own 1000
                     break
@@ -120,19 +131,23 @@ class Gateway:
         finally:
             await self._forget(peer)
 
-    async def _apply(self, peer: Peer, outs: list[Output]) -> None:
+    async def apply(self, peer: Peer, outs: list[Output]) -> None:
         for out in outs:
             if isinstance(out, Send):
                 await self._send(peer, out.frame)
             elif isinstance(out, Authenticate):
                 outcome = await self._authenticate(peer, out)
-                await self._apply(
+                await self.apply(
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Audit):
                 self._audit(out)
+            elif isinstance(out, RouteCall):
+                self._spawn(self.calls.route(peer, out))  # look-ups and media: off the reader
+            elif isinstance(out, Relay):
+                await self.calls.relay(peer, out)
             elif isinstance(out, Close):
                 # The close handshake waits on the client; never make the caller (a REST
                 # request revoking a credential, the timer loop) wait for it.
@@ -249,6 +264,8 @@ class Gateway:
 
     async def _forget(self, peer: Peer) -> None:
         session = peer.session
+        with contextlib.suppress(Exception):
+            await self.calls.forget(peer)
         session.closed()
         self.timers.cancel(peer)
         self.peers.pop(session.sessid, None)
@@ -298,7 +315,7 @@ class Gateway:
                     outs = peer.session.on_timer(now)
                     if any(isinstance(o, Close) and o.code == 4002 for o in outs):
                         metrics.EXPIRIES.inc()
-                    await self._apply(peer, outs)
+                    await self.apply(peer, outs)
                 except Exception:
                     log.exception("timer handling failed")
 
@@ -308,7 +325,12 @@ class Gateway:
             for principal in event.principals:
                 for peer in list(self.by_principal.get(principal, ())):
                     metrics.REVOCATIONS.inc()
-                    await self._apply(peer, peer.session.revoke(event.reason, now))
+                    outs = (
+                        peer.session.expire(now)
+                        if event.expired
+                        else peer.session.revoke(event.reason, now)
+                    )
+                    await self.apply(peer, outs)
         elif isinstance(event, Displaced):
             target = self.peers.get(event.session_id)
             if target is not None:
@@ -319,7 +341,7 @@ class Gateway:
                     "at": event.by.registered_at,
                     "node_id": event.by.node_id,
                 }
-                await self._apply(target, target.session.displaced(by, now))
+                await self.apply(target, target.session.displaced(by, now))
 
 
 def _remote(ws: ServerConnection) -> tuple[str, int]:

@@ -265,13 +265,19 @@ class Session:
         outs = self._ring_timeouts(now)
         exp = self.grant.expires_at
         if exp is not None and now >= exp:
-            if self.grace_until is None and self.config.expiry_grace > 0 and self._live_legs():
-                self.grace_until = exp + self.config.expiry_grace  # let the call finish
-                return outs
-            if self.grace_until is not None and now < self.grace_until and self._live_legs():
-                return outs
-            return outs + self._expire()
+            return outs + self.expire(now, exp)
         return outs + self._due_notice(now)
+
+    def expire(self, now: float, at: float | None = None) -> list[Output]:
+        """Time ran out (token or credential): end now, or after the grace if a call is up."""
+        if self.state is State.CLOSED or self.grant is None:
+            return []
+        if self.grace_until is None and self.config.expiry_grace > 0 and self._live_legs():
+            self.grace_until = (at if at is not None else now) + self.config.expiry_grace
+            return []
+        if self.grace_until is not None and now < self.grace_until and self._live_legs():
+            return []
+        return self._expire()
 
     def _expire(self) -> list[Output]:
         assert self.grant is not None
@@ -588,10 +594,15 @@ class Session:
             return []
         return self._drop_leg(leg, [], bye=(cause, CAUSES.get(cause, 41)))
 
+    @property
+    def busy(self) -> bool:
+        """One call at a time per session; an expiring or closed session takes none."""
+        return self.state is State.CLOSED or bool(self._live_legs()) or self.grace_until is not None
+
     def incoming_call(self, params: dict[str, Any], now: float) -> tuple[str | None, list[Output]]:
         """Offer a call to this client. Returns (callID, outputs); callID None means busy."""
         assert self.grant is not None
-        if self.state is State.CLOSED or self._live_legs() or self.grace_until is not None:
+        if self.busy:
             return None, []
         call_id = new_call_id()
         leg = Leg(call_id, "inbound", peer=_text(params.get("caller_id_number")) or "")

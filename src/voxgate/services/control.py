@@ -323,7 +323,9 @@ class ControlPlane:
             await self._audit(cred_id, "expired", {})
         if expired:
             await self.bus.publish(
-                Revoked(tuple(map(credential_principal, expired)), "credential expired")
+                Revoked(
+                    tuple(map(credential_principal, expired)), "credential expired", expired=True
+                )
             )
         return expired
 

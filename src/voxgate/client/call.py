@@ -1,0 +1,156 @@
+"""A call as the Python client sees it: dial, get rung, answer, hold, DTMF, hang up.
+
+Media is optional. Pass ``sdp`` yourself, or leave it out and (with aiortc installed) the call
+creates a real ``RTCPeerConnection`` that sends ``audio_track`` (a tone by default) and collects
+whatever the other side sends into ``received_frames``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voxgate.client.client import Client
+
+__all__ = ["Call"]
+
+
+class Call:
+    def __init__(
+        self,
+        client: Client,
+        call_id: str,
+        direction: str,
+        *,
+        remote_sdp: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.id = call_id
+        self.direction = direction
+        self.state = "new"
+        self.remote_sdp = remote_sdp
+        self.params = params or {}
+        self.cause: str | None = None
+        self.cause_code: int | None = None
+        self.received_dtmf: list[str] = []
+        self.received_frames = 0
+        self.pc: Any = None
+        self._changed = asyncio.Event()
+
+    # -- actions ---------------------------------------------------------------------------
+    async def answer(self, sdp: str | None = None) -> None:
+        if sdp is None:
+            sdp = await self._media_answer()
+        await self.client.request("telnyx_rtc.answer", self._params(sdp=sdp))
+        self._set("active")
+
+    async def hangup(self, cause: str = "NORMAL_CLEARING", cause_code: int = 16) -> None:
+        if self.state == "hangup":
+            return
+        await self.client.request("telnyx_rtc.bye", self._params(cause=cause, causeCode=cause_code))
+        self.cause, self.cause_code = cause, cause_code
+        await self._end()
+
+    async def hold(self) -> str:
+        return await self._modify("hold")
+
+    async def unhold(self) -> str:
+        return await self._modify("unhold")
+
+    async def dtmf(self, digits: str) -> None:
+        await self.client.request("telnyx_rtc.info", self._params(dtmf=digits))
+
+    async def send_message(self, text: str) -> None:
+        """An ``ai_conversation`` user message (assistant calls)."""
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        }
+        await self.client.request(
+            "ai_conversation", {"type": "conversation.item.create", "item": item, **self._params()}
+        )
+
+    async def wait_state(self, state: str, timeout: float = 10.0) -> None:
+        async def until() -> None:
+            while self.state != state:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+    # -- driven by the client --------------------------------------------------------------
+    def _set(self, state: str) -> None:
+        self.state = state
+        self._changed.set()
+
+    async def _remote_answer(self, sdp: str | None) -> None:
+        self.remote_sdp = sdp
+        if self.pc is not None and sdp:
+            from aiortc import RTCSessionDescription
+
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self._set("active")
+
+    async def _end(self) -> None:
+        if self.pc is not None:
+            with contextlib.suppress(Exception):
+                await self.pc.close()
+        self._set("hangup")
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "sessid": self.client.sessid,
+            "dialogParams": {"callID": self.id, **self.params},
+            **extra,
+        }
+
+    async def _modify(self, action: str) -> str:
+        result = await self.client.request("telnyx_rtc.modify", self._params(action=action))
+        hold = str(result.get("holdState", "")) if isinstance(result, dict) else ""
+        self._set("held" if hold == "held" else "active")
+        return hold
+
+    # -- optional media --------------------------------------------------------------------
+    async def _media_offer(self, track: Any = None) -> str:
+        from aiortc import RTCPeerConnection
+
+        self.pc = RTCPeerConnection()
+        self._collect()
+        self.pc.addTrack(track or _tone())
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return str(self.pc.localDescription.sdp)
+
+    async def _media_answer(self) -> str:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+
+        self.pc = RTCPeerConnection()
+        self._collect()
+        await self.pc.setRemoteDescription(RTCSessionDescription(self.remote_sdp or "", "offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.sender.replaceTrack(_tone())
+                transceiver.direction = "sendrecv"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return str(self.pc.localDescription.sdp)
+
+    def _collect(self) -> None:
+        def _on_track(track: Any) -> None:
+            async def drain() -> None:
+                with contextlib.suppress(Exception):
+                    while True:
+                        await track.recv()
+                        self.received_frames += 1
+
+            asyncio.get_running_loop().create_task(drain())
+
+        self.pc.add_listener("track", _on_track)
+
+
+def _tone() -> Any:
+    from voxgate.assistants.bots import ToneTrack
+
+    return ToneTrack([(440.0, 1.0)])

@@ -1,0 +1,124 @@
+"""Webhook delivery off the signaling path: a bounded queue, a few workers, back-off retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from voxgate.webhooks.signing import WebhookSigner
+
+__all__ = ["WebhookSender"]
+
+log = structlog.get_logger("voxgate.webhooks")
+
+
+@dataclass(slots=True)
+class _Job:
+    url: str
+    event_type: str
+    payload: dict[str, Any]
+    timeout: float
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    )
+    attempt: int = 0
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        signer: WebhookSigner,
+        *,
+        workers: int = 2,
+        max_queue: int = 10_000,
+        max_attempts: int = 5,
+        base_delay: float = 1.0,
+    ) -> None:
+        self.signer = signer
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(max_queue)
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client = httpx.AsyncClient(follow_redirects=False)
+        self.delivered = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._client.aclose()
+
+    def send(
+        self, url: str, event_type: str, payload: dict[str, Any], timeout: float | None = None
+    ) -> None:
+        """Never blocks: a full queue drops the event (counted, logged) rather than stall calls."""
+        try:
+            self._queue.put_nowait(_Job(url, event_type, payload, timeout or 10.0))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("webhook queue full, event dropped", event_type=event_type)
+
+    def _body(self, job: _Job) -> bytes:
+        envelope = {
+            "data": {
+                "event_type": job.event_type,
+                "id": job.event_id,
+                "occurred_at": job.occurred_at,
+                "payload": job.payload,
+                "record_type": "event",
+            },
+            "meta": {"attempt": job.attempt, "delivered_to": job.url},
+        }
+        return json.dumps(envelope, separators=(",", ":")).encode()
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._deliver(job)
+            finally:
+                self._queue.task_done()
+
+    async def _deliver(self, job: _Job) -> None:
+        while job.attempt < self.max_attempts:
+            job.attempt += 1
+            body = self._body(job)
+            headers = {
+                "content-type": "application/json",
+                **self.signer.headers(body, int(time.time())),
+            }
+            try:
+                r = await self._client.post(
+                    job.url, content=body, headers=headers, timeout=job.timeout
+                )
+                if 200 <= r.status_code < 300:
+                    self.delivered += 1
+                    return
+                reason = f"status {r.status_code}"
+            except httpx.HTTPError as exc:
+                reason = type(exc).__name__
+            log.info(
+                "webhook attempt failed",
+                event_type=job.event_type,
+                attempt=job.attempt,
+                reason=reason,
+            )
+            await asyncio.sleep(self.base_delay * 2 ** (job.attempt - 1))
+        log.warning("webhook given up", event_type=job.event_type, attempts=job.attempt)
