@@ -49,7 +49,10 @@ format: $(SYNCED)
 	$(UV) run ruff check --fix src tests examples
 
 test: $(SYNCED) browser lint
+	@command -v ip >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2)
 	$(UV) run pytest
+	@echo "media tests, inside a loopback-only network namespace:"
+	scripts/netns-run $(VENV)/bin/pytest -m media
 
 bench: $(SYNCED)
 	$(UV) run python -m bench

@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
 ]
 STATIC = {
     "/harness.html": (HERE / "harness.html", "text/html"),

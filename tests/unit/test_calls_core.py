@@ -1,0 +1,158 @@
+"""The call state machine and call timers in the sans-I/O core, with a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.test_session import T0, grant, login, sends
+from voxgate.rtc.calls import CallState, InvalidTransition, Relay, RouteCall, transition
+from voxgate.rtc.session import Close, Output, Session, SessionConfig
+
+
+def session(**cfg: Any) -> Session:
+    s = Session(SessionConfig(expiry_notice=10, **cfg), "198.51.100.1", 1, T0)
+    login(s, grant(exp=T0 + 1000))
+    return s
+
+
+def invite(s: Session, call_id: str = "c1", dest: str = "bob", now: float = T0) -> list[Output]:
+    return s.receive(
+        {
+            "jsonrpc": "2.0",
+            "id": "inv",
+            "method": "telnyx_rtc.invite",
+            "params": {
+                "sdp": "v=0",
+                "dialogParams": {"callID": call_id, "destination_number": dest},
+            },
+        },
+        now,
+    )
+
+
+def test_transition_table() -> None:
+    assert transition(CallState.NEW, "routed") is CallState.RINGING
+    assert transition(CallState.RINGING, "answered") is CallState.ACTIVE
+    assert transition(CallState.ACTIVE, "hold") is CallState.HELD
+    assert transition(CallState.HELD, "unhold") is CallState.ACTIVE
+    for state in (CallState.NEW, CallState.RINGING, CallState.ACTIVE, CallState.HELD):
+        assert transition(state, "hangup") is CallState.HANGUP
+    with pytest.raises(InvalidTransition):
+        transition(CallState.NEW, "answered")
+    with pytest.raises(InvalidTransition):
+        transition(CallState.HANGUP, "hangup")
+
+
+def test_outbound_invite_routes_and_rings_then_times_out() -> None:
+    s = session()
+    outs = invite(s)
+    assert sends(outs)[0]["result"]["message"] == "CALL CREATED"
+    route = next(o for o in outs if isinstance(o, RouteCall))
+    assert route.destination == "bob" and route.sdp == "v=0"
+    ringing = sends(s.call_routed("c1", 30, T0 + 1))
+    assert ringing[0]["method"] == "telnyx_rtc.ringing"
+    assert s.next_deadline() == T0 + 31
+    timeout = s.on_timer(T0 + 31)
+    bye = sends(timeout)[0]
+    assert (
+        bye["method"] == "telnyx_rtc.bye"
+        and bye["params"]["cause"] == "NO_ANSWER"
+        and bye["params"]["causeCode"] == 19
+    )
+    assert next(o for o in timeout if isinstance(o, Relay)).kind == "bye"
+    assert s.legs == {}
+
+
+def test_inbound_answer_hold_and_bye_relay() -> None:
+    s = session()
+    call_id, outs = s.incoming_call({"sdp": "offer", "caller_id_number": "alice"}, T0)
+    assert call_id and sends(outs)[0]["params"]["sdp"] == "offer"
+    assert s.busy and s.incoming_call({"sdp": "x"}, T0)[0] is None  # one call at a time
+    ans = s.receive(
+        {
+            "jsonrpc": "2.0",
+            "id": "a",
+            "method": "telnyx_rtc.answer",
+            "params": {"sdp": "answer", "dialogParams": {"callID": call_id}},
+        },
+        T0,
+    )
+    assert [o for o in ans if isinstance(o, Relay)] == [Relay(call_id, "answer", {"sdp": "answer"})]
+    held = s.receive(
+        {
+            "jsonrpc": "2.0",
+            "id": "h",
+            "method": "telnyx_rtc.modify",
+            "params": {"action": "toggleHold", "dialogParams": {"callID": call_id}},
+        },
+        T0,
+    )
+    assert sends(held)[0]["result"]["holdState"] == "held"
+    bye = s.receive(
+        {
+            "jsonrpc": "2.0",
+            "id": "b",
+            "method": "telnyx_rtc.bye",
+            "params": {
+                "cause": "NORMAL_CLEARING",
+                "causeCode": 16,
+                "dialogParams": {"callID": call_id},
+            },
+        },
+        T0,
+    )
+    assert sends(bye)[0]["result"]["message"] == "CALL ENDED"
+    assert next(o for o in bye if isinstance(o, Relay)).params == {
+        "cause": "NORMAL_CLEARING",
+        "causeCode": 16,
+    }
+    assert not s.busy
+
+
+def test_revocation_byes_calls_first() -> None:
+    s = session()
+    invite(s)
+    s.call_routed("c1", 30, T0)
+    outs = s.revoke("credential deactivated", T0 + 1)
+    methods = [f["method"] for f in sends(outs)]
+    assert methods[0] == "telnyx_rtc.bye" and methods[-1] == "telnyx_rtc.punt"
+    assert any(isinstance(o, Relay) and o.kind == "bye" for o in outs)
+
+
+def test_expiry_grace_then_end_when_the_call_ends() -> None:
+    s = session(expiry_grace=60)
+    invite(s)
+    s.call_routed("c1", 30, T0)
+    s.relayed("c1", "answer", {"sdp": "a"}, T0 + 1)
+    assert s.on_timer(T0 + 1000) == []  # expired, but the call is up: grace
+    assert s.grace_until == T0 + 1060 and s.next_deadline() == T0 + 1060
+    refused = invite(s, "c2", now=T0 + 1001)
+    assert any(
+        f.get("params", {}).get("cause") == "CALL_REJECTED" for f in sends(refused)
+    )  # no new calls
+    ended = s.relayed("c1", "bye", {"cause": "NORMAL_CLEARING", "causeCode": 16}, T0 + 1010)
+    assert isinstance(ended[-1], Close) and ended[-1].code == 4002
+
+
+def test_grace_runs_out() -> None:
+    s = session(expiry_grace=5)
+    invite(s)
+    s.call_routed("c1", 30, T0)
+    s.relayed("c1", "answer", {"sdp": "a"}, T0 + 1)
+    s.on_timer(T0 + 1000)
+    outs = s.on_timer(T0 + 1005)
+    assert isinstance(outs[-1], Close) and outs[-1].code == 4002
+    assert sends(outs)[0]["method"] == "telnyx_rtc.bye"
+
+
+def test_anonymous_invite_is_routed_to_its_assistant_only() -> None:
+    from voxgate.domain.records import Grant
+
+    s = Session(SessionConfig(), "198.51.100.1", 1, T0)
+    login(s, Grant("anonymous", "anon:a1", "", None, "", None, assistant_id="a1"))
+    outs = invite(s, dest="")
+    assert next(o for o in outs if isinstance(o, RouteCall)).destination == "assistant:a1"
+    other = invite(s, "c2", dest="alice")
+    assert sends(other)[-1]["params"]["cause"] == "CALL_REJECTED"
