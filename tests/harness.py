@@ -47,6 +47,21 @@ class Voxgate:
         return f"ws://127.0.0.1:{self.rtc_port}"
 
     @property
+    def role(self) -> str:
+        args = self.extra_args
+        return args[args.index("--role") + 1] if "--role" in args else "all"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _ready(self) -> bool:
+        if self.role != "rtc" and httpx.get(self.api_url + "/readyz", timeout=1).status_code != 200:
+            return False
+        return self.role == "api" or _port_open(self.rtc_port)
+
+    @property
     def log_path(self) -> Path:
         return self.workdir / "voxgate.log"
 
@@ -55,7 +70,7 @@ class Voxgate:
         env["VOXGATE_DATABASE_URL"] = (
             self.database_url or f"sqlite+aiosqlite:///{self.workdir}/voxgate.db"
         )
-        env["VOXGATE_SECRET_FILE"] = str(self.workdir / "voxgate.secret")
+        env.setdefault("VOXGATE_SECRET_FILE", str(self.workdir / "voxgate.secret"))
         return env
 
     def start(self, timeout: float = 30.0) -> Voxgate:
@@ -82,9 +97,7 @@ class Voxgate:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"voxgate exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(self.api_url + "/readyz", timeout=1).status_code == 200 and _port_open(
-                    self.rtc_port
-                ):
+                if self._ready():
                     return self
             except httpx.HTTPError:
                 pass

@@ -78,6 +78,16 @@ def serve(
             envvar="VOXGATE_EXPIRY_NOTICE", help="Seconds before token expiry to warn the client."
         ),
     ] = 3600.0,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VOXGATE_REDIS_URL", help="redis://... for several nodes; in-process when unset."
+        ),
+    ] = None,
+    redis_prefix: Annotated[str, typer.Option(envvar="VOXGATE_REDIS_PREFIX")] = "voxgate:",
+    node_id: Annotated[
+        str, typer.Option(envvar="VOXGATE_NODE_ID", help="Name of this node (random by default).")
+    ] = "",
     expiry_grace: Annotated[
         float,
         typer.Option(
@@ -106,6 +116,9 @@ def serve(
         bootstrap_api_key=os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None,
         expiry_notice=expiry_notice,
         expiry_grace=expiry_grace,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        node_id=node_id,
         log_level=log_level,
     )
     try:

@@ -18,6 +18,7 @@ class Settings:
     role: str = "all"  # all | api | rtc
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_prefix: str = "voxgate:"
     secret_file: Path = Path("voxgate.secret")
     bootstrap_api_key: str | None = None
     expiry_notice: float = 3600.0

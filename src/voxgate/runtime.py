@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from voxgate.auth.keyring import Sealer
 from voxgate.bus.base import Bus
 from voxgate.bus.local import LocalBus
+from voxgate.bus.redis import RedisBus
 from voxgate.config import Settings
+from voxgate.domain.ids import new_kid
 from voxgate.services.control import ControlPlane
 from voxgate.services.logins import LoginService
 from voxgate.store.sql import open_store
@@ -28,7 +30,12 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = await open_store(settings.database_url)
-    bus: Bus = LocalBus()
+    node_id = settings.node_id or new_kid()
+    bus: Bus
+    if settings.redis_url:
+        bus = RedisBus(settings.redis_url, node_id=node_id, prefix=settings.redis_prefix)
+    else:
+        bus = LocalBus(node_id)
     await bus.start()
     control = ControlPlane(store, bus, Sealer.from_file(settings.secret_file))
     try:

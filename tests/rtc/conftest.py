@@ -46,6 +46,16 @@ class Api:
         r.raise_for_status()
         return [e["kind"] for e in r.json()["data"]]
 
+    def wait_audit(self, cred_id: str, kind: str, timeout: float = 5.0) -> list[str]:
+        """Audit events are written off the signaling path: poll until ``kind`` shows up."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while kind not in (kinds := self.audit_kinds(cred_id)):
+            assert time.monotonic() < deadline, f"no {kind!r} audit event: {kinds}"
+            time.sleep(0.1)
+        return kinds
+
 
 def api_for(vg: Voxgate) -> Api:
     return Api(

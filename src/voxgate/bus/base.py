@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Bus", "BusEvent", "Displaced", "Handler", "Registration", "Revoked"]
+__all__ = [
+    "Bus",
+    "BusEvent",
+    "BusUnavailable",
+    "Displaced",
+    "Handler",
+    "NodeMessage",
+    "Registration",
+    "Revoked",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +52,28 @@ class Displaced:
     by: Registration
 
 
-BusEvent = Revoked | Displaced
+@dataclass(frozen=True, slots=True)
+class NodeMessage:
+    """A call signal for one node: offer a call to, or relay a message for, its sessions."""
+
+    node_id: str
+    kind: str  # "offer" | "relay" | "fail"
+    body: dict[str, Any]
+
+
+BusEvent = Revoked | Displaced | NodeMessage
 Handler = Callable[[BusEvent], Awaitable[None]]
 
 
+class BusUnavailable(Exception):
+    """Presence or events cannot be reached; callers fail closed."""
+
+
 class Bus(Protocol):
+    node_id: str
+
     async def start(self) -> None: ...
+    async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
     def subscribe(self, handler: Handler) -> None: ...
     async def publish(self, event: BusEvent) -> None: ...

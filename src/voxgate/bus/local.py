@@ -12,9 +12,13 @@ log = logging.getLogger(__name__)
 
 
 class LocalBus:
-    def __init__(self) -> None:
+    def __init__(self, node_id: str = "local") -> None:
+        self.node_id = node_id
         self._handlers: list[Handler] = []
         self._regs: dict[str, Registration] = {}
+
+    async def healthy(self) -> bool:
+        return True
 
     async def start(self) -> None:
         return None

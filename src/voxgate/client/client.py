@@ -88,10 +88,12 @@ class Client:
         reconnect: bool = True,
         max_backoff: float = 30.0,
         user_agent: str = "voxgate-python/0.1",
+        fallback_urls: list[str] | None = None,
     ) -> None:
         if not (login_token or (login and password) or anonymous_login or token_provider):
             raise ValueError("give login_token, login+password, anonymous_login or token_provider")
         self.url = url
+        self.urls = [url, *(fallback_urls or [])]  # reconnects walk this list
         self.login_token = login_token
         self.login = login
         self.password = password
@@ -349,6 +351,7 @@ class Client:
         while not self._closing:
             self._emit(Event("reconnecting", {"delay": delay}))
             await asyncio.sleep(delay * random.uniform(0.75, 1.25))
+            self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
             try:
                 await self.connect()
                 return

@@ -123,6 +123,7 @@ class Grant:
     jti: str | None = None
     assistant_id: str | None = None
     conversation_id: str | None = None
+    issued_at: float | None = None  # the token's iat, to re-check it against revocations
 
     @property
     def anonymous(self) -> bool:

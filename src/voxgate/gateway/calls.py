@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from voxgate.assistants import AssistantCall, bot_for
+from voxgate.bus.base import BusUnavailable, NodeMessage
 from voxgate.domain.records import Connection
-from voxgate.rtc.calls import Relay, RouteCall
+from voxgate.rtc.calls import CAUSES, Relay, RouteCall
 from voxgate.services.control import connection_principal, credential_principal
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ ASSISTANT_RING = 30.0
 
 @dataclass(slots=True)
 class Link:
+    """Both nodes of a cross-node call hold a copy; each indexes it by its local leg."""
+
     id: str
     caller: LegKey
     callee: LegKey | None
@@ -41,14 +44,29 @@ class Link:
     client_state: str | None
     answered: bool = False
     started: float = field(default_factory=time.time)
+    caller_node: str = ""
+    callee_node: str = ""
 
-    def other(self, key: LegKey) -> LegKey | None:
-        return self.callee if key == self.caller else self.caller
+    def other(self, key: LegKey) -> tuple[str, LegKey | None]:
+        if key == self.caller:
+            return self.callee_node, self.callee
+        return self.caller_node, self.caller
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "from": self.from_,
+            "to": self.to,
+            "connections": self.connections,
+            "client_state": self.client_state,
+            "started": self.started,
+        }
 
 
 class CallRouter:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
+        self.node_id = gateway.node_id
         self.links: dict[LegKey, Link] = {}
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self._connections: dict[str, tuple[float, Connection | None]] = {}
@@ -93,8 +111,7 @@ class CallRouter:
         if principal is None:
             return await self._fail(peer, link, "UNALLOCATED_NUMBER")
         reg = await self.gw.rt.bus.registration(principal)
-        callee = self.gw.peers.get(reg.session_id) if reg is not None else None
-        if callee is None or callee is peer:
+        if reg is None or reg.session_id == peer.session.sessid:
             return await self._fail(peer, link, "SUBSCRIBER_ABSENT")
         params = {
             "sdp": out.sdp,
@@ -106,21 +123,29 @@ class CallRouter:
         conn = await self._connection(connection_id)
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
         timeout = float(inbound.get("timeout_2xx_secs") or 90)
-        if callee.session.busy:
-            return await self._fail(peer, link, "USER_BUSY")
+        link.caller_node, link.callee_node = self.node_id, reg.node_id
+        link.callee = (reg.session_id, str(uuid.uuid4()))  # we choose the callee's callID
+        if connection_id:
+            link.connections["incoming"] = connection_id
+        if reg.node_id == self.node_id:
+            callee = self.gw.peers.get(reg.session_id)
+            if callee is None:
+                return await self._fail(peer, link, "SUBSCRIBER_ABSENT")
+            if callee.session.busy:
+                return await self._fail(peer, link, "USER_BUSY")
         # The caller must be ringing before the callee can possibly answer.
+        self.links[link.caller] = link
         await self.gw.apply(
             peer, peer.session.call_routed(out.call_id, timeout, time.time(), peer=dest)
         )
-        callee_cid, outs = callee.session.incoming_call(params, time.time())
-        if callee_cid is None:
-            return await self._fail(peer, link, "USER_BUSY")
-        link.callee = (callee.session.sessid, callee_cid)
-        if connection_id:
-            link.connections["incoming"] = connection_id
-        self.links[link.caller] = self.links[link.callee] = link
-        await self.gw.apply(callee, outs)
-        await self._webhook(link, "call.initiated", {"state": "ringing"})
+        offer = {"to": list(link.callee), "from": list(link.caller), "params": params}
+        offer["link"] = link.meta()
+        if reg.node_id == self.node_id:
+            await self.offer(self.node_id, offer)
+        else:
+            node_msg = NodeMessage(reg.node_id, "offer", {**offer, "node": self.node_id})
+            await self.gw.rt.bus.publish(node_msg)
+            await self._webhook(link, "call.initiated", {"state": "ringing"})
 
     async def _to_assistant(self, peer: Peer, out: RouteCall, link: Link, assistant: Any) -> None:
         grant = peer.session.grant
@@ -171,29 +196,83 @@ class CallRouter:
         await self._webhook(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
 
     # -- relaying --------------------------------------------------------------------------
+    async def offer(self, caller_node: str, body: dict[str, Any]) -> None:
+        """Ring a local session for a call placed here or on another node."""
+        to, frm = _key(body["to"]), _key(body["from"])
+        meta = body.get("link") or {}
+        callee = self.gw.peers.get(to[0])
+        if callee is None or callee.session.busy:
+            cause = "SUBSCRIBER_ABSENT" if callee is None else "USER_BUSY"
+            bye = {"cause": cause, "causeCode": CAUSES[cause]}
+            return await self._deliver(caller_node, frm, to, "bye", bye)
+        call_id, outs = callee.session.incoming_call(body["params"], time.time(), call_id=to[1])
+        if call_id is None:
+            bye = {"cause": "USER_BUSY", "causeCode": CAUSES["USER_BUSY"]}
+            return await self._deliver(caller_node, frm, to, "bye", bye)
+        link = self.links.get(frm) if caller_node == self.node_id else None
+        if link is None:
+            link = Link(
+                id=str(meta.get("id") or uuid.uuid4()),
+                caller=frm,
+                callee=to,
+                assistant=None,
+                from_=str(meta.get("from", "")),
+                to=str(meta.get("to", "")),
+                connections=dict(meta.get("connections") or {}),
+                client_state=meta.get("client_state"),
+                caller_node=caller_node,
+                callee_node=self.node_id,
+            )
+        self.links[to] = link
+        await self.gw.apply(callee, outs)
+        if caller_node == self.node_id:
+            await self._webhook(link, "call.initiated", {"state": "ringing"})
+
     async def relay(self, peer: Peer, out: Relay) -> None:
         key = (peer.session.sessid, out.call_id)
         link = self.links.get(key)
         if link is None:
             return
         if out.kind == "bye":
-            self._unlink(link)
-            await self._webhook(
-                link,
-                "call.hangup",
-                {"state": "hangup", "hangup_cause": str(out.params.get("cause", "")).lower()},
-            )
+            self._unlink(link, key)
+            cause = str(out.params.get("cause", "")).lower()
+            await self._webhook(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
         if link.assistant is not None:
             return await self._to_bot(peer, link, out)
         if out.kind == "answer" and not link.answered:
             link.answered = True
             await self._webhook(link, "call.answered", {"state": "answered"})
-        other = link.other(key)
-        target = self.gw.peers.get(other[0]) if other else None
-        if target is not None and other is not None:
-            await self.gw.apply(
-                target, target.session.relayed(other[1], out.kind, out.params, time.time())
-            )
+        node, other = link.other(key)
+        if other is not None:
+            await self._deliver(node, other, key, out.kind, out.params)
+
+    async def _deliver(
+        self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
+    ) -> None:
+        """Hand a leg's message to the other leg, here or on its node."""
+        if node and node != self.node_id:
+            body = {"to": list(to), "from": list(frm), "kind": kind, "params": params}
+            with contextlib.suppress(BusUnavailable):
+                await self.gw.rt.bus.publish(NodeMessage(node, "relay", body))
+            return
+        link = self.links.get(to)
+        if link is not None and kind == "bye":
+            self._unlink(link, to)
+        if link is not None and kind == "answer":
+            link.answered = True
+        target = self.gw.peers.get(to[0])
+        if target is not None:
+            await self.gw.apply(target, target.session.relayed(to[1], kind, params, time.time()))
+
+    async def on_node_message(self, msg: NodeMessage) -> None:
+        if msg.node_id != self.node_id:
+            return
+        body = msg.body
+        if msg.kind == "offer":
+            await self.offer(str(body.get("node", "")), body)
+        elif msg.kind == "relay":
+            to, frm = _key(body["to"]), _key(body["from"])
+            await self._deliver(self.node_id, to, frm, str(body["kind"]), dict(body["params"]))
 
     async def _to_bot(self, peer: Peer, link: Link, out: Relay) -> None:
         call = link.assistant
@@ -227,8 +306,8 @@ class CallRouter:
         for out in relays:
             await self.relay(peer, out)
 
-    def _unlink(self, link: Link) -> None:
-        for key in (link.caller, link.callee):
+    def _unlink(self, link: Link, *keys: LegKey) -> None:
+        for key in (link.caller, link.callee, *keys):
             if key is not None and self.links.get(key) is link:
                 del self.links[key]
 
@@ -289,3 +368,7 @@ def _iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _key(value: Any) -> LegKey:
+    return (str(value[0]), str(value[1]))

@@ -15,10 +15,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from voxgate import metrics
-from voxgate.bus.base import BusEvent, Displaced, Registration, Revoked
+from voxgate.bus.base import BusEvent, BusUnavailable, Displaced, NodeMessage, Registration, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import LoginFailed
-from voxgate.domain.records import AuditEvent
+from voxgate.domain.records import AuditEvent, Grant
 from voxgate.domain.timeutil import utcnow
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.timers import DeadlineHeap
@@ -55,7 +55,7 @@ class Peer:
 class Gateway:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.node_id = rt.settings.node_id or ids.new_kid()
+        self.node_id = rt.bus.node_id
         self.config = SessionConfig(
             expiry_notice=rt.settings.expiry_notice,
             handshake_timeout=rt.settings.handshake_timeout,
@@ -72,7 +72,11 @@ class Gateway:
         self._background: set[asyncio.Task[Any]] = set()
         self.calls = CallRouter(self)
         self.webhooks: WebhookSender | None = None
+        self.registered: dict[str, Peer] = {}  # principal -> the local session holding it
         rt.bus.subscribe(self._on_bus)
+        hooks = getattr(rt.bus, "on_reconnect", None)
+        if isinstance(hooks, list):
+            hooks.append(self._after_bus_outage)
 
     @property
     def port(self) -> int:
@@ -169,6 +173,9 @@ class Gateway:
             if params.get("login_token")
             else "password"
         )
+        if not req.refresh and method != "anonymous" and not await self.rt.bus.healthy():
+            metrics.LOGINS.labels(method, "unavailable").inc()
+            return LoginFailed("Presence service unavailable; try again shortly")  # fail closed
         try:
             if req.method == "anonymous_login":
                 target = params.get("target_params")
@@ -223,9 +230,8 @@ class Gateway:
             )
         holders.add(address)
 
-    async def _register(self, peer: Peer, out: Register) -> None:
-        grant = out.grant
-        reg = Registration(
+    def _registration(self, peer: Peer, grant: Grant, user_agent: str) -> Registration:
+        return Registration(
             principal=grant.principal,
             connection_id=grant.connection_id,
             credential_id=grant.credential_id,
@@ -234,13 +240,40 @@ class Gateway:
             node_id=self.node_id,
             address=peer.session.address,
             port=peer.session.port,
-            user_agent=out.user_agent,
+            user_agent=user_agent,
             registered_at=time.time(),
         )
-        previous = await self.rt.bus.register(reg)
-        if previous is not None:
-            metrics.DISPLACEMENTS.inc()
-            await self.rt.bus.publish(Displaced(previous.session_id, reg))
+
+    async def _register(self, peer: Peer, out: Register) -> None:
+        reg = self._registration(peer, out.grant, out.user_agent)
+        try:
+            previous = await self.rt.bus.register(reg)
+            self.registered[reg.principal] = peer
+            if previous is not None:
+                metrics.DISPLACEMENTS.inc()
+                await self.rt.bus.publish(Displaced(previous.session_id, reg))
+        except BusUnavailable:
+            log.warning("registration failed: bus unavailable")
+            await self.apply(peer, [Close(1013, "presence service unavailable, try again")])
+
+    async def _after_bus_outage(self) -> None:
+        """Redis is back: take our registrations back (it may have lost them) and end every
+        session whose credential was revoked while events could not reach us."""
+        now = time.time()
+        for peer in list(self.registered.values()):
+            grant = peer.session.grant
+            if grant is not None:
+                with contextlib.suppress(BusUnavailable):
+                    await self.rt.bus.register(
+                        self._registration(peer, grant, peer.session.user_agent)
+                    )
+        for peer in list(self.peers.values()):
+            grant = peer.session.grant
+            if grant is None or grant.anonymous:
+                continue
+            if not await self.rt.logins.still_valid(grant, now):
+                reason = "revoked while the bus was unavailable"
+                await self.apply(peer, peer.session.revoke(reason, now))
 
     def _audit(self, out: Audit) -> None:
         event = AuditEvent(ids.new_uuid(), out.credential_id, out.kind, utcnow(), out.details)
@@ -271,6 +304,8 @@ class Gateway:
         self.peers.pop(session.sessid, None)
         if session.grant is not None:
             metrics.SESSIONS.labels(session.grant.method).dec()
+        if peer.principal is not None and self.registered.get(peer.principal) is peer:
+            del self.registered[peer.principal]
         if peer.principal is not None:
             holders = self.by_principal.get(peer.principal)
             if holders is not None:
@@ -331,6 +366,8 @@ class Gateway:
                         else peer.session.revoke(event.reason, now)
                     )
                     await self.apply(peer, outs)
+        elif isinstance(event, NodeMessage):
+            await self.calls.on_node_message(event)
         elif isinstance(event, Displaced):
             target = self.peers.get(event.session_id)
             if target is not None:

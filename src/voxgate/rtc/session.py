@@ -599,12 +599,14 @@ class Session:
         """One call at a time per session; an expiring or closed session takes none."""
         return self.state is State.CLOSED or bool(self._live_legs()) or self.grace_until is not None
 
-    def incoming_call(self, params: dict[str, Any], now: float) -> tuple[str | None, list[Output]]:
+    def incoming_call(
+        self, params: dict[str, Any], now: float, call_id: str | None = None
+    ) -> tuple[str | None, list[Output]]:
         """Offer a call to this client. Returns (callID, outputs); callID None means busy."""
         assert self.grant is not None
-        if self.busy:
+        if self.busy or (call_id is not None and call_id in self.legs):
             return None, []
-        call_id = new_call_id()
+        call_id = call_id or new_call_id()
         leg = Leg(call_id, "inbound", peer=_text(params.get("caller_id_number")) or "")
         leg.apply("offered")
         self.legs[call_id] = leg

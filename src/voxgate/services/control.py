@@ -12,11 +12,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
+
 from voxgate.auth.apikeys import digest_api_key
 from voxgate.auth.keyring import KeyRing, Sealer
 from voxgate.auth.passwords import Passwords
 from voxgate.auth.tokens import TokenClaims, mint
-from voxgate.bus.base import Bus, Revoked
+from voxgate.bus.base import Bus, BusUnavailable, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.records import (
@@ -40,6 +42,8 @@ from voxgate.services.schemas import (
 from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
 
 __all__ = ["ControlPlane", "connection_principal", "credential_principal"]
+
+log = structlog.get_logger("voxgate.control")
 
 DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
 ASSISTANT_KINDS = ("echo", "tone", "greeting", "custom")
@@ -173,7 +177,7 @@ class ControlPlane:
         elif password is not None or (
             "user_name" in changes and changes["user_name"] != conn.user_name
         ):
-            await self.bus.publish(
+            await self._publish(
                 Revoked((connection_principal(conn_id),), "connection password changed")
             )
         return updated, password
@@ -186,7 +190,7 @@ class ControlPlane:
         for cred_id in cred_ids:
             await self._audit(cred_id, "revoked", {"reason": "connection deleted"})
         principals = (connection_principal(conn_id), *map(credential_principal, cred_ids))
-        await self.bus.publish(Revoked(principals, "connection deleted"))
+        await self._publish(Revoked(principals, "connection deleted"))
         return conn
 
     async def _revoke_connection(self, conn: Connection, reason: str) -> None:
@@ -196,7 +200,7 @@ class ControlPlane:
             await self.store.update_credential(cred_id, tokens_valid_after=cutoff)
             await self._audit(cred_id, "revoked", {"reason": reason})
         principals = (connection_principal(conn.id), *map(credential_principal, cred_ids))
-        await self.bus.publish(Revoked(principals, reason))
+        await self._publish(Revoked(principals, reason))
 
     # -- credentials -----------------------------------------------------------------------
     async def create_credential(self, body: CredentialCreate) -> tuple[Credential, str]:
@@ -283,7 +287,7 @@ class ControlPlane:
         if cred is None:
             raise NotFound(pointer="/")
         await self._audit(cred_id, "revoked", {"reason": "credential deleted"})
-        await self.bus.publish(Revoked((credential_principal(cred_id),), "credential deleted"))
+        await self._publish(Revoked((credential_principal(cred_id),), "credential deleted"))
         return cred
 
     async def set_credential_active(self, cred_id: str, active: bool) -> Credential:
@@ -322,7 +326,7 @@ class ControlPlane:
         for cred_id in expired:
             await self._audit(cred_id, "expired", {})
         if expired:
-            await self.bus.publish(
+            await self._publish(
                 Revoked(
                     tuple(map(credential_principal, expired)), "credential expired", expired=True
                 )
@@ -331,13 +335,21 @@ class ControlPlane:
 
     async def _revoke(self, cred: Credential, reason: str) -> None:
         await self._audit(cred.id, "revoked", {"reason": reason})
-        await self.bus.publish(Revoked((credential_principal(cred.id),), reason))
+        await self._publish(Revoked((credential_principal(cred.id),), reason))
 
     @staticmethod
     def _cutoff() -> datetime:
         """The next whole second: token ``iat`` has second precision, so every token minted
         up to now has ``iat`` below it and every later one is minted at or above it."""
         return from_epoch(math.floor(utcnow().timestamp()) + 1)
+
+    async def _publish(self, event: Revoked) -> None:
+        """The store already holds the change; if the bus is down, gateways re-check their
+        sessions against the store when it returns, so the revocation is not lost."""
+        try:
+            await self.bus.publish(event)
+        except BusUnavailable:
+            log.warning("bus unavailable; live sessions will be re-checked on reconnect")
 
     # -- tokens ----------------------------------------------------------------------------
     async def mint_token(self, cred_id: str) -> tuple[str, TokenClaims]:

@@ -53,6 +53,7 @@ class LoginService:
             cred.sip_username,
             float(min(claims.exp, to_epoch(cred.expires_at))),
             jti=claims.jti,
+            issued_at=float(claims.iat),
         )
 
     async def password_login(
@@ -122,6 +123,18 @@ class LoginService:
             assistant_id=assistant.id,
             conversation_id=conv,
         )
+
+    async def still_valid(self, grant: Grant, now: float) -> bool:
+        """Re-check a live session's grant against the store (after missed revocations)."""
+        store = self.control.store
+        if grant.credential_id is not None:
+            cred = await store.get_credential(grant.credential_id)
+            if cred is None or cred.effective_status(from_epoch(now)) != CredentialStatus.ACTIVE:
+                return False
+            if grant.issued_at is not None and grant.issued_at < to_epoch(cred.tokens_valid_after):
+                return False
+        conn = await store.get_connection(grant.connection_id)
+        return conn is not None and conn.active
 
     async def _maybe_reload_keys(self) -> bool:
         """A token from a key rotated in by another process: reload the ring, at most every 5 s."""

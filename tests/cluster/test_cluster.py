@@ -1,0 +1,293 @@
+"""Several processes, one state: an API node and two gateway nodes on Postgres + Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
+from tests.rtc.conftest import Api, api_for
+from voxgate.client import Client, ClientError
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class Cluster:
+    api: Voxgate
+    node1: Voxgate
+    node2: Voxgate
+    rest: Api
+
+    def node(
+        self, name: str, workdir: Path, redis_url: str, prefix: str, db: str, secret: str
+    ) -> Voxgate:
+        return Voxgate(
+            workdir,
+            database_url=db,
+            extra_args=[
+                "--role",
+                "rtc",
+                "--redis-url",
+                redis_url,
+                "--redis-prefix",
+                prefix,
+                "--node-id",
+                name,
+            ],
+            env={"VOXGATE_SECRET_FILE": secret},
+        )
+
+
+def start_cluster(tmp: Path, redis_url: str) -> tuple[Cluster, str]:
+    db = create_pg_database()
+    prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
+    secret = str(tmp / "shared.secret")
+    api = Voxgate(
+        tmp / "api",
+        database_url=db,
+        extra_args=[
+            "--role",
+            "api",
+            "--redis-url",
+            redis_url,
+            "--redis-prefix",
+            prefix,
+            "--node-id",
+            "api",
+        ],
+        env={"VOXGATE_SECRET_FILE": secret},
+    ).start()
+    nodes = []
+    for name in ("node1", "node2"):
+        vg = Voxgate(
+            tmp / name,
+            database_url=db,
+            extra_args=[
+                "--role",
+                "rtc",
+                "--redis-url",
+                redis_url,
+                "--redis-prefix",
+                prefix,
+                "--node-id",
+                name,
+            ],
+            env={"VOXGATE_SECRET_FILE": secret},
+            api_key=api.api_key,
+        )
+        nodes.append(vg.start())
+    return Cluster(api, nodes[0], nodes[1], api_for(api)), db
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c, db = start_cluster(tmp_path, REDIS)
+    yield c
+    for vg in (c.node1, c.node2, c.api):
+        vg.stop()
+    drop_pg_database(db)
+
+
+async def online(c: Cluster, vg: Voxgate, cred: dict[str, str], **kw: object) -> Client:
+    client = Client(vg.rtc_url, login_token=c.rest.token(cred["id"]), **kw)  # type: ignore[arg-type]
+    await client.connect()
+    return client
+
+
+async def test_call_across_nodes_latest_wins_and_revocation(cluster: Cluster) -> None:
+    c = cluster
+    conn = c.rest.connection()
+    alice_cred, bob_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+    alice = await online(c, c.node1, alice_cred, reconnect=False)
+    bob = await online(c, c.node2, bob_cred, reconnect=False, user_agent="bob-on-node2")
+    call = await alice.new_call(bob_cred["sip_username"], sdp="v=0 cross-node offer")
+    incoming = (await bob.wait_for("incoming_call", 5)).data["call"]
+    assert incoming.remote_sdp == "v=0 cross-node offer"
+    await incoming.answer(sdp="v=0 cross-node answer")
+    await call.wait_state("active")
+    assert call.remote_sdp == "v=0 cross-node answer"
+    await call.dtmf("7")
+    for _ in range(50):
+        if incoming.received_dtmf:
+            break
+        await asyncio.sleep(0.05)
+    assert incoming.received_dtmf == ["7"]
+    await incoming.hangup()
+    await call.wait_state("hangup")
+
+    # latest wins across nodes: bob again, on node1
+    bob_again = await online(c, c.node1, bob_cred, reconnect=False, user_agent="bob-on-node1")
+    notice = await bob.wait_for("displaced", 5)
+    assert (
+        notice.data["by"]["node_id"] == "node1"
+        and notice.data["by"]["user_agent"] == "bob-on-node1"
+    )
+    status = c.rest.registration(conn["id"])
+    assert status["node_id"] == "node1" and status["user_agent"] == "bob-on-node1"
+    ring = await alice.new_call(bob_cred["sip_username"])
+    await bob_again.wait_for("incoming_call", 5)
+    await ring.hangup()
+
+    # revocation through the API node closes the credential's sessions on both nodes
+    started = time.perf_counter()
+    c.rest.post(f"/telephony_credentials/{bob_cred['id']}/actions/deactivate")
+    closed = await asyncio.gather(bob.wait_for("closed", 5), bob_again.wait_for("closed", 5))
+    assert all(ev.data["code"] == 4003 for ev in closed)
+    assert time.perf_counter() - started < 2
+    await alice.close()
+
+
+async def test_kill9_node_vanishes_and_clients_move(cluster: Cluster) -> None:
+    c = cluster
+    conn = c.rest.connection()
+    cred = c.rest.credential(conn["id"])
+    client = Client(
+        c.node2.rtc_url,
+        login_token=c.rest.token(cred["id"]),
+        fallback_urls=[c.node1.rtc_url],
+        max_backoff=0.5,
+    )
+    await client.connect()
+    assert c.rest.registration(conn["id"])["node_id"] == "node2"
+    os.kill(c.node2.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    await client.wait_for("closed", 5)
+    await client.wait_for("ready", 15)  # logged in again, on node1
+    assert client.url == c.node1.rtc_url
+    status = c.rest.registration(conn["id"])
+    assert status["node_id"] == "node1"
+    # and without a client coming back, a dead node's registration expires with its heartbeat
+    other = c.rest.credential(conn["id"])
+    c.node2.start()
+    lonely = Client(c.node2.rtc_url, login_token=c.rest.token(other["id"]), reconnect=False)
+    await lonely.connect()
+    os.kill(c.node2.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while True:
+        regs = [
+            r for r in [c.rest.registration(conn["id"])] if r.get("credential_id") == other["id"]
+        ]
+        if not regs:
+            break
+        assert time.monotonic() - killed < 8, "the dead node's registration outlived its heartbeat"
+        await asyncio.sleep(0.25)
+    await client.close()
+
+
+async def test_sigterm_drains_with_1001(cluster: Cluster) -> None:
+    c = cluster
+    cred = c.rest.credential()
+    client = Client(
+        c.node1.rtc_url,
+        login_token=c.rest.token(cred["id"]),
+        fallback_urls=[c.node2.rtc_url],
+        max_backoff=0.5,
+    )
+    await client.connect()
+    c.node1.stop()  # SIGTERM
+    closed = await client.wait_for("closed", 10)
+    assert closed.data["code"] == 1001
+    await client.wait_for("ready", 15)
+    assert client.url == c.node2.rtc_url
+    await client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, callable]]:  # type: ignore[valid-type]
+    port = free_port()
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        procs.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        for _ in range(50):
+            if (
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("private redis did not start")
+
+    def stop() -> None:
+        procs[-1].kill()
+        procs[-1].wait(5)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", (start, stop)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+
+
+async def test_redis_restart_fails_closed_then_recovers(
+    tmp_path: Path, private_redis: tuple[str, tuple]
+) -> None:  # type: ignore[type-arg]
+    url, (start_redis, stop_redis) = private_redis
+    c, db = start_cluster(tmp_path, url)
+    try:
+        conn = c.rest.connection()
+        live_cred, new_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+        live = await online(c, c.node1, live_cred, reconnect=False)
+        doomed_cred = c.rest.credential(conn["id"])
+        doomed = await online(c, c.node2, doomed_cred, reconnect=False)
+        stop_redis()
+        await asyncio.sleep(2.5)  # nodes notice the loss
+        with pytest.raises(ClientError) as refused:
+            await Client(
+                c.node1.rtc_url, login_token=c.rest.token(new_cred["id"]), reconnect=False
+            ).connect()
+        assert refused.value.code == -32001 and "unavailable" in refused.value.message
+        assert (await live.request("telnyx_rtc.ping", {}))[
+            "message"
+        ] == "PONG"  # live sessions go on
+        c.rest.post(f"/telephony_credentials/{doomed_cred['id']}/actions/deactivate")  # event lost
+        start_redis()
+        closed = await doomed.wait_for("closed", 15)  # the node re-checked its sessions
+        assert closed.data["code"] == 4003
+        deadline = time.monotonic() + 15
+        while True:  # nodes reconnect and take their registrations back
+            try:
+                fresh = await online(c, c.node2, new_cred, reconnect=False)
+                break
+            except ClientError:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.5)
+        regs = {c.rest.registration(conn["id"])["credential_id"]}
+        assert regs & {live_cred["id"], new_cred["id"]}
+        await fresh.close()
+        await live.close()
+    finally:
+        for vg in (c.node1, c.node2, c.api):
+            vg.stop()
+        drop_pg_database(db)
