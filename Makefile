@@ -40,13 +40,13 @@ run: $(SYNCED)
 	$(UV) run voxgate serve
 
 lint: $(SYNCED)
-	$(UV) run ruff check src tests examples
-	$(UV) run ruff format --check src tests examples
+	$(UV) run ruff check src tests examples bench
+	$(UV) run ruff format --check src tests examples bench
 	$(UV) run mypy
 
 format: $(SYNCED)
-	$(UV) run ruff format src tests examples
-	$(UV) run ruff check --fix src tests examples
+	$(UV) run ruff format src tests examples bench
+	$(UV) run ruff check --fix src tests examples bench
 
 test: $(SYNCED) browser lint
 	@command -v ip >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2)

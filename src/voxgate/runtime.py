@@ -44,5 +44,6 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             await control.ensure_api_key(settings.bootstrap_api_key)
         yield Runtime(settings, control, LoginService(control), bus)
     finally:
+        await control.audit_log.close()
         await bus.close()
         await store.close()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate import metrics
 from voxgate.api import assistants, connections, credentials
@@ -34,11 +33,15 @@ def create_api(control: ControlPlane) -> FastAPI:
     )
     app.state.control = control
     auth = ApiKeyAuth()
-    resources = APIRouter(dependencies=[Depends(auth)])
-    for module in (connections, credentials, assistants):
-        resources.include_router(module.router)
-    app.include_router(resources, prefix="/v2")
-    app.include_router(resources, include_in_schema=False)
+    # Flat includes: nested routers cost a recursive match per request on the hot path.
+    for prefix, documented in (("/v2", True), ("", False)):
+        for module in (credentials, connections, assistants):  # the token route first
+            app.include_router(
+                module.router,
+                prefix=prefix,
+                dependencies=[Depends(auth)],
+                include_in_schema=documented,
+            )
     install_error_handlers(app)
 
     @app.exception_handler(DBAPIError)
@@ -66,25 +69,49 @@ def create_api(control: ControlPlane) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            response = await call_next(request)
-            elapsed = time.perf_counter() - started
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-            metrics.HTTP_LATENCY.labels(request.method, path).observe(elapsed)
-            log.info(
-                "request",
-                method=request.method,
-                path=request.url.path,
-                status=response.status_code,
-                ms=round(elapsed * 1000, 2),
-            )
-        response.headers["x-request-id"] = request_id
-        return response
-
+    app.add_middleware(RequestObserver)
     return app
+
+
+class RequestObserver:
+    """Request id, metrics and one log line per request, as plain ASGI (Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream copy per request on the hot path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+                metrics.HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )

@@ -21,6 +21,18 @@ __all__ = ["router"]
 router = APIRouter(prefix="/telephony_credentials", tags=["Telephony Credentials"])
 
 
+# Minting is the hot path; it is matched first.
+@router.post(
+    "/{cred_id}/token",
+    status_code=201,
+    response_class=PlainTextResponse,
+    responses={201: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def create_token(cred_id: str, request: Request) -> PlainTextResponse:
+    token, _ = await control(request).mint_token(cred_id)
+    return PlainTextResponse(token, status_code=201, headers={"cache-control": "no-store"})
+
+
 @router.post("", status_code=201, openapi_extra=_schema(CredentialCreate))
 async def create(request: Request) -> JSONResponse:
     body = parse(CredentialCreate, await json_body(request))
@@ -67,17 +79,6 @@ async def update(cred_id: str, request: Request) -> dict[str, Any]:
 @router.delete("/{cred_id}")
 async def delete(cred_id: str, request: Request) -> dict[str, Any]:
     return {"data": render.credential(await control(request).delete_credential(cred_id))}
-
-
-@router.post(
-    "/{cred_id}/token",
-    status_code=201,
-    response_class=PlainTextResponse,
-    responses={201: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-)
-async def create_token(cred_id: str, request: Request) -> PlainTextResponse:
-    token, _ = await control(request).mint_token(cred_id)
-    return PlainTextResponse(token, status_code=201, headers={"cache-control": "no-store"})
 
 
 @router.post("/{cred_id}/actions/{action}")

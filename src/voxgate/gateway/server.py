@@ -16,10 +16,8 @@ from websockets.exceptions import ConnectionClosed
 
 from voxgate import metrics
 from voxgate.bus.base import BusEvent, BusUnavailable, Displaced, NodeMessage, Registration, Revoked
-from voxgate.domain import ids
 from voxgate.domain.errors import LoginFailed
-from voxgate.domain.records import AuditEvent, Grant
-from voxgate.domain.timeutil import utcnow
+from voxgate.domain.records import Grant
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.timers import DeadlineHeap
 from voxgate.rtc.calls import Relay, RouteCall
@@ -73,6 +71,7 @@ class Gateway:
         self.calls = CallRouter(self)
         self.webhooks: WebhookSender | None = None
         self.registered: dict[str, Peer] = {}  # principal -> the local session holding it
+        self.revoked_at: dict[str, float] = {}  # principal -> when a revocation reached us
         rt.bus.subscribe(self._on_bus)
         hooks = getattr(rt.bus, "on_reconnect", None)
         if isinstance(hooks, list):
@@ -199,6 +198,10 @@ class Gateway:
             log.warning("login check unavailable", error=type(exc).__name__)
             metrics.LOGINS.labels(method, "unavailable").inc()
             return LoginFailed("Login service temporarily unavailable")
+        if self.revoked_at.get(grant.principal, 0.0) >= now:
+            # a revocation arrived while we checked (maybe against a cached record)
+            metrics.LOGINS.labels(method, "failed").inc()
+            return LoginFailed("Credential was revoked", subject=grant.credential_id)
         metrics.LOGINS.labels(method, "ok").inc()
         if req.refresh:
             metrics.REFRESHES.inc()
@@ -244,6 +247,16 @@ class Gateway:
             registered_at=time.time(),
         )
 
+    def _note_revoked(self, principals: tuple[str, ...], now: float) -> None:
+        creds = [p.removeprefix("cred:") for p in principals if p.startswith("cred:")]
+        conns = [p.removeprefix("conn:") for p in principals if p.startswith("conn:")]
+        self.rt.logins.invalidate(creds, conns)
+        for principal in principals:
+            self.revoked_at[principal] = now
+        if len(self.revoked_at) > 100_000:
+            cutoff = now - 60
+            self.revoked_at = {p: t for p, t in self.revoked_at.items() if t > cutoff}
+
     async def _register(self, peer: Peer, out: Register) -> None:
         reg = self._registration(peer, out.grant, out.user_agent)
         try:
@@ -276,8 +289,7 @@ class Gateway:
                 await self.apply(peer, peer.session.revoke(reason, now))
 
     def _audit(self, out: Audit) -> None:
-        event = AuditEvent(ids.new_uuid(), out.credential_id, out.kind, utcnow(), out.details)
-        self._spawn(self._write_audit(event))
+        self.rt.control.audit_log.record(out.credential_id, out.kind, out.details)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -288,12 +300,6 @@ class Gateway:
     async def _close(peer: Peer, out: Close) -> None:
         with contextlib.suppress(Exception):
             await peer.ws.close(out.code, out.reason)
-
-    async def _write_audit(self, event: AuditEvent) -> None:
-        try:
-            await self.rt.control.store.add_audit(event)
-        except Exception as exc:
-            log.warning("audit write failed", kind=event.kind, error=type(exc).__name__)
 
     async def _forget(self, peer: Peer) -> None:
         session = peer.session
@@ -357,6 +363,7 @@ class Gateway:
     async def _on_bus(self, event: BusEvent) -> None:
         now = time.time()
         if isinstance(event, Revoked):
+            self._note_revoked(event.principals, now)
             for principal in event.principals:
                 for peer in list(self.by_principal.get(principal, ())):
                     metrics.REVOCATIONS.inc()

@@ -8,6 +8,7 @@ published on the bus.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from voxgate.domain.records import (
     SigningKey,
 )
 from voxgate.domain.timeutil import from_epoch, parse_instant, utcnow
+from voxgate.services.audit import AuditLog
 from voxgate.services.schemas import (
     CONNECTION_DEFAULTS,
     ConnectionCreate,
@@ -46,6 +48,7 @@ __all__ = ["ControlPlane", "connection_principal", "credential_principal"]
 log = structlog.get_logger("voxgate.control")
 
 DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
+MINT_CACHE_TTL = 2.0
 ASSISTANT_KINDS = ("echo", "tone", "greeting", "custom")
 
 
@@ -80,6 +83,8 @@ class ControlPlane:
         self.sealer = sealer
         self.passwords = passwords or Passwords()
         self.ring = KeyRing({}, None)
+        self.audit_log = AuditLog(store)
+        self._mint_cache: dict[str, tuple[float, Credential]] = {}
 
     # -- keys ------------------------------------------------------------------------------
     async def load_keys(self) -> KeyRing:
@@ -184,6 +189,8 @@ class ControlPlane:
 
     async def delete_connection(self, conn_id: str) -> Connection:
         cred_ids = await self.store.credential_ids_of_connection(conn_id)
+        for cred_id in cred_ids:
+            self._mint_cache.pop(cred_id, None)
         conn = await self.store.delete_connection(conn_id)
         if conn is None:
             raise NotFound(pointer="/")
@@ -197,7 +204,7 @@ class ControlPlane:
         cred_ids = await self.store.credential_ids_of_connection(conn.id)
         cutoff = self._cutoff()
         for cred_id in cred_ids:
-            await self.store.update_credential(cred_id, tokens_valid_after=cutoff)
+            await self._update_credential(cred_id, tokens_valid_after=cutoff)
             await self._audit(cred_id, "revoked", {"reason": reason})
         principals = (connection_principal(conn.id), *map(credential_principal, cred_ids))
         await self._publish(Revoked(principals, reason))
@@ -275,7 +282,7 @@ class ControlPlane:
             changes["tag"] = fields["tag"]
         if fields.get("expires_at") is not None:
             changes["expires_at"] = self._expiry(fields["expires_at"], now)
-        updated = await self.store.update_credential(cred_id, **changes)
+        updated = await self._update_credential(cred_id, **changes)
         if updated is None:
             raise NotFound(pointer="/")
         if "connection_id" in changes and changes["connection_id"] != cred.connection_id:
@@ -283,6 +290,7 @@ class ControlPlane:
         return updated
 
     async def delete_credential(self, cred_id: str) -> Credential:
+        self._mint_cache.pop(cred_id, None)
         cred = await self.store.delete_credential(cred_id)
         if cred is None:
             raise NotFound(pointer="/")
@@ -296,11 +304,11 @@ class ControlPlane:
         if cred.is_expired(now):
             raise CredentialExpired("can't update credentials in expired status", pointer="/status")
         if active:
-            updated = await self.store.update_credential(
+            updated = await self._update_credential(
                 cred_id, status=CredentialStatus.ACTIVE, updated_at=now
             )
         else:
-            updated = await self.store.update_credential(
+            updated = await self._update_credential(
                 cred_id,
                 status=CredentialStatus.INACTIVE,
                 updated_at=now,
@@ -313,7 +321,7 @@ class ControlPlane:
 
     async def revoke_tokens(self, cred_id: str) -> Credential:
         await self.get_credential(cred_id)
-        updated = await self.store.update_credential(
+        updated = await self._update_credential(
             cred_id, tokens_valid_after=self._cutoff(), updated_at=utcnow()
         )
         assert updated is not None
@@ -351,9 +359,28 @@ class ControlPlane:
         except BusUnavailable:
             log.warning("bus unavailable; live sessions will be re-checked on reconnect")
 
+    async def _update_credential(self, cred_id: str, **changes: Any) -> Credential | None:
+        self._mint_cache.pop(cred_id, None)
+        return await self.store.update_credential(cred_id, **changes)
+
+    async def _credential_for_mint(self, cred_id: str) -> Credential:
+        """Token minting is the hot REST path: read the credential through a short cache.
+        Writes through this plane drop the entry; a write on another API node can leave it
+        stale for at most ``MINT_CACHE_TTL`` seconds, and a token minted in that window is still
+        refused at login (its ``iat`` predates the revocation cut-off)."""
+        now = time.monotonic()
+        hit = self._mint_cache.get(cred_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        cred = await self.get_credential(cred_id)
+        if len(self._mint_cache) > 100_000:
+            self._mint_cache.clear()
+        self._mint_cache[cred_id] = (now + MINT_CACHE_TTL, cred)
+        return cred
+
     # -- tokens ----------------------------------------------------------------------------
     async def mint_token(self, cred_id: str) -> tuple[str, TokenClaims]:
-        cred = await self.get_credential(cred_id)
+        cred = await self._credential_for_mint(cred_id)
         now = utcnow()
         if cred.is_expired(now):
             raise CredentialExpired(
@@ -377,12 +404,13 @@ class ControlPlane:
 
     # -- audit -----------------------------------------------------------------------------
     async def _audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
-        await self.store.add_audit(AuditEvent(ids.new_uuid(), cred_id, kind, utcnow(), details))
+        self.audit_log.record(cred_id, kind, details)
 
     async def audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
         await self._audit(cred_id, kind, details)
 
     async def list_audit(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:
+        await self.audit_log.flush()
         if await self.store.get_credential(cred_id) is None:
             # Audit outlives deleted credentials; only unknown-and-empty is a 404.
             page = await self.store.list_audit(cred_id, number, size)

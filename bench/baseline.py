@@ -1,0 +1,70 @@
+"""Bare baselines on the same stack as voxgate: a websockets server that parses JSON, verifies an
+HMAC-SHA512 JWT and replies; and a Starlette endpoint returning a constant string (uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import sys
+
+SECRET = b"s" * 64
+
+
+def make_token(sub: str) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(b'{"alg":"HS512","typ":"JWT"}')
+    body = b64(json.dumps({"sub": sub, "exp": 4102444800}).encode())
+    sig = hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha512).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def verify(token: str) -> bool:
+    head, body, sig = token.split(".")
+    want = hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha512).digest()
+    return hmac.compare_digest(base64.urlsafe_b64decode(sig + "=="), want)
+
+
+async def ws_server(port: int) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            frame = json.loads(message)
+            ok = verify(frame.get("params", {}).get("login_token", "a.b.c"))
+            reply = {"jsonrpc": "2.0", "id": frame.get("id"), "result": {"ok": ok}}
+            await ws.send(json.dumps(reply))
+
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+        print("ready", flush=True)
+        await asyncio.Future()
+
+
+def http_server(port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def const(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("eyJhbGciOiJIUzUxMiJ9.constant.token", status_code=201)
+
+    app = Starlette(routes=[Route("/token", const, methods=["POST"])])
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    print("ready", flush=True)
+    asyncio.run(server.serve())
+
+
+if __name__ == "__main__":
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "ws":
+        asyncio.run(ws_server(port))
+    else:
+        http_server(port)

@@ -1,0 +1,272 @@
+"""The load generator: its own process (pinned to the other core), bounded loops, loopback only.
+
+Each subcommand prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+import websockets
+
+GATEWAY_LOGIN = "gateway"
+
+
+def _raise_fd_limit() -> int:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _login_frame(token: str) -> str:
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": str(uuid.uuid4()),
+            "method": "login",
+            "params": {"login_token": token},
+        }
+    )
+
+
+async def _login(
+    url: str, token: str, full: bool, local_addr: tuple[str, int] | None = None
+) -> Any:
+    """connect + login (+ clientReady + gatewayState -> REGED when ``full``)."""
+    ws = await websockets.connect(
+        url,
+        compression=None,
+        ping_interval=None,
+        open_timeout=30,
+        local_addr=local_addr,
+        max_queue=4,
+    )
+    await ws.send(_login_frame(token))
+    while True:
+        reply = json.loads(await ws.recv())
+        if "method" not in reply:
+            break
+    if "result" not in reply:
+        raise RuntimeError(f"login refused: {reply}")
+    if full:
+        await ws.send(
+            json.dumps(
+                {"jsonrpc": "2.0", "id": "gw", "method": "telnyx_rtc.gatewayState", "params": {}}
+            )
+        )
+        while True:  # skip clientReady and any notice until our reply
+            state = json.loads(await ws.recv())
+            if state.get("id") == "gw":
+                break
+        assert state["result"]["params"]["state"] == "REGED"
+    return ws
+
+
+async def logins(
+    url: str, tokens: list[str], full: bool, concurrency: int, total: int
+) -> dict[str, Any]:
+    done = 0
+    errors = 0
+
+    async def worker(i: int) -> None:
+        nonlocal done, errors
+        while done + errors < total:
+            try:
+                ws = await _login(url, tokens[(done + errors + i) % len(tokens)], full)
+                await ws.close()
+                done += 1
+            except Exception:
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return {"per_second": done / elapsed, "done": done, "errors": errors, "seconds": elapsed}
+
+
+def _addr(i: int) -> tuple[str, int]:
+    return (f"127.0.{1 + i // 20000}.{1 + (i // 250) % 250}", 0)
+
+
+async def hold(
+    url: str, tokens: list[str], full: bool, count: int, batch: int, pid_file: str | None
+) -> dict[str, Any]:
+    """Open ``count`` sessions (until failure) and report how many stood, then wait for stdin."""
+    held: list[Any] = []
+    failure = ""
+    for start in range(0, count, batch):
+        results = await asyncio.gather(
+            *(
+                _login(url, tokens[i % len(tokens)], full, _addr(i))
+                for i in range(start, min(count, start + batch))
+            ),
+            return_exceptions=True,
+        )
+        for r in results:
+            if isinstance(r, BaseException):
+                failure = failure or f"{type(r).__name__}: {r}"[:200]
+            else:
+                held.append(r)
+        if failure:
+            break
+    print(json.dumps({"held": len(held), "failure": failure}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    return {"held": len(held)}
+
+
+async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str, Any]:
+    """Hold ``count`` sessions, drop them all at once, reconnect them all at once."""
+    first = await asyncio.gather(
+        *(_login(url, tokens[i % len(tokens)], True, _addr(i)) for i in range(count)),
+        return_exceptions=True,
+    )
+    live = [w for w in first if not isinstance(w, BaseException)]
+    for ws in live:
+        ws.transport.abort()  # a network drop, not a polite close
+    await asyncio.sleep(1.0)
+    sem = asyncio.Semaphore(batch)
+
+    async def again(i: int) -> bool:
+        async with sem:
+            for _ in range(5):
+                try:
+                    ws = await _login(url, tokens[i % len(tokens)], True, _addr(i))
+                    ws.transport.abort()
+                    return True
+                except Exception:
+                    await asyncio.sleep(0.2)
+            return False
+
+    start = time.perf_counter()
+    ok = await asyncio.gather(*(again(i) for i in range(len(live))))
+    return {
+        "sessions": len(live),
+        "reged": sum(ok),
+        "lost": len(live) - sum(ok),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+async def refresh(url: str, pairs: list[list[str]], sessions: int, rounds: int) -> dict[str, Any]:
+    """``pairs``: [first_token, refresh_token] per credential. Latency of in-place re-logins."""
+    socks = [await _login(url, pairs[i % len(pairs)][0], True, _addr(i)) for i in range(sessions)]
+    lat: list[float] = []
+    for r in range(rounds):
+        ws = socks[(r * 7919) % sessions]
+        token = pairs[((r * 7919) % sessions) % len(pairs)][1]
+        t0 = time.perf_counter()
+        await ws.send(_login_frame(token))
+        while True:
+            reply = json.loads(await ws.recv())
+            if "result" in reply or "error" in reply:
+                break
+        lat.append((time.perf_counter() - t0) * 1000)
+        assert "result" in reply, reply
+    for ws in socks:
+        ws.transport.abort()
+    return _percentiles(lat)
+
+
+async def echo_latency(url: str, token: str, sessions: int, rounds: int) -> dict[str, Any]:
+    socks = [await _login(url, token, False, _addr(i)) for i in range(sessions)]
+    lat = []
+    for r in range(rounds):
+        ws = socks[(r * 7919) % sessions]
+        t0 = time.perf_counter()
+        await ws.send(_login_frame(token))
+        await ws.recv()
+        lat.append((time.perf_counter() - t0) * 1000)
+    for ws in socks:
+        ws.transport.abort()
+    return _percentiles(lat)
+
+
+async def http_rps(
+    host: str, port: int, path: str, headers: dict[str, str], connections: int, total: int
+) -> dict[str, Any]:
+    """Keep-alive HTTP/1.1 POSTs with a tiny hand-rolled client (so the client is not the limit)."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    )
+    request = head.encode()
+    done = 0
+    statuses: dict[int, int] = {}
+
+    async def conn() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(host, port)
+        while done < total:
+            done += 1
+            writer.write(request)
+            status_line = await reader.readline()
+            status = int(status_line.split()[1])
+            statuses[status] = statuses.get(status, 0) + 1
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(conn() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    return {"per_second": done / elapsed, "statuses": statuses, "seconds": elapsed}
+
+
+async def revocation(
+    url: str, api: str, key: str, creds: list[dict[str, Any]], sockets_per: int
+) -> dict[str, Any]:
+    """For each credential: open sockets, deactivate over REST, time until all are closed."""
+    import httpx
+
+    lat = []
+    async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {key}"}) as http:
+        for i, cred in enumerate(creds):
+            socks = [
+                await _login(url, cred["token"], True, _addr(i * sockets_per + j))
+                for j in range(sockets_per)
+            ]
+            t0 = time.perf_counter()
+            closing = [asyncio.create_task(ws.wait_closed()) for ws in socks]
+            await http.post(f"/telephony_credentials/{cred['id']}/actions/deactivate")
+            await asyncio.wait_for(asyncio.gather(*closing), 10)
+            lat.append((time.perf_counter() - t0) * 1000)
+    return _percentiles(lat)
+
+
+def _percentiles(values: list[float]) -> dict[str, Any]:
+    values = sorted(values)
+    q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    return {"p50_ms": q[49], "p99_ms": q[98], "n": len(values)}
+
+
+def main() -> None:
+    _raise_fd_limit()
+    args = json.loads(sys.stdin.readline())
+    mode = args.pop("mode")
+    fn = {
+        "logins": logins,
+        "hold": hold,
+        "storm": storm,
+        "refresh": refresh,
+        "echo_latency": echo_latency,
+        "http": http_rps,
+        "revocation": revocation,
+    }[mode]
+    result = asyncio.run(fn(**args))
+    if mode != "hold":
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
