@@ -95,9 +95,30 @@ def serve(
             help="Seconds a call in progress may outlive an expired token.",
         ),
     ] = 0.0,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_HANDSHAKE_TIMEOUT", help="Seconds a socket may stay without logging in."
+        ),
+    ] = 10.0,
+    max_frames_per_second: Annotated[
+        int, typer.Option(envvar="VOXGATE_MAX_FRAMES_PER_SECOND")
+    ] = 50,
+    max_sockets_per_address: Annotated[
+        int, typer.Option(envvar="VOXGATE_MAX_SOCKETS_PER_ADDRESS")
+    ] = 2000,
+    max_frame_bytes: Annotated[int, typer.Option(envvar="VOXGATE_MAX_FRAME_BYTES")] = 64 * 1024,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(envvar="VOXGATE_TLS_CERT", help="PEM certificate: serve https:// and wss://."),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_KEY")] = None,
     log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the REST API and the signaling gateway."""
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("error: --tls-cert and --tls-key go together", err=True)
+        raise typer.Exit(2)
     if role not in ("all", "api", "rtc"):
         typer.echo("error: --role must be all, api or rtc", err=True)
         raise typer.Exit(2)
@@ -119,6 +140,12 @@ def serve(
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         node_id=node_id,
+        handshake_timeout=handshake_timeout,
+        max_frames_per_second=max_frames_per_second,
+        max_sockets_per_address=max_sockets_per_address,
+        max_frame_bytes=max_frame_bytes,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         log_level=log_level,
     )
     try:

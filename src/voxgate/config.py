@@ -27,6 +27,10 @@ class Settings:
     node_id: str = ""
     max_frame_bytes: int = 64 * 1024
     handshake_timeout: float = 10.0
+    max_frames_per_second: int = 50
+    max_sockets_per_address: int = 2000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     housekeeping_interval: float = 1.0
 
     @property

@@ -52,6 +52,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 access_log=False,
                 lifespan="off",
                 server_header=False,
+                ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             )
             api_server = _ApiServer(config)
             tasks.append(asyncio.create_task(api_server.serve()))
@@ -86,10 +88,12 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
 def _announce(settings: Settings, gateway: object | None) -> None:
     lines = ["voxgate is running"]
     if settings.serves_api:
-        base = f"http://{settings.host}:{settings.api_port}"
+        scheme = "https" if settings.tls_cert else "http"
+        base = f"{scheme}://{settings.host}:{settings.api_port}"
         lines += [f"  REST API:   {base}/v2   (docs: {base}/docs)"]
     if gateway is not None:
-        lines += [f"  signaling:  ws://{settings.host}:{settings.rtc_port}"]
+        scheme = "wss" if settings.tls_cert else "ws"
+        lines += [f"  signaling:  {scheme}://{settings.host}:{settings.rtc_port}"]
     lines += [
         f"  database:   {settings.database_url}",
         "  API key:    run `voxgate keys create --label me` (or set VOXGATE_BOOTSTRAP_API_KEY)",

@@ -15,7 +15,18 @@ from voxgate.bus.redis import RedisBus
 
 
 def reg(principal: str, session: str, node: str, conn: str = "c1", at: float = 0.0) -> Registration:
-    return Registration(principal, conn, principal.removeprefix("cred:"), "gencredX", session, node, "127.0.0.1", 1, "ua", at or time.time())
+    return Registration(
+        principal,
+        conn,
+        principal.removeprefix("cred:"),
+        "gencredX",
+        session,
+        node,
+        "127.0.0.1",
+        1,
+        "ua",
+        at or time.time(),
+    )
 
 
 @pytest.fixture(params=["local", "redis"])

@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import Request
 
+from voxgate import metrics
 from voxgate.auth.apikeys import digest_api_key
-from voxgate.domain.errors import AuthenticationFailed, BadRequest
+from voxgate.domain.errors import AuthenticationFailed, BadRequest, PayloadTooLarge
 from voxgate.services.control import ControlPlane
 
 __all__ = ["ApiKeyAuth", "control", "json_body"]
@@ -48,9 +49,16 @@ class ApiKeyAuth:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadRequest("The request body is too large.")
+    declared = request.headers.get("content-length", "")
+    raw = b""
+    if not (declared.isdigit() and int(declared) > MAX_BODY):
+        async for chunk in request.stream():  # never buffer more than the limit
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                break
+    if len(raw) > MAX_BODY or (declared.isdigit() and int(declared) > MAX_BODY):
+        metrics.LIMIT_HITS.labels("rest_body").inc()
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes.")
     if not raw.strip():
         return {}
     try:

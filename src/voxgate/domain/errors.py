@@ -19,6 +19,7 @@ __all__ = [
     "LoginFailed",
     "NotAuthenticated",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "ServiceUnavailable",
     "TooManyRequests",
@@ -135,3 +136,9 @@ class ConfigurationError(VoxgateError):
     """The deployment is inconsistent (e.g. the secret file does not match the database)."""
 
     title = "Configuration error"
+
+
+class PayloadTooLarge(VoxgateError):
+    status = 413
+    code = "10015"
+    title = "Payload too large"

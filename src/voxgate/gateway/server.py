@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from voxgate import metrics
 from voxgate.bus.base import BusEvent, BusUnavailable, Displaced, NodeMessage, Registration, Revoked
+from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
 from voxgate.gateway.calls import CallRouter
@@ -57,6 +59,8 @@ class Gateway:
         self.config = SessionConfig(
             expiry_notice=rt.settings.expiry_notice,
             handshake_timeout=rt.settings.handshake_timeout,
+            max_frames_per_second=rt.settings.max_frames_per_second,
+            frame_burst=max(4 * rt.settings.max_frames_per_second, 20),
             node_id=self.node_id,
             expiry_grace=rt.settings.expiry_grace,
         )
@@ -72,6 +76,7 @@ class Gateway:
         self.webhooks: WebhookSender | None = None
         self.registered: dict[str, Peer] = {}  # principal -> the local session holding it
         self.revoked_at: dict[str, float] = {}  # principal -> when a revocation reached us
+        self.per_address: dict[str, int] = {}
         rt.bus.subscribe(self._on_bus)
         hooks = getattr(rt.bus, "on_reconnect", None)
         if isinstance(hooks, list):
@@ -91,6 +96,7 @@ class Gateway:
             max_size=self.rt.settings.max_frame_bytes,
             ping_interval=None,
             open_timeout=self.rt.settings.handshake_timeout,
+            ssl=_tls_context(self.rt.settings),
             server_header=None,
         )
         self._timer_task = asyncio.create_task(self._run_timers())
@@ -116,6 +122,21 @@ class Gateway:
     # -- one socket ------------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         address, port = _remote(ws)
+        if self.per_address.get(address, 0) >= self.rt.settings.max_sockets_per_address:
+            metrics.LIMIT_HITS.labels("sockets_per_address").inc()
+            await ws.close(1008, "too many connections from this address")
+            return
+        self.per_address[address] = self.per_address.get(address, 0) + 1
+        try:
+            await self._serve(ws, address, port)
+        finally:
+            left = self.per_address.get(address, 1) - 1
+            if left:
+                self.per_address[address] = left
+            else:
+                self.per_address.pop(address, None)
+
+    async def _serve(self, ws: ServerConnection, address: str, port: int) -> None:
         session = Session(self.config, address, port, time.time())
         peer = Peer(ws, session)
         self.peers[session.sessid] = peer
@@ -129,8 +150,9 @@ class Gateway:
                 if peer.closing is not None:
                     await self._close(peer, peer.closing)  # before the handler's own 1000
                     break
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as exc:
+            if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
+                metrics.LIMIT_HITS.labels("frame_size").inc()
         finally:
             await self._forget(peer)
 
@@ -155,6 +177,8 @@ class Gateway:
                 # The close handshake waits on the client; never make the caller (a REST
                 # request revoking a credential, the timer loop) wait for it.
                 peer.closing = out
+                if out.code in _LIMIT_CLOSES:
+                    metrics.LIMIT_HITS.labels(_LIMIT_CLOSES[out.code]).inc()
                 self._spawn(self._close(peer, out))
         self._schedule(peer)
 
@@ -386,6 +410,18 @@ class Gateway:
                     "node_id": event.by.node_id,
                 }
                 await self.apply(target, target.session.displaced(by, now))
+
+
+_LIMIT_CLOSES = {1008: "frames_per_second", 4001: "login_timeout"}
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 def _remote(ws: ServerConnection) -> tuple[str, int]:
