@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database
+from tests.rtc.conftest import Api, api_for
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +22,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voxgate]:
     vg = Voxgate(tmp_path_factory.mktemp("voxgate")).start()
     yield vg
     vg.stop()
+
+
+@pytest.fixture
+def api(server: Voxgate) -> Iterator[Api]:
+    a = api_for(server)
+    yield a
+    a.http.close()
 
 
 @pytest.fixture

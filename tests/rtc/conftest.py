@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.harness import Voxgate
 
@@ -61,10 +59,3 @@ def api_for(vg: Voxgate) -> Api:
     return Api(
         vg, httpx.Client(base_url=vg.base_url, headers={"Authorization": f"Bearer {vg.api_key}"})
     )
-
-
-@pytest.fixture
-def api(server: Voxgate) -> Iterator[Api]:
-    a = api_for(server)
-    yield a
-    a.http.close()

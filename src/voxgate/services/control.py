@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,6 +86,8 @@ class ControlPlane:
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
         self._mint_cache: dict[str, tuple[float, Credential]] = {}
+        # Caches elsewhere in this process (the login cache) drop entries when we write.
+        self.on_change: list[Callable[[list[str], list[str]], None]] = []
 
     # -- keys ------------------------------------------------------------------------------
     async def load_keys(self) -> KeyRing:
@@ -175,6 +178,7 @@ class ControlPlane:
             fields.pop(key, None)
         changes["settings"] = _deep_merge(conn.settings, fields)
         updated = await self.store.update_connection(conn_id, **changes)
+        self._changed([], [conn_id])
         if updated is None:
             raise NotFound(pointer="/")
         if conn.active and not updated.active:
@@ -189,9 +193,8 @@ class ControlPlane:
 
     async def delete_connection(self, conn_id: str) -> Connection:
         cred_ids = await self.store.credential_ids_of_connection(conn_id)
-        for cred_id in cred_ids:
-            self._mint_cache.pop(cred_id, None)
         conn = await self.store.delete_connection(conn_id)
+        self._changed(cred_ids, [conn_id])
         if conn is None:
             raise NotFound(pointer="/")
         for cred_id in cred_ids:
@@ -290,8 +293,8 @@ class ControlPlane:
         return updated
 
     async def delete_credential(self, cred_id: str) -> Credential:
-        self._mint_cache.pop(cred_id, None)
         cred = await self.store.delete_credential(cred_id)
+        self._changed([cred_id], [])
         if cred is None:
             raise NotFound(pointer="/")
         await self._audit(cred_id, "revoked", {"reason": "credential deleted"})
@@ -331,6 +334,7 @@ class ControlPlane:
     async def expire_due(self) -> list[str]:
         """Marks credentials whose time ran out and ends their sessions."""
         expired = await self.store.expire_credentials(utcnow())
+        self._changed(expired, [])
         for cred_id in expired:
             await self._audit(cred_id, "expired", {})
         if expired:
@@ -360,8 +364,15 @@ class ControlPlane:
             log.warning("bus unavailable; live sessions will be re-checked on reconnect")
 
     async def _update_credential(self, cred_id: str, **changes: Any) -> Credential | None:
-        self._mint_cache.pop(cred_id, None)
-        return await self.store.update_credential(cred_id, **changes)
+        updated = await self.store.update_credential(cred_id, **changes)
+        self._changed([cred_id], [])
+        return updated
+
+    def _changed(self, cred_ids: list[str], conn_ids: list[str]) -> None:
+        for cred_id in cred_ids:
+            self._mint_cache.pop(cred_id, None)
+        for listener in self.on_change:
+            listener(cred_ids, conn_ids)
 
     async def _credential_for_mint(self, cred_id: str) -> Credential:
         """Token minting is the hot REST path: read the credential through a short cache.

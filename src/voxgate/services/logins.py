@@ -33,6 +33,7 @@ class LoginService:
         self.cache_ttl = cache_ttl
         self._creds: dict[str, tuple[float, Credential | None]] = {}
         self._conns: dict[str, tuple[float, Connection | None]] = {}
+        control.on_change.append(self.invalidate)
 
     def invalidate(self, credential_ids: list[str], connection_ids: list[str]) -> None:
         for cid in credential_ids:
