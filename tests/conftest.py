@@ -48,4 +48,9 @@ def make_server(tmp_path: Path) -> Iterator[type[Voxgate]]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser suites last: sync Playwright must not be open while asyncio tests run."""
-    items.sort(key=lambda item: "tests/conformance/" in str(item.path).replace("\\", "/"))
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        path = str(item.path).replace("\\", "/")
+        return "test_secrets_scan" in path, "tests/conformance/" in path
+
+    items.sort(key=order)

@@ -17,6 +17,13 @@ PG_ADMIN_DSN = os.environ.get("VOXGATE_TEST_PG", "postgresql://postgres@127.0.0.
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+# Every secret the suite creates, every server log and every error body it sees: the last test
+# (tests/security/test_secrets_scan.py) checks that no secret ever reached a log or a body.
+SECRETS: set[str] = set()
+LOGS: list[Path] = []
+ERROR_BODIES: list[str] = []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,6 +95,8 @@ class Voxgate:
             str(self.rtc_port),
             *self.extra_args,
         ]
+        SECRETS.add(self.api_key)
+        LOGS.append(self.log_path)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Voxgate
+from tests.harness import ERROR_BODIES, SECRETS, Voxgate
 
 
 @dataclass
@@ -23,7 +23,9 @@ class Api:
 
     def connection(self, **fields: Any) -> dict[str, Any]:
         body = {"connection_name": "gw-" + uuid.uuid4().hex[:6], **fields}
-        return self.post("/credential_connections", body).json()["data"]
+        conn: dict[str, Any] = self.post("/credential_connections", body).json()["data"]
+        SECRETS.add(conn["password"])
+        return conn
 
     def credential(self, connection_id: str | None = None, **fields: Any) -> dict[str, Any]:
         connection_id = connection_id or self.connection()["id"]
@@ -32,7 +34,9 @@ class Api:
         ).json()["data"]
 
     def token(self, cred_id: str) -> str:
-        return self.post(f"/telephony_credentials/{cred_id}/token").text
+        token = self.post(f"/telephony_credentials/{cred_id}/token").text
+        SECRETS.add(token)
+        return token
 
     def registration(self, connection_id: str) -> dict[str, Any]:
         return self.post(
@@ -55,7 +59,15 @@ class Api:
         return kinds
 
 
+def _keep_errors(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        ERROR_BODIES.append(response.read().decode(errors="replace"))
+
+
 def api_for(vg: Voxgate) -> Api:
-    return Api(
-        vg, httpx.Client(base_url=vg.base_url, headers={"Authorization": f"Bearer {vg.api_key}"})
+    http = httpx.Client(
+        base_url=vg.base_url,
+        headers={"Authorization": f"Bearer {vg.api_key}"},
+        event_hooks={"response": [_keep_errors]},
     )
+    return Api(vg, http)
