@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,10 +41,15 @@ class Voxgate:
     api_port: int = field(default_factory=free_port)
     rtc_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    ca: Path | None = None  # with --tls-cert: the CA that readiness checks trust
+
+    @property
+    def tls(self) -> bool:
+        return "--tls-cert" in self.extra_args
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
 
     @property
     def base_url(self) -> str:
@@ -51,7 +57,7 @@ class Voxgate:
 
     @property
     def rtc_url(self) -> str:
-        return f"ws://127.0.0.1:{self.rtc_port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.rtc_port}"
 
     @property
     def role(self) -> str:
@@ -64,7 +70,9 @@ class Voxgate:
         return self.proc.pid
 
     def _ready(self) -> bool:
-        if self.role != "rtc" and httpx.get(self.api_url + "/readyz", timeout=1).status_code != 200:
+        trust = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
+        readyz = self.api_url + "/readyz"
+        if self.role != "rtc" and httpx.get(readyz, timeout=1, verify=trust).status_code != 200:
             return False
         return self.role == "api" or _port_open(self.rtc_port)
 

@@ -68,8 +68,8 @@ def make_ca_and_cert(dirpath: Path) -> tuple[Path, Path, Path]:
 
 async def test_https_and_wss_with_verification(tmp_path: Path, make_server: type[Voxgate]) -> None:
     ca, cert, key = make_ca_and_cert(tmp_path)
-    vg = make_server(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
-    await asyncio.to_thread(_start_tls, vg, ca)
+    vg = make_server(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca)
+    await asyncio.to_thread(vg.start)
     base = f"https://127.0.0.1:{vg.api_port}/v2"
     sdk = telnyx.AsyncTelnyx(
         api_key=vg.api_key,
@@ -98,40 +98,3 @@ async def test_https_and_wss_with_verification(tmp_path: Path, make_server: type
         await websockets.connect(f"wss://127.0.0.1:{vg.rtc_port}", ssl=ssl.create_default_context())
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"https://127.0.0.1:{vg.api_port}/healthz")
-
-
-def _start_tls(vg: Voxgate, ca: Path) -> None:
-    import subprocess
-    import sys
-    import time
-
-    vg.workdir.mkdir(parents=True, exist_ok=True)
-    env = vg.cli_env()
-    env["VOXGATE_BOOTSTRAP_API_KEY"] = vg.api_key
-    cmd = [
-        sys.executable,
-        "-m",
-        "voxgate",
-        "serve",
-        "--api-port",
-        str(vg.api_port),
-        "--rtc-port",
-        str(vg.rtc_port),
-        *vg.extra_args,
-    ]
-    vg.proc = subprocess.Popen(
-        cmd, cwd=vg.workdir, env=env, stdout=vg.log_path.open("ab"), stderr=subprocess.STDOUT
-    )
-    for _ in range(150):
-        try:
-            trust = ssl.create_default_context(cafile=str(ca))
-            if (
-                httpx.get(
-                    f"https://127.0.0.1:{vg.api_port}/readyz", verify=trust, timeout=1
-                ).status_code
-                == 200
-            ):
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(vg.log_path.read_text())

@@ -127,6 +127,9 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
 class _ConnectionFields(BaseModel):
     model_config = ConfigDict(extra="allow")
 
+    user_name: str | None = None
+    password: str | None = Field(None, min_length=8, max_length=128)
+
     active: bool | None = None
     anchorsite_override: (
         Literal[
@@ -168,6 +171,13 @@ class _ConnectionFields(BaseModel):
             raise ValueError("must be an absolute http(s) URL, including the scheme")
         return value
 
+    @field_validator("user_name")
+    @classmethod
+    def _user_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_user_name(value)
+        return value
+
     @field_validator("outbound", mode="before")
     @classmethod
     def _profile_id_as_string(cls, value: Any) -> Any:
@@ -178,29 +188,11 @@ class _ConnectionFields(BaseModel):
 
 class ConnectionCreate(_ConnectionFields):
     connection_name: str = Field(min_length=1, max_length=255)
-    user_name: str | None = None
-    password: str | None = Field(None, min_length=8, max_length=128)
-
-    @field_validator("user_name")
-    @classmethod
-    def _user_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_user_name(value)
-        return value
 
 
 class ConnectionUpdate(_ConnectionFields):
     connection_name: str | None = Field(None, min_length=1, max_length=255)
-    user_name: str | None = None
-    password: str | None = Field(None, min_length=8, max_length=128)
     conversation_persistence: bool | None = None
-
-    @field_validator("user_name")
-    @classmethod
-    def _user_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_user_name(value)
-        return value
 
 
 def check_user_name(value: str) -> None:
@@ -210,21 +202,7 @@ def check_user_name(value: str) -> None:
         raise ValueError("at least one of the first 5 characters must be a letter")
 
 
-class CredentialCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    connection_id: str = Field(min_length=1, max_length=64)
-    name: str | None = Field(None, max_length=255)
-    tag: str | None = Field(None, max_length=255)
-    expires_at: str | None = None
-
-    @field_validator("connection_id", mode="before")
-    @classmethod
-    def _id_as_string(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class CredentialUpdate(BaseModel):
+class _CredentialFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     connection_id: str | None = Field(None, min_length=1, max_length=64)
@@ -236,6 +214,14 @@ class CredentialUpdate(BaseModel):
     @classmethod
     def _id_as_string(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class CredentialCreate(_CredentialFields):
+    connection_id: str = Field(min_length=1, max_length=64)
+
+
+class CredentialUpdate(_CredentialFields):
+    pass
 
 
 def validation_error(exc: ValidationError) -> ValidationFailed:
