@@ -55,16 +55,20 @@ def http_server(port: int) -> None:
 
     app = Starlette(routes=[Route("/token", const, methods=["POST"])])
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="none"
     )
     server = uvicorn.Server(config)
     print("ready", flush=True)
-    asyncio.run(server.serve())
+    import uvloop
+
+    uvloop.run(server.serve())
 
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "ws":
-        asyncio.run(ws_server(port))
+        import uvloop  # the same event loop voxgate serve runs on
+
+        uvloop.run(ws_server(port))
     else:
         http_server(port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -149,7 +149,7 @@ def serve(
         log_level=log_level,
     )
     try:
-        asyncio.run(run_server(settings))
+        _run_loop(run_server(settings))
     except OSError as exc:
         typer.echo(f"error: cannot start: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
@@ -367,6 +367,16 @@ def assistants_list(
         return [render.assistant(a) for a in page.items]
 
     _print(_run(database_url, secret_file, go))
+
+
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    """uvloop when installed (it ships with uvicorn[standard]): faster sockets, same semantics."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 def main() -> None:
