@@ -6,6 +6,7 @@ loopback, every loop bounded. ``BENCH_SCALE=0.1`` shrinks every size for a quick
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -187,6 +188,40 @@ def expiry_tracking() -> dict[str, Any]:
         "us_per_session_large": large,
         "sizes": [n(10_000), n(100_000)],
     }
+
+
+def password_timing() -> dict[str, float]:
+    """Median time of a refused password login for an unknown user vs a wrong password."""
+    import asyncio
+
+    async def run() -> dict[str, float]:
+        from voxgate.auth.throttle import LoginThrottle
+        from voxgate.config import Settings
+        from voxgate.domain.errors import LoginFailed
+        from voxgate.runtime import open_runtime
+        from voxgate.services.schemas import ConnectionCreate, CredentialCreate
+
+        work = Path(tempfile.mkdtemp(prefix="voxgate-pw-"))
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{work}/pw.db", secret_file=work / "s"
+        )
+        async with open_runtime(settings) as rt:
+            conn, _ = await rt.control.create_connection(ConnectionCreate(connection_name="pw"))
+            cred, _ = await rt.control.create_credential(CredentialCreate(connection_id=conn.id))
+            samples: dict[str, list[float]] = {"wrong": [], "unknown": []}
+            for i in range(n(200)):
+                for kind, user in (("wrong", cred.sip_username), ("unknown", f"gencredNo{i}")):
+                    rt.logins.throttle = LoginThrottle()
+                    t0 = time.perf_counter()
+                    with contextlib.suppress(LoginFailed):
+                        await rt.logins.password_login(
+                            user, "bad-password", "198.51.100.1", time.time()
+                        )
+                    samples[kind].append((time.perf_counter() - t0) * 1000)
+        shutil.rmtree(work, ignore_errors=True)
+        return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -472,6 +507,20 @@ def main() -> None:
         "O(log n): ratio ~1",
         growth < 2.0,
         f"x{growth:.2f} for 10x the sessions",
+    )
+
+    # 9. no user enumeration by timing: unknown user vs wrong password
+    pw = password_timing()
+    ratio = pw["unknown"] / pw["wrong"]
+    row(
+        "password login: unknown vs wrong user",
+        pw["unknown"],
+        "ms median",
+        pw["wrong"],
+        "ms wrong pw",
+        "ratio ~1",
+        0.8 < ratio < 1.25,
+        "same argon2 work on both paths",
     )
 
     stamp = dt.datetime.now(dt.UTC)

@@ -58,22 +58,6 @@ async def test_unknown_user_and_wrong_password_do_the_same_work(setup: Any) -> N
     assert pw.verifications[0] is not None and pw.verifications[1] is None  # None = the dummy hash
 
 
-async def test_timing_of_unknown_and_wrong_is_close(setup: Any) -> None:
-    """Measured, not asserted tightly (timing floors live in make bench): the medians of the two
-    paths stay within a factor that would expose no user enumeration by timing."""
-    logins, _, cred, _ = setup
-    samples: dict[str, list[float]] = {"wrong": [], "unknown": []}
-    for i in range(12):
-        for kind, user in (("wrong", cred.sip_username), ("unknown", f"gencredNo{i}")):
-            logins.throttle = LoginThrottle()
-            t0 = time.perf_counter()
-            with pytest.raises(LoginFailed):
-                await logins.password_login(user, "bad-password", f"198.51.100.{i}", time.time())
-            samples[kind].append(time.perf_counter() - t0)
-    med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
-    assert 0.5 < med["wrong"] / med["unknown"] < 2.0, med
-
-
 async def test_locked_out_attempts_cost_no_hashing(setup: Any) -> None:
     logins, pw, cred, secret = setup
     now = time.time()
