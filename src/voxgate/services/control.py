@@ -8,7 +8,6 @@ published on the bus.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from voxgate.domain.records import (
 )
 from voxgate.domain.timeutil import from_epoch, parse_instant, utcnow
 from voxgate.services.audit import AuditLog
+from voxgate.services.cache import TtlCache
 from voxgate.services.schemas import (
     CONNECTION_DEFAULTS,
     ConnectionCreate,
@@ -85,7 +85,7 @@ class ControlPlane:
         self.passwords = passwords or Passwords()
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
-        self._mint_cache: dict[str, tuple[float, Credential]] = {}
+        self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
         # Caches elsewhere in this process (the login cache) drop entries when we write.
         self.on_change: list[Callable[[list[str], list[str]], None]] = []
 
@@ -369,29 +369,16 @@ class ControlPlane:
         return updated
 
     def _changed(self, cred_ids: list[str], conn_ids: list[str]) -> None:
-        for cred_id in cred_ids:
-            self._mint_cache.pop(cred_id, None)
+        self._mint_cache.drop(*cred_ids)
         for listener in self.on_change:
             listener(cred_ids, conn_ids)
 
-    async def _credential_for_mint(self, cred_id: str) -> Credential:
-        """Token minting is the hot REST path: read the credential through a short cache.
-        Writes through this plane drop the entry; a write on another API node can leave it
-        stale for at most ``MINT_CACHE_TTL`` seconds, and a token minted in that window is still
-        refused at login (its ``iat`` predates the revocation cut-off)."""
-        now = time.monotonic()
-        hit = self._mint_cache.get(cred_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        cred = await self.get_credential(cred_id)
-        if len(self._mint_cache) > 100_000:
-            self._mint_cache.clear()
-        self._mint_cache[cred_id] = (now + MINT_CACHE_TTL, cred)
-        return cred
-
     # -- tokens ----------------------------------------------------------------------------
     async def mint_token(self, cred_id: str) -> tuple[str, TokenClaims]:
-        cred = await self._credential_for_mint(cred_id)
+        # The hot REST path: read through a short cache. A write on another API node can stay
+        # unseen for MINT_CACHE_TTL; a token minted then is still refused at login (its iat
+        # predates the revocation cut-off).
+        cred = await self._mint_cache.get(cred_id)
         now = utcnow()
         if cred.is_expired(now):
             raise CredentialExpired(

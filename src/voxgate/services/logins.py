@@ -11,8 +11,9 @@ import time
 from voxgate.auth.throttle import LoginThrottle
 from voxgate.auth.tokens import verify_signature
 from voxgate.domain.errors import LoginFailed
-from voxgate.domain.records import Connection, Credential, CredentialStatus, Grant
+from voxgate.domain.records import CredentialStatus, Grant
 from voxgate.domain.timeutil import from_epoch, to_epoch
+from voxgate.services.cache import TtlCache
 from voxgate.services.control import ControlPlane, connection_principal, credential_principal
 
 __all__ = ["Grant", "LoginService"]
@@ -30,38 +31,13 @@ class LoginService:
         # Token logins read the credential and its connection; a short cache keeps them off the
         # store. Revocation events invalidate entries at once; the TTL bounds staleness if an
         # event is ever missed (and missed events are re-checked when the bus comes back).
-        self.cache_ttl = cache_ttl
-        self._creds: dict[str, tuple[float, Credential | None]] = {}
-        self._conns: dict[str, tuple[float, Connection | None]] = {}
+        self._creds = TtlCache(control.store.get_credential, cache_ttl)
+        self._conns = TtlCache(control.store.get_connection, cache_ttl)
         control.on_change.append(self.invalidate)
 
     def invalidate(self, credential_ids: list[str], connection_ids: list[str]) -> None:
-        for cid in credential_ids:
-            self._creds.pop(cid, None)
-        for conn_id in connection_ids:
-            self._conns.pop(conn_id, None)
-
-    async def _credential(self, cred_id: str) -> Credential | None:
-        now = time.monotonic()
-        hit = self._creds.get(cred_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        cred = await self.control.store.get_credential(cred_id)
-        if len(self._creds) > 100_000:
-            self._creds.clear()
-        self._creds[cred_id] = (now + self.cache_ttl, cred)
-        return cred
-
-    async def _connection(self, conn_id: str) -> Connection | None:
-        now = time.monotonic()
-        hit = self._conns.get(conn_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        conn = await self.control.store.get_connection(conn_id)
-        if len(self._conns) > 100_000:
-            self._conns.clear()
-        self._conns[conn_id] = (now + self.cache_ttl, conn)
-        return conn
+        self._creds.drop(*credential_ids)
+        self._conns.drop(*connection_ids)
 
     async def token_login(self, token: object, now: float) -> Grant:
         ring = self.control.ring
@@ -72,14 +48,14 @@ class LoginService:
                 claims = verify_signature(self.control.ring, token, now)
             else:
                 raise
-        cred = await self._credential(claims.sub)
+        cred = await self._creds.get(claims.sub)
         if cred is None:
             raise LoginFailed("JWT token authentication failed")
         if cred.effective_status(from_epoch(now)) != CredentialStatus.ACTIVE:
             raise LoginFailed("Credential is not active", subject=cred.id)
         if claims.iat < to_epoch(cred.tokens_valid_after):
             raise LoginFailed("JWT token has been revoked", subject=cred.id)
-        conn = await self._connection(cred.connection_id)
+        conn = await self._conns.get(cred.connection_id)
         if conn is None or not conn.active:
             raise LoginFailed("Connection is not active", subject=cred.id)
         return Grant(
