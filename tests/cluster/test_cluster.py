@@ -29,25 +29,6 @@ class Cluster:
     node2: Voxgate
     rest: Api
 
-    def node(
-        self, name: str, workdir: Path, redis_url: str, prefix: str, db: str, secret: str
-    ) -> Voxgate:
-        return Voxgate(
-            workdir,
-            database_url=db,
-            extra_args=[
-                "--role",
-                "rtc",
-                "--redis-url",
-                redis_url,
-                "--redis-prefix",
-                prefix,
-                "--node-id",
-                name,
-            ],
-            env={"VOXGATE_SECRET_FILE": secret},
-        )
-
 
 def start_cluster(tmp: Path, redis_url: str) -> tuple[Cluster, str]:
     db = create_pg_database()
