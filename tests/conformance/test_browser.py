@@ -138,14 +138,10 @@ def test_refresh_on_the_open_socket_moves_server_expiry(
     new_exp = jwt.decode(new_token, options={"verify_signature": False})["exp"]
     assert page.evaluate("t => window.vxRelogin(t)", new_token) == {"ok": True}
     assert len(sockets(page)) == 1 and sockets(page)[0]["closedAt"] is None
-    deadline = time.monotonic() + 5  # the audit trail is written off the signaling path
-    while True:
-        audit = api.http.get(f"/telephony_credentials/{cred['id']}/audit").json()["data"]
-        refreshed = [e for e in audit if e["kind"] == "refreshed"]
-        if refreshed or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert refreshed and refreshed[0]["details"]["exp"] == new_exp  # the server moved the expiry
+    api.wait_audit(cred["id"], "refreshed")  # the audit trail is written off the signaling path
+    audit = api.http.get(f"/telephony_credentials/{cred['id']}/audit").json()["data"]
+    refreshed = [e for e in audit if e["kind"] == "refreshed"]
+    assert refreshed[0]["details"]["exp"] == new_exp  # the server moved the expiry
     other = api.token(api.credential()["id"])
     assert page.evaluate("t => window.vxRelogin(t)", other)["ok"] is False  # another credential
     assert sockets(page)[0]["closedAt"] is None
@@ -198,10 +194,6 @@ def test_seed_refresh_snippet_runs_verbatim_with_the_helper(
     page.wait_for_function("() => window.vxLog.includes('Token refreshed ')", timeout=15_000)
     assert "Token expiring soon — refreshing..." in page.evaluate("() => window.vxLog")
     assert not [line for line in page.evaluate("() => window.vxLog") if line.startswith("Failed")]
-    deadline = time.monotonic() + 5
-    while "refreshed" not in api.audit_kinds(cred["id"]):
-        assert time.monotonic() < deadline, "the server never saw the re-login"
-        time.sleep(0.1)
-    logins = api.audit_kinds(cred["id"]).count("login_ok")
+    logins = api.wait_audit(cred["id"], "refreshed").count("login_ok")
     assert logins == 1  # the refresh reused the socket: one login, then refreshes
     assert page.evaluate("() => window.client.connected") is True
