@@ -31,6 +31,7 @@ from voxgate.bus.base import (
     Registration,
     Revoked,
 )
+from voxgate.tasks import cancel_and_wait
 
 __all__ = ["RedisBus"]
 
@@ -84,11 +85,7 @@ class RedisBus:
             await asyncio.wait_for(self._up.wait(), 5)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._k("node", self.node_id))
         await self._redis.aclose()

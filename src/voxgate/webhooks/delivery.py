@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import structlog
 
+from voxgate.tasks import cancel_and_wait
 from voxgate.webhooks.signing import WebhookSigner
 
 __all__ = ["WebhookSender"]
@@ -58,11 +58,7 @@ class WebhookSender:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self._client.aclose()
 
     def send(
