@@ -6,6 +6,9 @@ Each subcommand prints one JSON object on stdout.
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
+import hashlib
 import json
 import resource
 import statistics
@@ -14,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-import websockets
+import uvloop
 
 GATEWAY_LOGIN = "gateway"
 
@@ -36,19 +39,118 @@ def _login_frame(token: str) -> str:
     )
 
 
+_KEY = base64.b64encode(b"voxgate-bench-k1").decode()
+_ACCEPT = base64.b64encode(
+    hashlib.sha1((_KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+)
+
+
+class RawClient(asyncio.Protocol):
+    """A minimal WebSocket client: the load generator must not be the slower side.
+
+    A general-purpose client library spends more per connection than the server under test, so
+    this one does only what the bench needs: one upgrade, unfragmented text frames (masked with
+    a zero key, which servers cannot tell apart from any other), close by dropping the socket.
+    """
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.inbox: collections.deque[str] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's own Transport type
+        transport.write(
+            (
+                f"GET / HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {_KEY}\r\n"
+                "Sec-WebSocket-Version: 13\r\nUser-Agent: voxgate-bench\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end])
+            del self.buffer[: end + 4]
+            if not head.startswith(b"HTTP/1.1 101") or _ACCEPT not in head:
+                self.upgraded.set_exception(RuntimeError(head[:80].decode(errors="replace")))
+                return
+            self.upgraded.set_result(None)
+        buf = self.buffer
+        while len(buf) >= 2:
+            opcode, size, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if size == 126:
+                size, start = int.from_bytes(buf[2:4], "big"), 4
+            elif size == 127:
+                size, start = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < start + size:
+                return
+            payload = bytes(buf[start : start + size])
+            del buf[: start + size]
+            if opcode == 1:
+                self.inbox.append(payload.decode())
+            elif opcode == 8 and self.transport is not None:
+                self.transport.close()
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for fut in (self.upgraded, self.closed, self.waiter):
+            if fut is not None and not fut.done():
+                fut.set_result(None) if fut is self.closed else fut.set_exception(
+                    ConnectionError("closed")
+                )
+
+    def send(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0xFE]) + n.to_bytes(2, "big")
+        assert self.transport is not None
+        self.transport.write(head + b"\0\0\0\0" + data)
+
+    async def recv(self) -> str:
+        while not self.inbox:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.inbox.popleft()
+
+    def close(self) -> None:
+        """A polite close: a close frame (1000), then the socket."""
+        if self.transport is not None:
+            self.transport.write(b"\x88\x82\0\0\0\0\x03\xe8")
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        await self.closed
+
+
+async def connect(url: str, local_addr: tuple[str, int] | None = None) -> RawClient:
+    host, port = url.removeprefix("ws://").split("/")[0].rsplit(":", 1)
+    _, client = await asyncio.get_running_loop().create_connection(
+        lambda: RawClient(f"{host}:{port}"), host, int(port), local_addr=local_addr
+    )
+    await asyncio.wait_for(client.upgraded, 30)
+    return client
+
+
 async def _login(
     url: str, token: str, full: bool, local_addr: tuple[str, int] | None = None
-) -> Any:
+) -> RawClient:
     """connect + login (+ clientReady + gatewayState -> REGED when ``full``)."""
-    ws = await websockets.connect(
-        url,
-        compression=None,
-        ping_interval=None,
-        open_timeout=30,
-        local_addr=local_addr,
-        max_queue=4,
-    )
-    await ws.send(_login_frame(token))
+    ws = await connect(url, local_addr)
+    ws.send(_login_frame(token))
     while True:
         reply = json.loads(await ws.recv())
         if "method" not in reply:
@@ -56,7 +158,7 @@ async def _login(
     if "result" not in reply:
         raise RuntimeError(f"login refused: {reply}")
     if full:
-        await ws.send(
+        ws.send(
             json.dumps(
                 {"jsonrpc": "2.0", "id": "gw", "method": "telnyx_rtc.gatewayState", "params": {}}
             )
@@ -80,7 +182,7 @@ async def logins(
         while done + errors < total:
             try:
                 ws = await _login(url, tokens[(done + errors + i) % len(tokens)], full)
-                await ws.close()
+                ws.close()
                 done += 1
             except Exception:
                 errors += 1
@@ -129,7 +231,7 @@ async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str
     )
     live = [w for w in first if not isinstance(w, BaseException)]
     for ws in live:
-        ws.transport.abort()  # a network drop, not a polite close
+        ws.abort()  # a network drop, not a polite close
     await asyncio.sleep(1.0)
     sem = asyncio.Semaphore(batch)
 
@@ -138,7 +240,7 @@ async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str
             for _ in range(5):
                 try:
                     ws = await _login(url, tokens[i % len(tokens)], True, _addr(i))
-                    ws.transport.abort()
+                    ws.abort()
                     return True
                 except Exception:
                     await asyncio.sleep(0.2)
@@ -162,7 +264,7 @@ async def refresh(url: str, pairs: list[list[str]], sessions: int, rounds: int) 
         ws = socks[(r * 7919) % sessions]
         token = pairs[((r * 7919) % sessions) % len(pairs)][1]
         t0 = time.perf_counter()
-        await ws.send(_login_frame(token))
+        ws.send(_login_frame(token))
         while True:
             reply = json.loads(await ws.recv())
             if "result" in reply or "error" in reply:
@@ -170,7 +272,7 @@ async def refresh(url: str, pairs: list[list[str]], sessions: int, rounds: int) 
         lat.append((time.perf_counter() - t0) * 1000)
         assert "result" in reply, reply
     for ws in socks:
-        ws.transport.abort()
+        ws.abort()
     return _percentiles(lat)
 
 
@@ -180,11 +282,11 @@ async def echo_latency(url: str, token: str, sessions: int, rounds: int) -> dict
     for r in range(rounds):
         ws = socks[(r * 7919) % sessions]
         t0 = time.perf_counter()
-        await ws.send(_login_frame(token))
+        ws.send(_login_frame(token))
         await ws.recv()
         lat.append((time.perf_counter() - t0) * 1000)
     for ws in socks:
-        ws.transport.abort()
+        ws.abort()
     return _percentiles(lat)
 
 
@@ -263,7 +365,7 @@ def main() -> None:
         "http": http_rps,
         "revocation": revocation,
     }[mode]
-    result = asyncio.run(fn(**args))
+    result = uvloop.run(fn(**args))
     if mode != "hold":
         print(json.dumps(result), flush=True)
 

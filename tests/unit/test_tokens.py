@@ -158,3 +158,107 @@ def test_ring_prefers_newest_live_key() -> None:
     )
     assert r.signing_kid == "new" and set(r.keys) == {"old", "new"}
     assert r.verifying_secret(["not", "a", "str"]) is None
+
+
+def _pyjwt_accepts(r: KeyRing, token: str) -> bool:
+    """The reference: what PyJWT (which mints our tokens) would accept, with our claim rules."""
+    try:
+        header = jwt.get_unverified_header(token)
+        secret = r.verifying_secret(header.get("kid"))
+        if header.get("alg") != "HS512" or secret is None:
+            return False
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS512"],
+            audience="telnyx_telephony",
+            issuer="telnyx_telephony",
+            options={
+                "require": ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError:
+        return False
+    ints = [claims.get(k) for k in ("exp", "nbf", "iat")]
+    return (
+        claims.get("typ") == "access"
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
+        and isinstance(claims.get("sub"), str)
+        and isinstance(claims.get("jti"), str)
+        and claims["exp"] > NOW
+        and claims["nbf"] <= NOW + 30
+    )
+
+
+def _ours_accepts(r: KeyRing, token: str) -> bool:
+    try:
+        verify_signature(r, token, NOW)
+    except LoginFailed:
+        return False
+    return True
+
+
+_R = ring("k")
+_VALID, _ = mint(_R, subject="cred-1", now=NOW)
+_ALPHABET = "ABCxyz019-_=.+/ %\u00e9"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(_VALID)), st.sampled_from(["set", "drop", "insert"])),
+        min_size=1,
+        max_size=3,
+    ),
+    char=st.sampled_from(_ALPHABET),
+)
+def test_our_verifier_agrees_with_pyjwt_on_mutated_tokens(
+    edits: list[tuple[int, str]], char: str
+) -> None:
+    token = _VALID
+    for pos, op in edits:
+        pos = min(pos, len(token) - 1)
+        if op == "set":
+            token = token[:pos] + char + token[pos + 1 :]
+        elif op == "drop":
+            token = token[:pos] + token[pos + 1 :]
+        else:
+            token = token[:pos] + char + token[pos:]
+    assert _ours_accepts(_R, token) == _pyjwt_accepts(_R, token)
+
+
+_claim_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(int(NOW) - 10**6, int(NOW) + 10**6),
+    st.text(max_size=8),
+    st.sampled_from(["telnyx_telephony", "access", ["telnyx_telephony"], ["x"]]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    claims=st.fixed_dictionaries(
+        {},
+        optional={
+            k: _claim_values for k in ("aud", "exp", "iat", "iss", "jti", "nbf", "sub", "typ")
+        },
+    ),
+    kid=st.sampled_from(["k", "other"]),
+)
+def test_our_verifier_agrees_with_pyjwt_on_signed_claim_sets(
+    claims: dict[str, object], kid: str
+) -> None:
+    token = jwt.PyJWS().encode(
+        json.dumps(claims).encode(), _R.keys["k"].secret, algorithm="HS512", headers={"kid": kid}
+    )
+    assert _ours_accepts(_R, token) == _pyjwt_accepts(_R, token)
+
+
+def test_a_second_encoding_of_the_signature_is_refused() -> None:
+    head, body, sig = _VALID.split(".")
+    assert _ours_accepts(_R, _VALID)
+    assert not _ours_accepts(_R, f"{head}.{body}.{sig}==")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
+from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
@@ -17,6 +17,8 @@ from voxgate import metrics
 from voxgate.api import assistants, connections, credentials
 from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.errors import error_response, install_error_handlers
+from voxgate.api.token_route import TokenRoute
+from voxgate.domain import ids
 from voxgate.domain.errors import ServiceUnavailable
 from voxgate.services.control import ControlPlane
 
@@ -69,7 +71,8 @@ def create_api(control: ControlPlane) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestObserver)
+    app.add_middleware(TokenRoute, control=control, auth=auth)
+    app.add_middleware(RequestObserver)  # outermost: it sees the token route too
     return app
 
 
@@ -79,13 +82,15 @@ class RequestObserver:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        given = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = given or ids.new_request_id()
         started = time.perf_counter()
         status = 500
 
@@ -106,8 +111,17 @@ class RequestObserver:
                 elapsed = time.perf_counter() - started
                 route = scope.get("route")
                 path = getattr(route, "path", "unmatched")
-                metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-                metrics.HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+                key = (scope["method"], path, status)
+                children = self._children.get(key)
+                if children is None:  # labels() takes a lock and a lookup; keep the children
+                    children = (
+                        metrics.HTTP_REQUESTS.labels(key[0], path, str(status)),
+                        metrics.HTTP_LATENCY.labels(key[0], path),
+                    )
+                    if len(self._children) < 10_000:
+                        self._children[key] = children
+                children[0].inc()
+                children[1].observe(elapsed)
                 log.info(
                     "request",
                     method=scope["method"],

@@ -31,7 +31,9 @@ class ApiKeyAuth:
         self._valid: dict[str, float] = {}
 
     async def __call__(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
+        await self.check(request.headers.get("authorization", ""), control(request))
+
+    async def check(self, header: str, plane: ControlPlane) -> None:
         scheme, _, key = header.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key or len(key) > 512:
@@ -40,7 +42,6 @@ class ApiKeyAuth:
         now = time.monotonic()
         if self._valid.get(digest, 0.0) > now:
             return
-        plane = control(request)
         if await plane.store.api_key_by_digest(digest) is None:
             raise AuthenticationFailed("Could not understand the provided credentials.")
         if len(self._valid) > 10_000:

@@ -1,8 +1,13 @@
-"""WebSocket adapter around ``rtc.Session``: sockets, the store, the bus and one timer task."""
+"""WebSocket adapter around ``rtc.Session``: sockets, the store, the bus and one timer task.
+
+Sockets call us back synchronously (``gateway/sockets.py``); each session's messages are handled
+in order by at most one task at a time, started when the first message arrives.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import ssl
@@ -12,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from picows import ws_create_server
 
 from voxgate import metrics
 from voxgate.bus.base import BusEvent, BusUnavailable, Displaced, NodeMessage, Registration, Revoked
@@ -21,6 +25,7 @@ from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
 from voxgate.gateway.calls import CallRouter
+from voxgate.gateway.sockets import Socket
 from voxgate.gateway.timers import DeadlineHeap
 from voxgate.rtc.calls import Relay, RouteCall
 from voxgate.rtc.session import (
@@ -45,11 +50,13 @@ log = structlog.get_logger("voxgate.gateway")
 
 @dataclass(eq=False, slots=True)
 class Peer:
-    ws: ServerConnection
+    ws: Socket
     session: Session
     principal: str | None = None
     jti: str | None = None
     closing: Close | None = field(default=None)
+    inbox: collections.deque[str | bytes] = field(default_factory=collections.deque)
+    busy: bool = False
 
 
 class Gateway:
@@ -69,7 +76,7 @@ class Gateway:
         self.jti_addresses: dict[str, set[str]] = {}
         self.timers: DeadlineHeap[Peer] = DeadlineHeap()
         self._wake = asyncio.Event()
-        self._server: Server | None = None
+        self._server: asyncio.Server | None = None
         self._timer_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.calls = CallRouter(self)
@@ -88,16 +95,17 @@ class Gateway:
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await serve(
-            self._handle,
+        max_message = self.rt.settings.max_frame_bytes
+        self._server = await ws_create_server(
+            lambda _request: Socket(self, max_message),
             host,
             port,
-            compression=None,
-            max_size=self.rt.settings.max_frame_bytes,
-            ping_interval=None,
-            open_timeout=self.rt.settings.handshake_timeout,
+            websocket_handshake_timeout=self.rt.settings.handshake_timeout,
+            max_frame_size=max_message,
+            read_buffer_init_size=2048,  # grows on demand; idle sessions stay small
             ssl=_tls_context(self.rt.settings),
-            server_header=None,
+            logger_name="gateway.sockets",
+            use_aiofastnet=False,  # uvloop accepts in C; aiofastnet does it in Python
         )
         self._timer_task = asyncio.create_task(self._run_timers())
         self.webhooks = WebhookSender(WebhookSigner(self.rt.control.sealer.derive(WEBHOOK_PURPOSE)))
@@ -105,11 +113,16 @@ class Gateway:
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close(close_connections=False)
+            self._server.close()
+            transports = [p.ws.transport for p in self.peers.values() if p.ws.transport]
             for peer in list(self.peers.values()):
-                with contextlib.suppress(Exception):
-                    await peer.ws.close(1001, "server shutting down")
-            await self._server.wait_closed()
+                peer.ws.close(1001, "server shutting down")
+            with contextlib.suppress(TimeoutError):  # clients answer the close; or are dropped
+                await asyncio.wait_for(
+                    asyncio.gather(*(t.wait_disconnected() for t in transports)), 2.0
+                )
+            for transport in transports:
+                transport.disconnect(graceful=False)
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,47 +132,62 @@ class Gateway:
         if self.webhooks is not None:
             await self.webhooks.close()
 
-    # -- one socket ------------------------------------------------------------------------
-    async def _handle(self, ws: ServerConnection) -> None:
-        address, port = _remote(ws)
+    # -- one socket (SocketEvents) -----------------------------------------------------------
+    def opened(self, sock: Socket) -> None:
+        address = sock.address
         if self.per_address.get(address, 0) >= self.rt.settings.max_sockets_per_address:
             metrics.LIMIT_HITS.labels("sockets_per_address").inc()
-            await ws.close(1008, "too many connections from this address")
+            sock.close(1008, "too many connections from this address")
             return
         self.per_address[address] = self.per_address.get(address, 0) + 1
-        try:
-            await self._serve(ws, address, port)
-        finally:
-            left = self.per_address.get(address, 1) - 1
-            if left:
-                self.per_address[address] = left
-            else:
-                self.per_address.pop(address, None)
-
-    async def _serve(self, ws: ServerConnection, address: str, port: int) -> None:
-        session = Session(self.config, address, port, time.time())
-        peer = Peer(ws, session)
+        session = Session(self.config, address, sock.port, time.time())
+        peer = Peer(sock, session)
+        sock.peer = peer
         self.peers[session.sessid] = peer
         self._schedule(peer)
         metrics.CONNECTIONS.inc()
+
+    def received(self, sock: Socket, message: str | bytes) -> None:
+        peer = sock.peer
+        if not isinstance(peer, Peer) or peer.closing is not None:
+            return
+        if len(peer.inbox) >= MAX_INBOX:  # handled slower than sent (a login awaiting the store)
+            self._close(peer, Close(1008, "too many frames"))
+            return
+        peer.inbox.append(message)
+        if not peer.busy:
+            peer.busy = True
+            self._spawn(self._drain(peer))
+
+    def lost(self, sock: Socket) -> None:
+        peer = sock.peer
+        if not isinstance(peer, Peer):
+            return
+        sock.peer = None
+        if sock.sent_close_code == 1009:
+            metrics.LIMIT_HITS.labels("frame_size").inc()
+        left = self.per_address.get(sock.address, 1) - 1
+        if left:
+            self.per_address[sock.address] = left
+        else:
+            self.per_address.pop(sock.address, None)
+        peer.inbox.clear()
+        self._spawn(self._forget(peer))
+
+    async def _drain(self, peer: Peer) -> None:
+        """Handle one session's messages in arrival order (logins await the store)."""
         try:
-            async for message in ws:
+            while peer.inbox and peer.closing is None:
                 metrics.FRAMES.inc()
-                outs = session.receive(message, time.time())
+                outs = peer.session.receive(peer.inbox.popleft(), time.time())
                 await self.apply(peer, outs)
-                if peer.closing is not None:
-                    await self._close(peer, peer.closing)  # before the handler's own 1000
-                    break
-        except ConnectionClosed as exc:
-            if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
-                metrics.LIMIT_HITS.labels("frame_size").inc()
         finally:
-            await self._forget(peer)
+            peer.busy = False
 
     async def apply(self, peer: Peer, outs: list[Output]) -> None:
         for out in outs:
             if isinstance(out, Send):
-                await self._send(peer, out.frame)
+                self._send(peer, out.frame)
             elif isinstance(out, Authenticate):
                 outcome = await self._authenticate(peer, out)
                 await self.apply(
@@ -174,17 +202,21 @@ class Gateway:
             elif isinstance(out, Relay):
                 await self.calls.relay(peer, out)
             elif isinstance(out, Close):
-                # The close handshake waits on the client; never make the caller (a REST
-                # request revoking a credential, the timer loop) wait for it.
-                peer.closing = out
-                if out.code in _LIMIT_CLOSES:
-                    metrics.LIMIT_HITS.labels(_LIMIT_CLOSES[out.code]).inc()
-                self._spawn(self._close(peer, out))
+                self._close(peer, out)
         self._schedule(peer)
 
-    async def _send(self, peer: Peer, frame: dict[str, Any]) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await peer.ws.send(json.dumps(frame, separators=(",", ":")))
+    @staticmethod
+    def _close(peer: Peer, out: Close) -> None:
+        """The close frame goes out now; the socket waits on the client's answer (or a timeout)
+        without holding up the caller (a REST revocation, the timer loop)."""
+        peer.closing = out
+        if out.code in _LIMIT_CLOSES:
+            metrics.LIMIT_HITS.labels(_LIMIT_CLOSES[out.code]).inc()
+        peer.ws.close(out.code, out.reason)
+
+    @staticmethod
+    def _send(peer: Peer, frame: dict[str, Any]) -> None:
+        peer.ws.send(json.dumps(frame, separators=(",", ":")))
 
     async def _authenticate(self, peer: Peer, req: Authenticate) -> LoginOutcome:
         logins = self.rt.logins
@@ -320,11 +352,6 @@ class Gateway:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    @staticmethod
-    async def _close(peer: Peer, out: Close) -> None:
-        with contextlib.suppress(Exception):
-            await peer.ws.close(out.code, out.reason)
-
     async def _forget(self, peer: Peer) -> None:
         session = peer.session
         with contextlib.suppress(Exception):
@@ -412,6 +439,7 @@ class Gateway:
                 await self.apply(target, target.session.displaced(by, now))
 
 
+MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {1008: "frames_per_second", 4001: "login_timeout"}
 
 
@@ -422,10 +450,3 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.tls_cert, settings.tls_key)
     return context
-
-
-def _remote(ws: ServerConnection) -> tuple[str, int]:
-    addr = ws.remote_address
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        return str(addr[0]), int(addr[1])
-    return "unknown", 0

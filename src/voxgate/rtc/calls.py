@@ -8,9 +8,10 @@ adapter relays between them. States and every allowed transition sit in one tabl
 from __future__ import annotations
 
 import enum
-import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from voxgate.domain import ids
 
 __all__ = [
     "CAUSES",
@@ -106,4 +107,4 @@ class Relay:
 
 
 def new_call_id() -> str:
-    return str(uuid.uuid4())
+    return ids.new_uuid()

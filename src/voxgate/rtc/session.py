@@ -12,11 +12,11 @@ answers with ``login_result``. Everything the SDK expects on the wire is decided
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from voxgate.domain import ids
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
 from voxgate.rtc import frames
@@ -118,7 +118,7 @@ class Session:
     address: str
     port: int
     now: float
-    sessid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    sessid: str = field(default_factory=ids.new_uuid)
     state: State = State.CONNECTED
     grant: Grant | None = None
     user_agent: str = ""
