@@ -162,6 +162,17 @@ def provision(api: str, key: str, count: int) -> list[dict[str, Any]]:
         return creds
 
 
+def mint_tokens(api: str, key: str, creds: list[dict[str, Any]], count: int) -> list[str]:
+    """One token per session, as real clients have (a shared token is flagged as reuse)."""
+    with httpx.Client(
+        base_url=api + "/v2", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as http:
+        return [
+            http.post(f"/telephony_credentials/{creds[i % len(creds)]['id']}/token").text
+            for i in range(count)
+        ]
+
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -484,8 +495,15 @@ def main() -> None:
         )
 
         # 7. reconnect storm
+        storm_tokens = mint_tokens(api, key, creds, n(10_000))
         storm = loadgen(
-            {"mode": "storm", "url": rtc, "tokens": tokens, "count": n(10_000), "batch": 1000},
+            {
+                "mode": "storm",
+                "url": rtc,
+                "tokens": storm_tokens,
+                "count": n(10_000),
+                "batch": 1000,
+            },
             timeout=600,
         )
         row(
@@ -500,7 +518,7 @@ def main() -> None:
         )
 
         # 6. revocation -> sockets closed, vs a REST round trip
-        victims = creds[-n(50) :] if SCALE >= 1 else creds[-10:]
+        victims = creds[-n(51) :] if SCALE >= 1 else creds[-11:]  # the first one warms up
         rev = loadgen(
             {
                 "mode": "revocation",
@@ -526,12 +544,12 @@ def main() -> None:
             "ms REST rtt",
             "p99 <= 50 ms",
             rev["p99_ms"] <= 50,
-            f"p50 {rev['p50_ms']:.1f} ms, 3 sockets each",
+            f"p50 {rev['p50_ms']:.1f} ms, 3 sockets each; first (cold) {rev['first_ms']:.0f} ms",
         )
     finally:
         srv.stop()
 
-    rev2 = two_node_revocation(work, key, n(50) if SCALE >= 1 else 10)
+    rev2 = two_node_revocation(work, key, n(51) if SCALE >= 1 else 11)
     row(
         "revocation -> sockets closed (2 nodes)",
         rev2["p99_ms"],
@@ -540,7 +558,8 @@ def main() -> None:
         "ms p99 1 node",
         "p99 <= 100 ms",
         rev2["p99_ms"] <= 100,
-        f"p50 {rev2['p50_ms']:.1f} ms; REST on node A, sockets on node B, Postgres + Redis",
+        f"p50 {rev2['p50_ms']:.1f} ms; REST on node A, sockets on node B, Postgres + Redis;"
+        f" first (cold) {rev2['first_ms']:.0f} ms",
     )
 
     # 8. expiry tracking in the core with a fake clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Iterator
 
@@ -66,6 +67,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)
+        _freeze_startup_heap()
         _announce(settings, gateway)
         if ready is not None:
             ready.set()
@@ -83,6 +85,18 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         for task in tasks[:1]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive after startup out of the garbage collector's sight.
+
+    The libraries (SQLAlchemy, FastAPI, pydantic, aiortc) leave ~150k tracked objects; a full
+    collection walked them all, ~170 ms on the bench machine, a pause every socket and request
+    in the process would wait out. Frozen, a full collection only walks what the running server
+    made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _announce(settings: Settings, gateway: object | None) -> None:

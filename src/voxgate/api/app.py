@@ -29,6 +29,9 @@ log = structlog.get_logger("voxgate.api")
 
 def create_api(control: ControlPlane) -> FastAPI:
     app = FastAPI(
+        # FastAPI's built-in OpenTelemetry hooks run per request even with no exporter; our
+        # metrics are Prometheus (/metrics) and our logs structlog, so they are off.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         title="voxgate",
         version="0.1.0",
         description="Self-hosted WebRTC auth and signaling, wire-compatible with Telnyx.",

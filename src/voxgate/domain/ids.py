@@ -6,6 +6,7 @@ import os
 import secrets
 import string
 import threading
+import time
 
 __all__ = [
     "new_api_key",
@@ -14,6 +15,7 @@ __all__ = [
     "new_request_id",
     "new_sip_password",
     "new_sip_username",
+    "new_time_uuid",
     "new_uuid",
     "random_bytes",
 ]
@@ -54,6 +56,17 @@ def random_bytes(n: int) -> bytes:
 
 def new_request_id() -> str:
     return _POOL.take(16).hex()
+
+
+def new_time_uuid() -> str:
+    """A UUIDv7 (RFC 9562): milliseconds first, so rows keyed by it are appended in order
+    instead of landing at random places in the primary-key index (the audit table)."""
+    millis = time.time_ns() // 1_000_000
+    b = bytearray(millis.to_bytes(6, "big") + _POOL.take(10))
+    b[6] = (b[6] & 0x0F) | 0x70
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_uuid() -> str:

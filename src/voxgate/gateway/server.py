@@ -75,9 +75,9 @@ class Gateway:
         self.by_principal: dict[str, set[Peer]] = {}
         self.jti_addresses: dict[str, set[str]] = {}
         self.timers: DeadlineHeap[Peer] = DeadlineHeap()
-        self._wake = asyncio.Event()
         self._server: asyncio.Server | None = None
-        self._timer_task: asyncio.Task[None] | None = None
+        self._alarm: asyncio.TimerHandle | None = None  # one loop timer for every session
+        self._alarm_at: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.calls = CallRouter(self)
         self.webhooks: WebhookSender | None = None
@@ -106,8 +106,8 @@ class Gateway:
             ssl=_tls_context(self.rt.settings),
             logger_name="gateway.sockets",
             use_aiofastnet=False,  # uvloop accepts in C; aiofastnet does it in Python
+            backlog=LISTEN_BACKLOG,
         )
-        self._timer_task = asyncio.create_task(self._run_timers())
         self.webhooks = WebhookSender(WebhookSigner(self.rt.control.sealer.derive(WEBHOOK_PURPOSE)))
         self.webhooks.start()
 
@@ -123,10 +123,8 @@ class Gateway:
                 )
             for transport in transports:
                 transport.disconnect(graceful=False)
-        if self._timer_task is not None:
-            self._timer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer_task
+        if self._alarm is not None:
+            self._alarm.cancel()
         for task in list(self._background):
             task.cancel()
         if self.webhooks is not None:
@@ -388,28 +386,44 @@ class Gateway:
 
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
-        before = self.timers.earliest()
         deadline = None if peer.closing is not None else peer.session.next_deadline()
         self.timers.schedule(peer, deadline)
-        if deadline is not None and (before is None or deadline < before):
-            self._wake.set()
+        if deadline is not None and (
+            self._alarm_at is None or deadline < self._alarm_at - ALARM_SLACK
+        ):
+            self._set_alarm(deadline)
 
-    async def _run_timers(self) -> None:
-        while True:
-            earliest = self.timers.earliest()
-            timeout = None if earliest is None else max(0.0, earliest - time.time())
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            now = time.time()
-            for peer in self.timers.pop_due(now):
-                try:
-                    outs = peer.session.on_timer(now)
-                    if any(isinstance(o, Close) and o.code == 4002 for o in outs):
-                        metrics.EXPIRIES.inc()
-                    await self.apply(peer, outs)
-                except Exception:
-                    log.exception("timer handling failed")
+    def _set_alarm(self, at: float) -> None:
+        """One ``call_later`` for the earliest deadline: re-arming is a handle swap, no task.
+
+        A deadline that moves later (a login ends the handshake wait) leaves the alarm where it
+        was; it then fires, finds nothing due and re-arms for the next live deadline.
+        """
+        if self._alarm is not None:
+            self._alarm.cancel()
+        self._alarm_at = at
+        delay = max(0.0, at - time.time())
+        self._alarm = asyncio.get_running_loop().call_later(delay, self._on_alarm)
+
+    def _on_alarm(self) -> None:
+        self._alarm = self._alarm_at = None
+        now = time.time()
+        due = self.timers.pop_due(now)
+        if due:
+            self._spawn(self._fire(due, now))
+        earliest = self.timers.earliest()
+        if earliest is not None:
+            self._set_alarm(earliest)
+
+    async def _fire(self, due: list[Peer], now: float) -> None:
+        for peer in due:
+            try:
+                outs = peer.session.on_timer(now)
+                if any(isinstance(o, Close) and o.code == 4002 for o in outs):
+                    metrics.EXPIRIES.inc()
+                await self.apply(peer, outs)
+            except Exception:
+                log.exception("timer handling failed")
 
     async def _on_bus(self, event: BusEvent) -> None:
         now = time.time()
@@ -439,6 +453,8 @@ class Gateway:
                 await self.apply(target, target.session.displaced(by, now))
 
 
+ALARM_SLACK = 0.05  # a deadline this close to the armed one does not re-arm it
+LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {1008: "frames_per_second", 4001: "login_timeout"}
 

@@ -34,7 +34,9 @@ class AuditLog:
         self._lock = asyncio.Lock()
 
     def record(self, credential_id: str, kind: str, details: dict[str, Any]) -> None:
-        self._pending.append(AuditEvent(ids.new_uuid(), credential_id, kind, utcnow(), details))
+        self._pending.append(
+            AuditEvent(ids.new_time_uuid(), credential_id, kind, utcnow(), details)
+        )
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 

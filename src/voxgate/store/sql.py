@@ -69,6 +69,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    # The audit table grows by a few rows per login; a 2 MB page cache (the default) made its
+    # index inserts read pages back from the OS during a reconnect storm.
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 
