@@ -1,5 +1,6 @@
-"""Bare baselines on the same stack as voxgate: a websockets server that parses JSON, verifies an
-HMAC-SHA512 JWT and replies; and a Starlette endpoint returning a constant string (uvicorn)."""
+"""Bare baselines on the same stack as voxgate: a websockets server (and the same on picows, the
+gateway's socket layer) that parses JSON, verifies an HMAC-SHA512 JWT and replies; and a
+Starlette endpoint returning a constant string (uvicorn)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,28 @@ async def ws_server(port: int) -> None:
         await asyncio.Future()
 
 
+async def picows_server(port: int) -> None:
+    """The same bare login server on picows: what the gateway's socket layer costs by itself."""
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+
+    class Listener(WSListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+                return
+            message = json.loads(frame.get_payload_as_bytes())
+            ok = verify(message.get("params", {}).get("login_token", "a.b.c"))
+            reply = {"jsonrpc": "2.0", "id": message.get("id"), "result": {"ok": ok}}
+            transport.send(WSMsgType.TEXT, json.dumps(reply).encode())
+
+    server = await ws_create_server(
+        lambda _request: Listener(), "127.0.0.1", port, use_aiofastnet=False, backlog=4096
+    )
+    print("ready", flush=True)
+    await server.serve_forever()
+
+
 def http_server(port: int) -> None:
     import uvicorn
     from starlette.applications import Starlette
@@ -66,9 +89,9 @@ def http_server(port: int) -> None:
 
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "ws":
+    if kind in ("ws", "picows"):
         import uvloop  # the same event loop voxgate serve runs on
 
-        uvloop.run(ws_server(port))
+        uvloop.run(ws_server(port) if kind == "ws" else picows_server(port))
     else:
         http_server(port)
