@@ -204,10 +204,11 @@ def test_without_v2_prefix_and_no_api_key(server: Voxgate) -> None:
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "10009"
 
 
-def test_malformed_json_is_400(server: Voxgate) -> None:
+@pytest.mark.parametrize("body", [b"{not json", b"[" * 50_000], ids=["broken", "too deep"])
+def test_malformed_json_is_400(server: Voxgate, body: bytes) -> None:
     r = httpx.post(
         f"{server.base_url}/credential_connections",
-        content=b"{not json",
+        content=body,
         headers={"Authorization": f"Bearer {server.api_key}", "content-type": "application/json"},
     )
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "10015"

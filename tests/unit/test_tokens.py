@@ -262,3 +262,9 @@ def test_a_second_encoding_of_the_signature_is_refused() -> None:
     head, body, sig = _VALID.split(".")
     assert _ours_accepts(_R, _VALID)
     assert not _ours_accepts(_R, f"{head}.{body}.{sig}==")
+
+
+def test_a_header_nested_past_the_stack_is_an_ordinary_refusal() -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    with pytest.raises(LoginFailed):
+        verify_signature(_R, f"{deep}.e30.abc", NOW)

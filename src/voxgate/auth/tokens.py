@@ -127,7 +127,7 @@ def verify_signature(ring: KeyRing, token: object, now: float) -> TokenClaims:
     head, body, signature = parts
     try:
         header = _b64url_json(head)
-    except ValueError:
+    except (ValueError, RecursionError):  # bad base64/JSON, or JSON nested past the stack
         raise LoginFailed("JWT token authentication failed") from None
     if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
         raise LoginFailed("JWT token authentication failed")
@@ -139,7 +139,7 @@ def verify_signature(ring: KeyRing, token: object, now: float) -> TokenClaims:
         raise LoginFailed("JWT token authentication failed")
     try:
         claims = _b64url_json(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # bad base64/JSON, or JSON nested past the stack
         raise LoginFailed("JWT token authentication failed") from None
     if not isinstance(claims, dict):
         raise LoginFailed("JWT token authentication failed")
