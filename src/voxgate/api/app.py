@@ -9,17 +9,14 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate import metrics
 from voxgate.api import assistants, connections, credentials
 from voxgate.api.deps import ApiKeyAuth
-from voxgate.api.errors import error_response, install_error_handlers
+from voxgate.api.errors import STORE_ERRORS, install_error_handlers, store_unavailable
 from voxgate.api.token_route import TokenRoute
 from voxgate.domain import ids
-from voxgate.domain.errors import ServiceUnavailable
 from voxgate.services.control import ControlPlane
 
 __all__ = ["create_api"]
@@ -49,13 +46,11 @@ def create_api(control: ControlPlane) -> FastAPI:
             )
     install_error_handlers(app)
 
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeout)
-    @app.exception_handler(OSError)
     async def _store_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("store unavailable", error=type(exc).__name__)
-        err = ServiceUnavailable("The data store is unavailable; retry shortly.")
-        return error_response(err)
+        return store_unavailable(exc)
+
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, _store_down)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

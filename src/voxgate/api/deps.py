@@ -13,7 +13,7 @@ from voxgate.auth.apikeys import digest_api_key
 from voxgate.domain.errors import AuthenticationFailed, BadRequest, PayloadTooLarge
 from voxgate.services.control import ControlPlane
 
-__all__ = ["ApiKeyAuth", "control", "json_body"]
+__all__ = ["MAX_BODY", "ApiKeyAuth", "body_too_large", "control", "json_body"]
 
 MAX_BODY = 64 * 1024
 
@@ -49,6 +49,12 @@ class ApiKeyAuth:
         self._valid[digest] = now + self.ttl
 
 
+def body_too_large() -> PayloadTooLarge:
+    """Counted where it is raised, so REST body limits show in /metrics from every route."""
+    metrics.LIMIT_HITS.labels("rest_body").inc()
+    return PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes.")
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
     raw = b""
@@ -58,8 +64,7 @@ async def json_body(request: Request) -> dict[str, Any]:
             if len(raw) > MAX_BODY:
                 break
     if len(raw) > MAX_BODY or (declared.isdigit() and int(declared) > MAX_BODY):
-        metrics.LIMIT_HITS.labels("rest_body").inc()
-        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes.")
+        raise body_too_large()
     if not raw.strip():
         return {}
     try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxgate.domain.errors import (
@@ -17,7 +20,11 @@ from voxgate.domain.errors import (
     VoxgateError,
 )
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["STORE_ERRORS", "error_response", "install_error_handlers", "store_unavailable"]
+
+log = structlog.get_logger("voxgate.api")
+
+STORE_ERRORS = (DBAPIError, PoolTimeout, OSError)  # the store is down, not the request wrong
 
 _DOCS = "https://developers.telnyx.com/docs/overview/errors/"
 
@@ -37,6 +44,11 @@ def error_response(err: VoxgateError) -> JSONResponse:
     if isinstance(err, TooManyRequests | ServiceUnavailable):
         headers["retry-after"] = str(max(1, int(getattr(err, "retry_after", 1))))
     return JSONResponse({"errors": [item]}, status_code=err.status, headers=headers)
+
+
+def store_unavailable(exc: Exception) -> JSONResponse:
+    log.warning("store unavailable", error=type(exc).__name__)
+    return error_response(ServiceUnavailable("The data store is unavailable; retry shortly."))
 
 
 def install_error_handlers(app: FastAPI) -> None:

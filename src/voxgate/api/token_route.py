@@ -12,20 +12,14 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
-import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from voxgate import metrics
-from voxgate.api.deps import MAX_BODY, ApiKeyAuth
-from voxgate.api.errors import error_response
-from voxgate.domain.errors import PayloadTooLarge, ServiceUnavailable, VoxgateError
+from voxgate.api.deps import MAX_BODY, ApiKeyAuth, body_too_large
+from voxgate.api.errors import STORE_ERRORS, error_response, store_unavailable
+from voxgate.domain.errors import VoxgateError
 from voxgate.services.control import ControlPlane
 
 __all__ = ["TokenRoute"]
-
-log = structlog.get_logger("voxgate.api")
 
 _PATH = re.compile(r"(/v2)?/telephony_credentials/([^/]{1,128})/token")
 _ROUTES = {
@@ -62,10 +56,8 @@ class TokenRoute:
         except VoxgateError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        except (DBAPIError, PoolTimeout, OSError) as exc:
-            log.warning("store unavailable", error=type(exc).__name__)
-            err = ServiceUnavailable("The data store is unavailable; retry shortly.")
-            await error_response(err)(scope, receive, send)
+        except STORE_ERRORS as exc:
+            await store_unavailable(exc)(scope, receive, send)
             return
         body = token.encode()
         await send(
@@ -85,7 +77,6 @@ class TokenRoute:
             message = await receive()
             size += len(message.get("body", b""))
             if size > MAX_BODY:
-                metrics.LIMIT_HITS.labels("rest_body").inc()
-                raise PayloadTooLarge(f"The request body is larger than {MAX_BODY} bytes.")
+                raise body_too_large()
             if not message.get("more_body", False):
                 return

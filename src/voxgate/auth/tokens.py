@@ -113,7 +113,7 @@ def _b64url_json(segment: str) -> object:
 def verify_signature(ring: KeyRing, token: object, now: float) -> TokenClaims:
     """Signature, algorithm allow-list, kid, iss, aud, typ, nbf and exp; any failure is one error.
 
-    Minting uses PyJWT; checking does not. PyJWT validates base64 one character at a time in
+    Written out rather than through PyJWT: PyJWT validates base64 one character at a time in
     Python, which was the largest single cost of a login (``make bench`` profile). HS512 with a
     fixed algorithm needs only an HMAC and a constant-time comparison of the *encoded* signature
     (so no second encoding of one signature is accepted); tests/unit/test_tokens.py checks that

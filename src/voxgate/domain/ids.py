@@ -62,17 +62,18 @@ def new_time_uuid() -> str:
     """A UUIDv7 (RFC 9562): milliseconds first, so rows keyed by it are appended in order
     instead of landing at random places in the primary-key index (the audit table)."""
     millis = time.time_ns() // 1_000_000
-    b = bytearray(millis.to_bytes(6, "big") + _POOL.take(10))
-    b[6] = (b[6] & 0x0F) | 0x70
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid_text(millis.to_bytes(6, "big") + _POOL.take(10), 7)
 
 
 def new_uuid() -> str:
     """A random (version 4) UUID in its usual text form."""
-    b = bytearray(_POOL.take(16))
-    b[6] = (b[6] & 0x0F) | 0x40
+    return _uuid_text(_POOL.take(16), 4)
+
+
+def _uuid_text(raw: bytes, version: int) -> str:
+    """16 bytes with the version and RFC variant bits set, as 8-4-4-4-12 hex."""
+    b = bytearray(raw)
+    b[6] = (b[6] & 0x0F) | (version << 4)
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -1,4 +1,4 @@
-"""WebSocket adapter around ``rtc.Session``: sockets, the store, the bus and one timer task.
+"""WebSocket adapter around ``rtc.Session``: sockets, the store, the bus and one loop timer.
 
 Sockets call us back synchronously (``gateway/sockets.py``); each session's messages are handled
 in order by at most one task at a time, started when the first message arrives.

@@ -94,11 +94,7 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        if self._one_writer is None:
-            async with self.engine.begin() as db:
-                yield db
-            return
-        async with self._one_writer, self.engine.begin() as db:
+        async with self._one_writer or contextlib.nullcontext(), self.engine.begin() as db:
             yield db
 
     async def close(self) -> None:
