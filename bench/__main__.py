@@ -65,6 +65,20 @@ def loadgen(args: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def login_rate(url: str, tokens: list[str], *, full: bool) -> dict[str, Any]:
+    """32 parallel clients logging in and out; ``full`` adds clientReady + REGED."""
+    return loadgen(
+        {
+            "mode": "logins",
+            "url": url,
+            "tokens": tokens,
+            "full": full,
+            "concurrency": 32,
+            "total": n(6000),
+        }
+    )
+
+
 class Holder:
     """A loadgen ``hold`` process: opens sessions and keeps them until told to stop."""
 
@@ -326,40 +340,13 @@ def main() -> None:
         from bench.baseline import make_token
 
         bare_tokens = [make_token(f"s{i}") for i in range(50)]
-        base = loadgen(
-            {
-                "mode": "logins",
-                "url": f"ws://127.0.0.1:{base_port}",
-                "tokens": bare_tokens,
-                "full": False,
-                "concurrency": 32,
-                "total": n(6000),
-            }
-        )
-        ours = loadgen(
-            {
-                "mode": "logins",
-                "url": rtc,
-                "tokens": tokens,
-                "full": True,
-                "concurrency": 32,
-                "total": n(6000),
-            }
-        )
+        base = login_rate(f"ws://127.0.0.1:{base_port}", bare_tokens, full=False)
+        ours = login_rate(rtc, tokens, full=True)
         pico_port = free_port()
         pico = Server(
             [sys.executable, "-m", "bench.baseline", "picows", str(pico_port)], "ready", cwd=ROOT
         )
-        bare_pico = loadgen(
-            {
-                "mode": "logins",
-                "url": f"ws://127.0.0.1:{pico_port}",
-                "tokens": bare_tokens,
-                "full": False,
-                "concurrency": 32,
-                "total": n(6000),
-            }
-        )
+        bare_pico = login_rate(f"ws://127.0.0.1:{pico_port}", bare_tokens, full=False)
         pico.stop()
         row(
             "logins/s (connect+login+ready+REGED)",
