@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from voxgate.api import render
-from voxgate.config import DEFAULT_DATABASE_URL, Settings
+from voxgate.config import Settings
 from voxgate.domain.errors import VoxgateError
 from voxgate.logging import configure_logging
 from voxgate.runtime import Runtime, open_runtime
@@ -34,6 +35,7 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(assistants_app, name="assistants")
 
+DEFAULTS = Settings()  # every default lives in Settings; the options below only name them
 DbUrl = Annotated[
     str, typer.Option("--database-url", envvar="VOXGATE_DATABASE_URL", help="SQLAlchemy URL.")
 ]
@@ -43,11 +45,28 @@ SecretFile = Annotated[
 ]
 
 
-def _run(db: str, secret: Path, action: Callable[[Runtime], Awaitable[T]]) -> T:
+_common: list[Settings] = [DEFAULTS]  # what the top-level options said, for this one run
+
+
+@app.callback()
+def _common_options(
+    database_url: DbUrl = DEFAULTS.database_url,
+    secret_file: SecretFile = DEFAULTS.secret_file,
+) -> None:
+    """Options every command shares: ``voxgate --database-url URL COMMAND ...``."""
+    _common[0] = Settings(database_url=database_url, secret_file=secret_file)
+
+
+def _settings() -> Settings:
+    return _common[0]
+
+
+def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
     """Opens the store, runs one action, prints a one-line error and exits 1 on failure."""
+    settings = _settings()
 
     async def go() -> T:
-        async with open_runtime(Settings(database_url=db, secret_file=secret)) as rt:
+        async with open_runtime(settings) as rt:
             return await action(rt)
 
     try:
@@ -66,54 +85,64 @@ def _print(data: Any) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="VOXGATE_HOST")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(envvar="VOXGATE_API_PORT")] = 8000,
-    rtc_port: Annotated[int, typer.Option(envvar="VOXGATE_RTC_PORT")] = 8001,
-    role: Annotated[str, typer.Option(envvar="VOXGATE_ROLE", help="all | api | rtc")] = "all",
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
+    host: Annotated[str, typer.Option(envvar="VOXGATE_HOST")] = DEFAULTS.host,
+    api_port: Annotated[int, typer.Option(envvar="VOXGATE_API_PORT")] = DEFAULTS.api_port,
+    rtc_port: Annotated[int, typer.Option(envvar="VOXGATE_RTC_PORT")] = DEFAULTS.rtc_port,
+    role: Annotated[
+        str, typer.Option(envvar="VOXGATE_ROLE", help="all | api | rtc")
+    ] = DEFAULTS.role,
+    database_url: Annotated[
+        str | None, typer.Option(help="As the top-level --database-url.", show_default=False)
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="As the top-level --secret-file.", show_default=False)
+    ] = None,
     expiry_notice: Annotated[
         float,
         typer.Option(
             envvar="VOXGATE_EXPIRY_NOTICE", help="Seconds before token expiry to warn the client."
         ),
-    ] = 3600.0,
+    ] = DEFAULTS.expiry_notice,
     redis_url: Annotated[
         str | None,
         typer.Option(
             envvar="VOXGATE_REDIS_URL", help="redis://... for several nodes; in-process when unset."
         ),
-    ] = None,
-    redis_prefix: Annotated[str, typer.Option(envvar="VOXGATE_REDIS_PREFIX")] = "voxgate:",
+    ] = DEFAULTS.redis_url,
+    redis_prefix: Annotated[
+        str, typer.Option(envvar="VOXGATE_REDIS_PREFIX")
+    ] = DEFAULTS.redis_prefix,
     node_id: Annotated[
         str, typer.Option(envvar="VOXGATE_NODE_ID", help="Name of this node (random by default).")
-    ] = "",
+    ] = DEFAULTS.node_id,
     expiry_grace: Annotated[
         float,
         typer.Option(
             envvar="VOXGATE_EXPIRY_GRACE",
             help="Seconds a call in progress may outlive an expired token.",
         ),
-    ] = 0.0,
+    ] = DEFAULTS.expiry_grace,
     handshake_timeout: Annotated[
         float,
         typer.Option(
             envvar="VOXGATE_HANDSHAKE_TIMEOUT", help="Seconds a socket may stay without logging in."
         ),
-    ] = 10.0,
+    ] = DEFAULTS.handshake_timeout,
     max_frames_per_second: Annotated[
         int, typer.Option(envvar="VOXGATE_MAX_FRAMES_PER_SECOND")
-    ] = 50,
+    ] = DEFAULTS.max_frames_per_second,
     max_sockets_per_address: Annotated[
         int, typer.Option(envvar="VOXGATE_MAX_SOCKETS_PER_ADDRESS")
-    ] = 2000,
-    max_frame_bytes: Annotated[int, typer.Option(envvar="VOXGATE_MAX_FRAME_BYTES")] = 64 * 1024,
+    ] = DEFAULTS.max_sockets_per_address,
+    max_frame_bytes: Annotated[
+        int, typer.Option(envvar="VOXGATE_MAX_FRAME_BYTES")
+    ] = DEFAULTS.max_frame_bytes,
     tls_cert: Annotated[
         Path | None,
         typer.Option(envvar="VOXGATE_TLS_CERT", help="PEM certificate: serve https:// and wss://."),
-    ] = None,
-    tls_key: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_KEY")] = None,
-    log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = "INFO",
+    ] = DEFAULTS.tls_cert,
+    tls_key: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_KEY")] = DEFAULTS.tls_key,
+    log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = DEFAULTS.log_level,
 ) -> None:
     """Run the REST API and the signaling gateway."""
     if (tls_cert is None) != (tls_key is None):
@@ -127,13 +156,15 @@ def serve(
     from voxgate.server import serve as run_server
 
     configure_logging(log_level)
-    settings = Settings(
+    common = _settings()
+    settings = replace(
+        common,
         host=host,
         api_port=api_port,
         rtc_port=rtc_port,
         role=role,
-        database_url=database_url,
-        secret_file=secret_file,
+        database_url=database_url or common.database_url,
+        secret_file=secret_file or common.secret_file,
         bootstrap_api_key=os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None,
         expiry_notice=expiry_notice,
         expiry_grace=expiry_grace,
@@ -159,47 +190,40 @@ def serve(
 @keys_app.command("create")
 def keys_create(
     label: Annotated[str, typer.Option()],
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Create an API key. It is printed once; only its SHA-256 digest is stored."""
-    key, _ = _run(database_url, secret_file, lambda rt: rt.control.create_api_key(label))
+    key, _ = _run(lambda rt: rt.control.create_api_key(label))
     typer.echo(key)
 
 
 @keys_app.command("rotate-signing")
-def keys_rotate(
-    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
-) -> None:
+def keys_rotate() -> None:
     """Add a new token signing key; older keys keep verifying until retired."""
-    typer.echo(_run(database_url, secret_file, lambda rt: rt.control.rotate_signing_key()))
+    typer.echo(_run(lambda rt: rt.control.rotate_signing_key()))
 
 
 @keys_app.command("retire-signing")
 def keys_retire(
     kid: str,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Retire a signing key: tokens it signed stop verifying."""
-    _run(database_url, secret_file, lambda rt: rt.control.retire_signing_key(kid))
+    _run(lambda rt: rt.control.retire_signing_key(kid))
     typer.echo(f"retired {kid}")
 
 
 @keys_app.command("webhook-public-key")
-def keys_webhook_public_key(secret_file: SecretFile = Path("voxgate.secret")) -> None:
+def keys_webhook_public_key() -> None:
     """Print the Ed25519 public key that verifies voxgate's webhooks (TELNYX_PUBLIC_KEY)."""
     from voxgate.auth.keyring import Sealer
     from voxgate.webhooks import WebhookSigner
     from voxgate.webhooks.signing import PURPOSE
 
-    typer.echo(WebhookSigner(Sealer.from_file(secret_file).derive(PURPOSE)).public_key)
+    sealer = Sealer.from_file(_settings().secret_file)
+    typer.echo(WebhookSigner(sealer.derive(PURPOSE)).public_key)
 
 
 @keys_app.command("list-signing")
-def keys_list(
-    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
-) -> None:
+def keys_list() -> None:
     """List signing keys (kid, created, retired); never their secrets."""
 
     async def go(rt: Runtime) -> list[dict[str, Any]]:
@@ -213,7 +237,7 @@ def keys_list(
             for k in await rt.control.store.list_signing_keys()
         ]
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 # -- connections --------------------------------------------------------------------------
@@ -222,8 +246,6 @@ def connections_create(
     name: Annotated[str, typer.Option("--name")],
     user_name: Annotated[str | None, typer.Option()] = None,
     password: Annotated[str | None, typer.Option()] = None,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Create a credential connection (user name and password generated when omitted)."""
     body: dict[str, Any] = {"connection_name": name}
@@ -236,20 +258,18 @@ def connections_create(
         conn, clear = await rt.control.create_connection(parse(ConnectionCreate, body))
         return render.connection(conn, clear)
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 @connections_app.command("list")
-def connections_list(
-    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
-) -> None:
+def connections_list() -> None:
     """List credential connections."""
 
     async def go(rt: Runtime) -> list[dict[str, Any]]:
         page = await rt.control.list_connections(ConnectionFilter(), 1, 1000)
         return [render.connection(c) for c in page.items]
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 # -- credentials --------------------------------------------------------------------------
@@ -259,8 +279,6 @@ def credentials_create(
     name: Annotated[str | None, typer.Option()] = None,
     tag: Annotated[str | None, typer.Option()] = None,
     expires_at: Annotated[str | None, typer.Option(help="ISO-8601")] = None,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Create a telephony credential; its SIP password is shown only now."""
     body = {"connection_id": connection_id, "name": name, "tag": tag, "expires_at": expires_at}
@@ -271,15 +289,13 @@ def credentials_create(
         )
         return render.credential(cred, clear)
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 @credentials_app.command("list")
 def credentials_list(
     tag: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """List telephony credentials."""
 
@@ -287,17 +303,15 @@ def credentials_list(
         page = await rt.control.list_credentials(CredentialFilter(tag=tag, status=status), 1, 1000)
         return [render.credential(c) for c in page.items]
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 def _credential_action(verb: str, action: Callable[[Runtime, str], Awaitable[Any]]) -> None:
     @credentials_app.command(verb)
     def command(
         credential_id: str,
-        database_url: DbUrl = DEFAULT_DATABASE_URL,
-        secret_file: SecretFile = Path("voxgate.secret"),
     ) -> None:
-        _run(database_url, secret_file, lambda rt: action(rt, credential_id))
+        _run(lambda rt: action(rt, credential_id))
         typer.echo(f"{verb.removesuffix('e')}ed {credential_id}")
 
     command.__doc__ = (
@@ -314,8 +328,6 @@ _credential_action("delete", lambda rt, cid: rt.control.delete_credential(cid))
 @tokens_app.command("create")
 def tokens_create(
     credential_id: str,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Mint a login JWT for a credential and print it."""
 
@@ -323,14 +335,12 @@ def tokens_create(
         token, _ = await rt.control.mint_token(credential_id)
         return token
 
-    typer.echo(_run(database_url, secret_file, go))
+    typer.echo(_run(go))
 
 
 @app.command()
 def audit(
     credential_id: str,
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Show a credential's audit trail, newest first."""
 
@@ -338,35 +348,31 @@ def audit(
         page = await rt.control.list_audit(credential_id, 1, 250)
         return [render.audit_event(e) for e in page.items]
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 @assistants_app.command("create")
 def assistants_create(
     name: Annotated[str, typer.Option()],
     kind: Annotated[str, typer.Option(help="echo | tone | greeting | custom")] = "echo",
-    database_url: DbUrl = DEFAULT_DATABASE_URL,
-    secret_file: SecretFile = Path("voxgate.secret"),
 ) -> None:
     """Register an AI assistant that anonymous_login can target."""
 
     async def go(rt: Runtime) -> dict[str, Any]:
         return render.assistant(await rt.control.create_assistant(name, kind))
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 @assistants_app.command("list")
-def assistants_list(
-    database_url: DbUrl = DEFAULT_DATABASE_URL, secret_file: SecretFile = Path("voxgate.secret")
-) -> None:
+def assistants_list() -> None:
     """List AI assistants."""
 
     async def go(rt: Runtime) -> list[dict[str, Any]]:
         page = await rt.control.store.list_assistants(1, 1000)
         return [render.assistant(a) for a in page.items]
 
-    _print(_run(database_url, secret_file, go))
+    _print(_run(go))
 
 
 def _run_loop(coro: Coroutine[Any, Any, None]) -> None:

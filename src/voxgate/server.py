@@ -61,8 +61,12 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         gateway = None
         if settings.serves_rtc:
             from voxgate.gateway.server import Gateway
+            from voxgate.webhooks import WebhookSigner
+            from voxgate.webhooks.signing import PURPOSE
 
-            gateway = Gateway(rt)
+            signer = WebhookSigner(rt.control.sealer.derive(PURPOSE))
+            control = rt.control
+            gateway = Gateway(settings, rt.bus, rt.logins, control.audit_log, control.store, signer)
             await gateway.start(settings.host, settings.rtc_port)
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from tests.harness import Voxgate
 from tests.rtc.conftest import Api
-from tests.unit.test_session import T0, grant, login
+from tests.unit.test_session import T0, config, grant, login
 from voxgate.client import Client
-from voxgate.rtc.session import Authenticate, Send, Session, SessionConfig
+from voxgate.rtc import Authenticate, Send, Session
 
 METHODS = [
     "login",
@@ -75,7 +75,7 @@ frames = st.fixed_dictionaries(
 )
 
 SESSION = Session(
-    SessionConfig(max_frames_per_second=10**9, frame_burst=10**9), "198.51.100.9", 1, T0
+    config(max_frames_per_second=10**9), "198.51.100.9", 1, T0
 )
 login(SESSION, grant())
 COUNT = {"n": 0}

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_session import T0, grant, login, sends
-from voxgate.rtc.calls import CallState, InvalidTransition, Relay, RouteCall, transition
-from voxgate.rtc.session import Close, Output, Session, SessionConfig
+from tests.unit.test_session import T0, config, grant, login, sends
+from voxgate.rtc import Close, Offer, Output, Relay, RouteCall, Session
+from voxgate.rtc.legs import CallState, InvalidTransition, transition
 
 
 def session(**cfg: Any) -> Session:
-    s = Session(SessionConfig(expiry_notice=10, **cfg), "198.51.100.1", 1, T0)
+    s = Session(config(expiry_notice=10, **cfg), "198.51.100.1", 1, T0)
     login(s, grant(exp=T0 + 1000))
     return s
 
@@ -50,7 +50,7 @@ def test_outbound_invite_routes_and_rings_then_times_out() -> None:
     outs = invite(s)
     assert sends(outs)[0]["result"]["message"] == "CALL CREATED"
     route = next(o for o in outs if isinstance(o, RouteCall))
-    assert route.destination == "bob" and route.sdp == "v=0"
+    assert route.destination == "bob" and route.offer.sdp == "v=0"
     ringing = sends(s.call_routed("c1", 30, T0 + 1))
     assert ringing[0]["method"] == "telnyx_rtc.ringing"
     assert s.next_deadline() == T0 + 31
@@ -62,14 +62,14 @@ def test_outbound_invite_routes_and_rings_then_times_out() -> None:
         and bye["params"]["causeCode"] == 19
     )
     assert next(o for o in timeout if isinstance(o, Relay)).kind == "bye"
-    assert s.legs == {}
+    assert s.calls.legs == {}
 
 
 def test_inbound_answer_hold_and_bye_relay() -> None:
     s = session()
-    call_id, outs = s.incoming_call({"sdp": "offer", "caller_id_number": "alice"}, T0)
+    call_id, outs = s.incoming_call(Offer("offer", caller_number="alice"), T0)
     assert call_id and sends(outs)[0]["params"]["sdp"] == "offer"
-    assert s.busy and s.incoming_call({"sdp": "x"}, T0)[0] is None  # one call at a time
+    assert s.busy and s.incoming_call(Offer("x"), T0)[0] is None  # one call at a time
     ans = s.receive(
         {
             "jsonrpc": "2.0",
@@ -150,7 +150,7 @@ def test_grace_runs_out() -> None:
 def test_anonymous_invite_is_routed_to_its_assistant_only() -> None:
     from voxgate.domain.records import Grant
 
-    s = Session(SessionConfig(), "198.51.100.1", 1, T0)
+    s = Session(config(), "198.51.100.1", 1, T0)
     login(s, Grant("anonymous", "anon:a1", "", None, "", None, assistant_id="a1"))
     outs = invite(s, dest="")
     assert next(o for o in outs if isinstance(o, RouteCall)).destination == "assistant:a1"

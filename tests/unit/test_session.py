@@ -8,12 +8,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
-from voxgate.rtc.session import (
+from voxgate.gateway.server import session_config
+from voxgate.rtc import (
     Audit,
     Authenticate,
     Close,
+    Displacement,
     Output,
     Register,
     Send,
@@ -23,7 +26,14 @@ from voxgate.rtc.session import (
 )
 
 T0 = 1_000_000.0
-CFG = SessionConfig(expiry_notice=3600, handshake_timeout=10, node_id="n1")
+
+
+def config(**settings: Any) -> SessionConfig:
+    """The gateway's config from ``Settings`` with these overrides."""
+    return session_config(Settings(**settings), "n1")
+
+
+CFG = config(expiry_notice=3600, handshake_timeout=10)
 
 
 def grant(principal: str = "cred:c1", exp: float | None = T0 + 86_400, jti: str = "j1") -> Grant:
@@ -73,7 +83,7 @@ def test_first_login_replies_then_client_ready_then_registers() -> None:
     assert "state" not in json.dumps(frames[0])  # result.params.state would hijack the login reply
     assert any(isinstance(o, Register) and o.user_agent == "UA/1" for o in outs)
     assert any(isinstance(o, Audit) and o.kind == "login_ok" for o in outs)
-    assert s.state is State.AUTHENTICATED
+    assert s.state is State.READY
     gw = sends(
         s.receive(
             {"jsonrpc": "2.0", "id": "G", "method": "telnyx_rtc.gatewayState", "params": {}}, T0
@@ -143,7 +153,7 @@ def test_failed_refresh_keeps_the_old_expiry() -> None:
     assert (
         sends(outs)[0]["error"]["code"] == -32001
         and s.expires_at == T0 + 1000
-        and s.state is State.AUTHENTICATED
+        and s.state is State.READY
     )
 
 
@@ -198,7 +208,7 @@ def test_handshake_timeout_closes_a_silent_socket() -> None:
 def test_revocation_and_displacement() -> None:
     s = new()
     login(s, grant())
-    disp = s.displaced({"user_agent": "Other", "address": "203.0.113.9"}, T0 + 5)
+    disp = s.displaced(Displacement("Other", "203.0.113.9", 4444, T0 + 4, "n2"), T0 + 5)
     assert sends(disp)[0]["params"]["eventType"] == "voxgate.displaced"
     assert sends(disp)[0]["params"]["by"]["user_agent"] == "Other"
     assert s.state is not State.CLOSED  # displaced sessions stay connected

@@ -11,7 +11,7 @@ from voxgate.api import render
 from voxgate.api.deps import control, json_body
 from voxgate.api.paging import filters, page_args, page_envelope
 from voxgate.domain.errors import BadRequest
-from voxgate.services.control import connection_principal
+from voxgate.domain.principals import Principal
 from voxgate.services.schemas import ConnectionCreate, ConnectionUpdate, parse
 from voxgate.store.base import ConnectionFilter
 
@@ -81,7 +81,7 @@ async def check_registration_status(conn_id: str, request: Request) -> dict[str,
     plane = control(request)
     conn = await plane.get_connection(conn_id)
     regs = await plane.bus.registrations_of_connection(conn_id)
-    own = await plane.bus.registration(connection_principal(conn_id))
+    own = await plane.bus.registration(Principal.connection(conn_id))
     if own is not None and own not in regs:
         regs.append(own)
     latest = max(regs, key=lambda r: r.registered_at, default=None)

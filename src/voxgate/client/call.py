@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from voxgate.client.client import Client
+__all__ = ["Call", "Signaling"]
 
-__all__ = ["Call"]
+
+class Signaling(Protocol):
+    """What a call needs from its client: the session id and a way to send requests."""
+
+    sessid: str | None
+
+    async def request(self, method: str, params: dict[str, Any], timeout: float = 10.0) -> Any: ...
 
 
 class Call:
     def __init__(
         self,
-        client: Client,
+        client: Signaling,
         call_id: str,
         direction: str,
         *,
@@ -39,20 +44,21 @@ class Call:
         self.received_frames = 0
         self.pc: Any = None
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- actions ---------------------------------------------------------------------------
     async def answer(self, sdp: str | None = None) -> None:
         if sdp is None:
             sdp = await self._media_answer()
         await self.client.request("telnyx_rtc.answer", self._params(sdp=sdp))
-        self._set("active")
+        self.set_state("active")
 
     async def hangup(self, cause: str = "NORMAL_CLEARING", cause_code: int = 16) -> None:
         if self.state == "hangup":
             return
         await self.client.request("telnyx_rtc.bye", self._params(cause=cause, causeCode=cause_code))
         self.cause, self.cause_code = cause, cause_code
-        await self._end()
+        await self.ended()
 
     async def hold(self) -> str:
         return await self._modify("hold")
@@ -82,24 +88,38 @@ class Call:
 
         await asyncio.wait_for(until(), timeout)
 
-    # -- driven by the client --------------------------------------------------------------
-    def _set(self, state: str) -> None:
+    # -- what the gateway says about this call (the client passes it on) -----------------
+    def set_state(self, state: str) -> None:
         self.state = state
         self._changed.set()
 
-    async def _remote_answer(self, sdp: str | None) -> None:
-        self.remote_sdp = sdp
-        if self.pc is not None and sdp:
-            from aiortc import RTCSessionDescription
+    async def on_signal(self, method: str, params: dict[str, Any]) -> None:
+        """``telnyx_rtc.ringing`` / ``answer`` / ``bye`` / ``info`` for this call."""
+        if method == "telnyx_rtc.ringing":
+            self.set_state("ringing")
+        elif method == "telnyx_rtc.answer":
+            await self._remote_answer(params.get("sdp"))
+        elif method == "telnyx_rtc.bye":
+            self.cause, self.cause_code = params.get("cause"), params.get("causeCode")
+            await self.ended()
+        elif method == "telnyx_rtc.info" and isinstance(params.get("dtmf"), str):
+            self.received_dtmf.append(params["dtmf"])
 
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
-        self._set("active")
-
-    async def _end(self) -> None:
+    async def ended(self) -> None:
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()
-        self._set("hangup")
+        for task in self._tasks:
+            task.cancel()
+        self.set_state("hangup")
+
+    async def _remote_answer(self, sdp: object) -> None:
+        self.remote_sdp = sdp if isinstance(sdp, str) else None
+        if self.pc is not None and self.remote_sdp:
+            from aiortc import RTCSessionDescription
+
+            await self.pc.setRemoteDescription(RTCSessionDescription(self.remote_sdp, "answer"))
+        self.set_state("active")
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -111,11 +131,12 @@ class Call:
     async def _modify(self, action: str) -> str:
         result = await self.client.request("telnyx_rtc.modify", self._params(action=action))
         hold = str(result.get("holdState", "")) if isinstance(result, dict) else ""
-        self._set("held" if hold == "held" else "active")
+        self.set_state("held" if hold == "held" else "active")
         return hold
 
     # -- optional media --------------------------------------------------------------------
-    async def _media_offer(self, track: Any = None) -> str:
+    async def media_offer(self, track: Any = None) -> str:
+        """An SDP offer from a real aiortc peer sending ``track`` (a tone by default)."""
         from aiortc import RTCPeerConnection
 
         self.pc = RTCPeerConnection()
@@ -145,12 +166,14 @@ class Call:
                         await track.recv()
                         self.received_frames += 1
 
-            asyncio.get_running_loop().create_task(drain())
+            task = asyncio.get_running_loop().create_task(drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
         self.pc.add_listener("track", _on_track)
 
 
 def _tone() -> Any:
-    from voxgate.assistants.bots import ToneTrack
+    from voxgate.audio import ToneTrack
 
     return ToneTrack([(440.0, 1.0)])

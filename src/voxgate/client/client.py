@@ -15,8 +15,7 @@ import asyncio
 import contextlib
 import json
 import random
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from voxgate.client.call import Call
+from voxgate.domain.ids import new_uuid
 
 __all__ = ["Call", "Client", "ClientError", "Event"]
 
@@ -114,6 +114,7 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self._punted = False
         self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.calls: dict[str, Call] = {}
 
     # -- public API ------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class Client:
         ws = self._ws
         if ws is None:
             raise ClientError(-1, "not connected")
-        req_id = str(uuid.uuid4())
+        req_id = new_uuid()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
@@ -178,7 +179,7 @@ class Client:
         """Dial ``destination``. With ``media=True`` (aiortc) the call sends real audio."""
         call = Call(
             self,
-            str(uuid.uuid4()),
+            new_uuid(),
             "outbound",
             params={
                 "destination_number": destination,
@@ -188,7 +189,7 @@ class Client:
         )
         self.calls[call.id] = call
         if sdp is None:
-            sdp = await call._media_offer() if media else _PLACEHOLDER_SDP
+            sdp = await call.media_offer() if media else _PLACEHOLDER_SDP
         await self.request(
             "telnyx_rtc.invite",
             {
@@ -199,7 +200,7 @@ class Client:
             },
         )
         if call.state == "new":  # ringing or a bye may already have arrived
-            call._set("trying")
+            call.set_state("trying")
         return call
 
     async def close(self) -> None:
@@ -266,7 +267,7 @@ class Client:
             self.ready.clear()
             self._emit(Event("closed", {"code": code, "reason": reason, "punted": self._punted}))
             if self.reconnect and not self._punted and not self._closing:
-                asyncio.get_running_loop().create_task(self._reconnect())
+                self._spawn(self._reconnect())
 
     async def _dispatch(self, ws: ClientConnection, msg: Any) -> None:
         if not isinstance(msg, dict):
@@ -293,11 +294,11 @@ class Client:
             await self._call_message(method, params)
             return
         if method == "telnyx_rtc.clientReady":
-            asyncio.get_running_loop().create_task(self._gateway_state())
+            self._spawn(self._gateway_state())
         elif method == "telnyx_rtc.punt":
             self._punted = True
         elif method == "telnyx_rtc.ping":
-            asyncio.get_running_loop().create_task(self._ping())
+            self._spawn(self._ping())
         elif method in ("telnyx_rtc.event", "webrtc.event"):
             name = _NOTICES.get(str(params.get("eventType")), "notification")
             self._emit(Event(name, params))
@@ -313,25 +314,19 @@ class Client:
         call_id = str(params.get("callID", ""))
         if method == "telnyx_rtc.invite":
             incoming = Call(self, call_id, "inbound", remote_sdp=params.get("sdp"), params={})
-            incoming._set("ringing")
+            incoming.set_state("ringing")
             self.calls[call_id] = incoming
             self._emit(Event("incoming_call", {"call": incoming, **params}))
             return
         call = self.calls.get(call_id)
         if call is None:
             return
-        if method == "telnyx_rtc.ringing":
-            call._set("ringing")
-        elif method == "telnyx_rtc.answer":
-            await call._remote_answer(params.get("sdp"))
-        elif method == "telnyx_rtc.bye":
-            call.cause, call.cause_code = params.get("cause"), params.get("causeCode")
-            await call._end()
-            self._emit(Event("call_ended", {"call": call, **params}))
-        elif method == "telnyx_rtc.info" and isinstance(params.get("dtmf"), str):
-            call.received_dtmf.append(params["dtmf"])
-        elif method == "ai_conversation":
+        if method == "ai_conversation":
             self._emit(Event("ai_conversation", {"call": call, **params}))
+            return
+        await call.on_signal(method, params)
+        if method == "telnyx_rtc.bye":
+            self._emit(Event("call_ended", {"call": call, **params}))
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self._ws is not None:
@@ -373,4 +368,10 @@ class Client:
         for handler in self._handlers.get(event.name, []):
             result = handler(event)
             if asyncio.iscoroutine(result):
-                asyncio.get_running_loop().create_task(result)
+                self._spawn(result)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Background work that is kept referenced until it ends (the loop holds tasks weakly)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

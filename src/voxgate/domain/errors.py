@@ -16,11 +16,13 @@ __all__ = [
     "Conflict",
     "CredentialExpired",
     "InvalidParams",
+    "InvalidRequest",
     "LoginFailed",
+    "MethodNotFound",
     "NotAuthenticated",
     "NotFound",
+    "ParseError",
     "PayloadTooLarge",
-    "PermissionDenied",
     "ServiceUnavailable",
     "TooManyRequests",
     "ValidationFailed",
@@ -46,12 +48,6 @@ class AuthenticationFailed(VoxgateError):
     status = 401
     code = "10009"
     title = "Authentication failed"
-
-
-class PermissionDenied(VoxgateError):
-    status = 403
-    code = "10010"
-    title = "Not authorized"
 
 
 class NotFound(VoxgateError):
@@ -130,6 +126,31 @@ class InvalidParams(VoxgateError):
     code = "10015"
     title = "Invalid params"
     rpc_code = -32602
+
+
+class MethodNotFound(VoxgateError):
+    status = 404
+    code = "10005"
+    title = "Method not found"
+    rpc_code = -32601
+
+
+class ParseError(VoxgateError):
+    """A signaling frame that is not JSON."""
+
+    status = 400
+    code = "10015"
+    title = "Parse error"
+    rpc_code = -32700
+
+
+class InvalidRequest(VoxgateError):
+    """JSON, but not a JSON-RPC request or response (bad id, bad method, not an object)."""
+
+    status = 400
+    code = "10015"
+    title = "Invalid Request"
+    rpc_code = -32600
 
 
 class ConfigurationError(VoxgateError):

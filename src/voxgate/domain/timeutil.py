@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-__all__ = ["from_epoch", "iso", "parse_instant", "to_epoch", "utcnow"]
+__all__ = ["from_epoch", "iso", "parse_instant", "spoken", "to_epoch", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -16,6 +16,12 @@ def iso(value: datetime) -> str:
     return (
         value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     )
+
+
+def spoken(value: datetime) -> str:
+    """``2020-06-18 21:32:38.917732Z``: Elixir's ``DateTime.to_string``, the shape of the
+    default credential name in Telnyx's examples."""
+    return str(value.astimezone(UTC)).replace("+00:00", "Z")
 
 
 def parse_instant(text: str) -> datetime:

@@ -1,49 +1,61 @@
-"""Call routing for the gateway: find the callee, join the legs, relay, and report webhooks.
+"""Call routing for the gateway: find the callee, join the legs, relay, report webhooks.
 
-The sans-I/O sessions own the legs and their states; this router only knows which leg talks
-to which, and does the I/O: store look-ups, the bus registration, assistants' media, webhooks.
+The sans-I/O sessions own the legs and their states; the router only knows which leg talks to
+which, and does the I/O: store look-ups, the bus, assistants' media, webhooks. It sees the
+gateway through ``SessionHost`` alone: find a local session, feed it outputs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
 from voxgate.assistants import AssistantCall, bot_for
-from voxgate.bus.base import BusUnavailable, NodeMessage
-from voxgate.domain.records import Connection
-from voxgate.rtc.calls import CAUSES, Relay, RouteCall
-from voxgate.services.control import connection_principal, credential_principal
+from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
+from voxgate.domain.ids import new_uuid
+from voxgate.domain.principals import Principal
+from voxgate.domain.records import Assistant, Connection
+from voxgate.rtc.legs import cause_code
+from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
+from voxgate.rtc.session import Session
+from voxgate.services.cache import TtlCache
+from voxgate.store.base import CredentialFilter, Store
+from voxgate.webhooks import WebhookSender
+from voxgate.webhooks.calls import CallEvents, CallInfo
 
-if TYPE_CHECKING:
-    from voxgate.gateway.server import Gateway, Peer
-
-__all__ = ["CallRouter"]
+__all__ = ["CallRouter", "SessionHost"]
 
 log = structlog.get_logger("voxgate.calls")
 LegKey = tuple[str, str]  # (sessid, callID)
+LegEvent = Callable[[Session, str, float], list[Output]]  # (session, callID, now) -> outputs
 ASSISTANT_RING = 30.0
+DEFAULT_RING = 90.0
+CONNECTION_CACHE_TTL = 5.0
+
+
+class SessionHost(Protocol):
+    """The gateway as the router sees it."""
+
+    node_id: str
+
+    def session(self, sessid: str) -> Session | None: ...
+    async def apply_to(self, sessid: str, outs: list[Output]) -> None: ...
 
 
 @dataclass(slots=True)
 class Link:
-    """Both nodes of a cross-node call hold a copy; each indexes it by its local leg."""
+    """The two legs of one call; each node indexes it by its local leg."""
 
-    id: str
+    call: CallInfo
     caller: LegKey
-    callee: LegKey | None
-    assistant: AssistantCall | None
-    from_: str
-    to: str
-    connections: dict[str, str]  # "outgoing"/"incoming" -> connection id
-    client_state: str | None
+    callee: LegKey | None = None
+    assistant: AssistantCall | None = None
     answered: bool = False
-    started: float = field(default_factory=time.time)
     caller_node: str = ""
     callee_node: str = ""
 
@@ -52,199 +64,176 @@ class Link:
             return self.callee_node, self.callee
         return self.caller_node, self.caller
 
-    def meta(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "from": self.from_,
-            "to": self.to,
-            "connections": self.connections,
-            "client_state": self.client_state,
-            "started": self.started,
-        }
-
 
 class CallRouter:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        self.node_id = gateway.node_id
+    def __init__(self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender) -> None:
+        self.host = host
+        self.store = store
+        self.bus = bus
+        self.node_id = host.node_id
         self.links: dict[LegKey, Link] = {}
         self.conversations: dict[str, list[dict[str, Any]]] = {}
-        self._connections: dict[str, tuple[float, Connection | None]] = {}
+        self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
+        self.events = CallEvents(self._connection, webhooks)
 
     # -- routing ---------------------------------------------------------------------------
-    async def route(self, peer: Peer, out: RouteCall) -> None:
-        session = peer.session
-        key = (session.sessid, out.call_id)
-        grant = session.grant
+    async def route(self, sessid: str, out: RouteCall) -> None:
+        session = self.host.session(sessid)
+        grant = session.grant if session else None
         if grant is None:
             return
-        link = Link(
-            id=str(uuid.uuid4()),
-            caller=key,
-            callee=None,
-            assistant=None,
-            from_=out.caller_number,
+        call = CallInfo(
+            from_=out.offer.caller_number,
             to=out.destination,
             connections={"outgoing": grant.connection_id} if grant.connection_id else {},
-            client_state=out.client_state,
+            client_state=out.offer.client_state,
+            started=time.time(),
         )
+        link = Link(call, caller=(sessid, out.call_id))
         try:
-            await self._route(peer, out, link)
+            await self._route(out, link, grant.conversation_id)
         except Exception:
             log.exception("call routing failed")
-            await self._fail(peer, link, "NORMAL_TEMPORARY_FAILURE")
+            await self._fail(link, "NORMAL_TEMPORARY_FAILURE")
 
-    async def _route(self, peer: Peer, out: RouteCall, link: Link) -> None:
+    async def _route(self, out: RouteCall, link: Link, conversation_id: str | None) -> None:
         dest = out.destination
-        store = self.gw.rt.control.store
-        assistant_id = (
-            dest.removeprefix("assistant:")
-            if dest.startswith(("assistant:", "assistant-"))
-            else None
-        )
-        if assistant_id is not None:
-            assistant = await store.get_assistant(assistant_id)
+        if dest.startswith(("assistant:", "assistant-")):
+            assistant = await self.store.get_assistant(dest.removeprefix("assistant:"))
             if assistant is None:
-                return await self._fail(peer, link, "UNALLOCATED_NUMBER")
-            return await self._to_assistant(peer, out, link, assistant)
+                return await self._fail(link, "UNALLOCATED_NUMBER")
+            return await self._to_assistant(out, link, assistant, conversation_id)
         principal, connection_id = await self._principal_for(dest)
         if principal is None:
-            return await self._fail(peer, link, "UNALLOCATED_NUMBER")
-        reg = await self.gw.rt.bus.registration(principal)
-        if reg is None or reg.session_id == peer.session.sessid:
-            return await self._fail(peer, link, "SUBSCRIBER_ABSENT")
-        params = {
-            "sdp": out.sdp,
-            "caller_id_name": out.caller_name,
-            "caller_id_number": out.caller_number,
-            "client_state": out.client_state,
-            "dialogParams": {"custom_headers": out.custom_headers} if out.custom_headers else None,
-        }
+            return await self._fail(link, "UNALLOCATED_NUMBER")
+        reg = await self.bus.registration(principal)
+        if reg is None or reg.session_id == link.caller[0]:
+            return await self._fail(link, "SUBSCRIBER_ABSENT")
         conn = await self._connection(connection_id)
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
-        timeout = float(inbound.get("timeout_2xx_secs") or 90)
+        timeout = float(inbound.get("timeout_2xx_secs") or DEFAULT_RING)
         link.caller_node, link.callee_node = self.node_id, reg.node_id
-        link.callee = (reg.session_id, str(uuid.uuid4()))  # we choose the callee's callID
+        link.callee = (reg.session_id, new_uuid())  # we choose the callee's callID
         if connection_id:
-            link.connections["incoming"] = connection_id
+            link.call.connections["incoming"] = connection_id
         if reg.node_id == self.node_id:
-            callee = self.gw.peers.get(reg.session_id)
+            callee = self.host.session(reg.session_id)
             if callee is None:
-                return await self._fail(peer, link, "SUBSCRIBER_ABSENT")
-            if callee.session.busy:
-                return await self._fail(peer, link, "USER_BUSY")
+                return await self._fail(link, "SUBSCRIBER_ABSENT")
+            if callee.busy:
+                return await self._fail(link, "USER_BUSY")
         # The caller must be ringing before the callee can possibly answer.
         self.links[link.caller] = link
-        await self.gw.apply(
-            peer, peer.session.call_routed(out.call_id, timeout, time.time(), peer=dest)
-        )
-        offer = {"to": list(link.callee), "from": list(link.caller), "params": params}
-        offer["link"] = link.meta()
+        await self._tell(link.caller, lambda s, k, now: s.call_routed(k, timeout, now, dest))
+        body = {
+            "to": list(link.callee),
+            "from": list(link.caller),
+            "offer": out.offer.to_dict(),
+            "link": link.call.to_dict(),
+        }
         if reg.node_id == self.node_id:
-            await self.offer(self.node_id, offer)
+            await self.offer(self.node_id, body)
         else:
-            node_msg = NodeMessage(reg.node_id, "offer", {**offer, "node": self.node_id})
-            await self.gw.rt.bus.publish(node_msg)
-            await self._webhook(link, "call.initiated", {"state": "ringing"})
+            await self.bus.publish(
+                NodeMessage(reg.node_id, "offer", {**body, "node": self.node_id})
+            )
+            await self._report(link, "call.initiated", {"state": "ringing"})
 
-    async def _to_assistant(self, peer: Peer, out: RouteCall, link: Link, assistant: Any) -> None:
-        grant = peer.session.grant
-        conv_id = grant.conversation_id if grant and grant.conversation_id else str(uuid.uuid4())
-        conversation = self.conversations.setdefault(conv_id, [])
-        call = AssistantCall(bot_for(assistant), conversation)
-        link.assistant = call
-        link.to = f"assistant:{assistant.id}"
+    async def _to_assistant(
+        self, out: RouteCall, link: Link, assistant: Assistant, conversation_id: str | None
+    ) -> None:
+        conv_id = conversation_id or new_uuid()
+        bot = AssistantCall(bot_for(assistant), self.conversations.setdefault(conv_id, []))
+        link.assistant = bot
+        link.call.to = f"assistant:{assistant.id}"
         self.links[link.caller] = link
-        await self.gw.apply(
-            peer, peer.session.call_routed(out.call_id, ASSISTANT_RING, time.time(), peer=link.to)
-        )
-        await self._webhook(link, "call.initiated", {"state": "ringing"})
+        ring = link.call.to
+        await self._tell(link.caller, lambda s, k, now: s.call_routed(k, ASSISTANT_RING, now, ring))
+        await self._report(link, "call.initiated", {"state": "ringing"})
         try:
-            answer = await call.answer(out.sdp)
+            answer = await bot.answer(out.offer.sdp)
         except Exception as exc:
             log.warning("assistant could not answer", error=type(exc).__name__)
             self.links.pop(link.caller, None)
-            await call.close()
-            return await self._fail(peer, link, "NORMAL_TEMPORARY_FAILURE")
+            await bot.close()
+            return await self._fail(link, "NORMAL_TEMPORARY_FAILURE")
         if self.links.get(link.caller) is not link:
-            await call.close()  # the caller hung up while we were answering
+            await bot.close()  # the caller hung up while we were answering
             return
         link.answered = True
         params = {"sdp": answer, "conversation_id": conv_id}
-        await self.gw.apply(peer, peer.session.relayed(out.call_id, "answer", params, time.time()))
-        await self._webhook(link, "call.answered", {"state": "answered"})
+        await self._tell(link.caller, lambda s, k, now: s.relayed(k, "answer", params, now))
+        await self._report(link, "call.answered", {"state": "answered"})
 
-    async def _principal_for(self, dest: str) -> tuple[str | None, str]:
-        store = self.gw.rt.control.store
+    async def _principal_for(self, dest: str) -> tuple[Principal | None, str]:
+        """A destination is a credential's sip_username or name, or a connection's user_name."""
         if not dest or len(dest) > 128:
             return None, ""
-        cred = await store.credential_by_sip_username(dest)
+        cred = await self.store.credential_by_sip_username(dest)
         if cred is None:
-            from voxgate.store.base import CredentialFilter
-
-            named = await store.list_credentials(CredentialFilter(name=dest), 1, 1)
+            named = await self.store.list_credentials(CredentialFilter(name=dest), 1, 1)
             cred = named.items[0] if named.items else None
         if cred is not None:
-            return credential_principal(cred.id), cred.connection_id
-        conn = await store.connection_by_user_name(dest)
+            return Principal.credential(cred.id), cred.connection_id
+        conn = await self.store.connection_by_user_name(dest)
         if conn is not None:
-            return connection_principal(conn.id), conn.id
+            return Principal.connection(conn.id), conn.id
         return None, ""
 
-    async def _fail(self, peer: Peer, link: Link, cause: str) -> None:
-        await self.gw.apply(peer, peer.session.call_failed(link.caller[1], cause, time.time()))
-        await self._webhook(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
+    async def _fail(self, link: Link, cause: str) -> None:
+        await self._tell(link.caller, lambda s, k, now: s.call_failed(k, cause, now))
+        await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
 
     # -- relaying --------------------------------------------------------------------------
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None:
         """Ring a local session for a call placed here or on another node."""
         to, frm = _key(body["to"]), _key(body["from"])
-        meta = body.get("link") or {}
-        callee = self.gw.peers.get(to[0])
-        if callee is None or callee.session.busy:
-            cause = "SUBSCRIBER_ABSENT" if callee is None else "USER_BUSY"
-            bye = {"cause": cause, "causeCode": CAUSES[cause]}
-            return await self._deliver(caller_node, frm, to, "bye", bye)
-        call_id, outs = callee.session.incoming_call(body["params"], time.time(), call_id=to[1])
+        callee = self.host.session(to[0])
+        call_id, outs = (
+            callee.incoming_call(Offer.from_dict(body["offer"]), time.time(), call_id=to[1])
+            if callee is not None
+            else (None, [])
+        )
         if call_id is None:
-            bye = {"cause": "USER_BUSY", "causeCode": CAUSES["USER_BUSY"]}
+            cause = "SUBSCRIBER_ABSENT" if callee is None else "USER_BUSY"
+            bye = {"cause": cause, "causeCode": cause_code(cause)}
             return await self._deliver(caller_node, frm, to, "bye", bye)
         link = self.links.get(frm) if caller_node == self.node_id else None
         if link is None:
-            link = Link(
-                id=str(meta.get("id") or uuid.uuid4()),
-                caller=frm,
-                callee=to,
-                assistant=None,
-                from_=str(meta.get("from", "")),
-                to=str(meta.get("to", "")),
-                connections=dict(meta.get("connections") or {}),
-                client_state=meta.get("client_state"),
-                caller_node=caller_node,
-                callee_node=self.node_id,
-            )
+            call = CallInfo.from_dict(dict(body.get("link") or {}), time.time())
+            link = Link(call, frm, to, caller_node=caller_node, callee_node=self.node_id)
         self.links[to] = link
-        await self.gw.apply(callee, outs)
+        await self.host.apply_to(to[0], outs)
         if caller_node == self.node_id:
-            await self._webhook(link, "call.initiated", {"state": "ringing"})
+            await self._report(link, "call.initiated", {"state": "ringing"})
 
-    async def relay(self, peer: Peer, out: Relay) -> None:
-        key = (peer.session.sessid, out.call_id)
+    async def relay(self, sessid: str, out: Relay) -> None:
+        key = (sessid, out.call_id)
         link = self.links.get(key)
         if link is None:
             return
         if out.kind == "bye":
             self._unlink(link, key)
-            cause = str(out.params.get("cause", "")).lower()
-            await self._webhook(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
+            cause = out.cause.lower()
+            await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
+            if link.assistant is not None:
+                await link.assistant.close()
         if link.assistant is not None:
-            return await self._to_bot(peer, link, out)
+            return
         if out.kind == "answer" and not link.answered:
             link.answered = True
-            await self._webhook(link, "call.answered", {"state": "answered"})
+            await self._report(link, "call.answered", {"state": "answered"})
         node, other = link.other(key)
         if other is not None:
             await self._deliver(node, other, key, out.kind, out.params)
+
+    async def assistant_message(self, sessid: str, out: AssistantMessage) -> None:
+        link = self.links.get((sessid, out.call_id))
+        if link is None or link.assistant is None:
+            return
+        reply = await link.assistant.message(out.text)
+        if reply is not None:
+            await self._tell(link.caller, lambda s, k, now: s.assistant_reply(k, reply, now))
 
     async def _deliver(
         self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
@@ -253,16 +242,14 @@ class CallRouter:
         if node and node != self.node_id:
             body = {"to": list(to), "from": list(frm), "kind": kind, "params": params}
             with contextlib.suppress(BusUnavailable):
-                await self.gw.rt.bus.publish(NodeMessage(node, "relay", body))
+                await self.bus.publish(NodeMessage(node, "relay", body))
             return
         link = self.links.get(to)
         if link is not None and kind == "bye":
             self._unlink(link, to)
         if link is not None and kind == "answer":
             link.answered = True
-        target = self.gw.peers.get(to[0])
-        if target is not None:
-            await self.gw.apply(target, target.session.relayed(to[1], kind, params, time.time()))
+        await self._tell(to, lambda s, k, now: s.relayed(k, kind, params, now))
 
     async def on_node_message(self, msg: NodeMessage) -> None:
         if msg.node_id != self.node_id:
@@ -274,100 +261,23 @@ class CallRouter:
             to, frm = _key(body["to"]), _key(body["from"])
             await self._deliver(self.node_id, to, frm, str(body["kind"]), dict(body["params"]))
 
-    async def _to_bot(self, peer: Peer, link: Link, out: Relay) -> None:
-        call = link.assistant
-        assert call is not None
-        if out.kind == "bye":
-            await call.close()
-            return
-        if out.kind != "ai_conversation":
-            return
-        text = _text_of(out.params)
-        if not text:
-            return
-        reply = await call.message(text)
-        if reply is None:
-            return
-        message = {
-            "type": "conversation.item.created",
-            "item": {
-                "role": "assistant",
-                "type": "message",
-                "content": [{"type": "text", "text": reply}],
-            },
-        }
-        await self.gw.apply(
-            peer, peer.session.relayed(link.caller[1], "ai_conversation", message, time.time())
-        )
-
-    async def forget(self, peer: Peer) -> None:
-        """The socket is gone: every call it was in ends, the other side gets a bye."""
-        relays = [o for o in peer.session.hangup_all("NORMAL_CLEARING") if isinstance(o, Relay)]
-        for out in relays:
-            await self.relay(peer, out)
-
     def _unlink(self, link: Link, *keys: LegKey) -> None:
         for key in (link.caller, link.callee, *keys):
             if key is not None and self.links.get(key) is link:
                 del self.links[key]
 
+    async def _tell(self, leg: LegKey, event: LegEvent) -> None:
+        """Tell a local leg's session something about the call and apply what it answers."""
+        session = self.host.session(leg[0])
+        if session is not None:
+            await self.host.apply_to(leg[0], event(session, leg[1], time.time()))
+
     # -- webhooks --------------------------------------------------------------------------
     async def _connection(self, conn_id: str) -> Connection | None:
-        if not conn_id:
-            return None
-        cached = self._connections.get(conn_id)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        conn = await self.gw.rt.control.store.get_connection(conn_id)
-        if len(self._connections) > 10_000:
-            self._connections.clear()
-        self._connections[conn_id] = (now + 5.0, conn)
-        return conn
+        return await self.connections.get(conn_id) if conn_id else None
 
-    async def _webhook(self, link: Link, event_type: str, extra: dict[str, Any]) -> None:
-        sender = self.gw.webhooks
-        if sender is None:
-            return
-        for direction, conn_id in link.connections.items():
-            with contextlib.suppress(Exception):
-                conn = await self._connection(conn_id)
-                url = conn.settings.get("webhook_event_url") if conn else None
-                if not url:
-                    continue
-                timeout = conn.settings.get("webhook_timeout_secs") if conn else None
-                payload = {
-                    "call_control_id": f"v3:{link.id}:{direction}",
-                    "call_leg_id": f"{link.id}:{direction}",
-                    "call_session_id": link.id,
-                    "connection_id": conn_id,
-                    "client_state": link.client_state,
-                    "from": link.from_,
-                    "to": link.to,
-                    "direction": direction,
-                    "start_time": _iso(link.started),
-                    **extra,
-                }
-                sender.send(str(url), event_type, payload, float(timeout) if timeout else None)
-
-
-def _text_of(params: dict[str, Any]) -> str:
-    item = params.get("item")
-    if not isinstance(item, dict):
-        return ""
-    parts = item.get("content")
-    if not isinstance(parts, list):
-        return ""
-    texts = [
-        str(p["text"]) for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
-    ]
-    return " ".join(texts)[:4000]
-
-
-def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None:
+        await self.events.report(link.call, event_type, extra)
 
 
 def _key(value: Any) -> LegKey:

@@ -20,30 +20,44 @@ import structlog
 from picows import ws_create_server
 
 from voxgate import metrics
-from voxgate.bus.base import BusEvent, BusUnavailable, Displaced, NodeMessage, Registration, Revoked
+from voxgate.bus.base import (
+    Bus,
+    BusEvent,
+    BusUnavailable,
+    Displaced,
+    NodeMessage,
+    Registration,
+    Revoked,
+)
 from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
+from voxgate.domain.principals import Principal
 from voxgate.domain.records import Grant
 from voxgate.gateway.calls import CallRouter
+from voxgate.gateway.directory import Directory
 from voxgate.gateway.sockets import Socket
 from voxgate.gateway.timers import DeadlineHeap
-from voxgate.rtc.calls import Relay, RouteCall
-from voxgate.rtc.session import (
+from voxgate.rtc.logins import AnonymousLogin, LoginParams, PasswordLogin, TokenLogin
+from voxgate.rtc.outputs import (
+    AssistantMessage,
     Audit,
     Authenticate,
     Close,
-    LoginOutcome,
+    CloseCode,
+    Displacement,
     Output,
     Register,
+    Relay,
+    RouteCall,
     Send,
-    Session,
-    SessionConfig,
 )
-from voxgate.runtime import Runtime
+from voxgate.rtc.session import LoginOutcome, Session, SessionConfig
+from voxgate.services.audit import AuditLog
+from voxgate.services.logins import LoginService
+from voxgate.store.base import Store
 from voxgate.webhooks import WebhookSender, WebhookSigner
-from voxgate.webhooks.signing import PURPOSE as WEBHOOK_PURPOSE
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "session_config"]
 
 log = structlog.get_logger("voxgate.gateway")
 
@@ -60,32 +74,38 @@ class Peer:
 
 
 class Gateway:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.node_id = rt.bus.node_id
-        self.config = SessionConfig(
-            expiry_notice=rt.settings.expiry_notice,
-            handshake_timeout=rt.settings.handshake_timeout,
-            max_frames_per_second=rt.settings.max_frames_per_second,
-            frame_burst=max(4 * rt.settings.max_frames_per_second, 20),
-            node_id=self.node_id,
-            expiry_grace=rt.settings.expiry_grace,
-        )
-        self.peers: dict[str, Peer] = {}
-        self.by_principal: dict[str, set[Peer]] = {}
-        self.jti_addresses: dict[str, set[str]] = {}
+    """The signaling node: sockets in, sessions fed, their outputs carried out.
+
+    Its collaborators are explicit: the settings, the bus (presence and events), the login
+    service, the audit log, the store (for call routing) and the webhook signer.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        logins: LoginService,
+        audit: AuditLog,
+        store: Store,
+        webhook_signer: WebhookSigner,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.logins = logins
+        self.audit_log = audit
+        self.node_id = bus.node_id
+        self.config = session_config(settings, self.node_id)
+        self.directory: Directory[Peer] = Directory()
         self.timers: DeadlineHeap[Peer] = DeadlineHeap()
         self._server: asyncio.Server | None = None
         self._alarm: asyncio.TimerHandle | None = None  # one loop timer for every session
         self._alarm_at: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self.calls = CallRouter(self)
-        self.webhooks: WebhookSender | None = None
-        self.registered: dict[str, Peer] = {}  # principal -> the local session holding it
-        self.revoked_at: dict[str, float] = {}  # principal -> when a revocation reached us
+        self.webhooks = WebhookSender(webhook_signer)
+        self.calls = CallRouter(self, store, bus, self.webhooks)
         self.per_address: dict[str, int] = {}
-        rt.bus.subscribe(self._on_bus)
-        hooks = getattr(rt.bus, "on_reconnect", None)
+        bus.subscribe(self._on_bus)
+        hooks = getattr(bus, "on_reconnect", None)
         if isinstance(hooks, list):
             hooks.append(self._after_bus_outage)
 
@@ -95,28 +115,28 @@ class Gateway:
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def start(self, host: str, port: int) -> None:
-        max_message = self.rt.settings.max_frame_bytes
+        max_message = self.settings.max_frame_bytes
         self._server = await ws_create_server(
             lambda _request: Socket(self, max_message),
             host,
             port,
-            websocket_handshake_timeout=self.rt.settings.handshake_timeout,
+            websocket_handshake_timeout=self.settings.handshake_timeout,
             max_frame_size=max_message,
             read_buffer_init_size=2048,  # grows on demand; idle sessions stay small
-            ssl=_tls_context(self.rt.settings),
+            ssl=_tls_context(self.settings),
             logger_name="gateway.sockets",
             use_aiofastnet=False,  # uvloop accepts in C; aiofastnet does it in Python
             backlog=LISTEN_BACKLOG,
         )
-        self.webhooks = WebhookSender(WebhookSigner(self.rt.control.sealer.derive(WEBHOOK_PURPOSE)))
         self.webhooks.start()
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            transports = [p.ws.transport for p in self.peers.values() if p.ws.transport]
-            for peer in list(self.peers.values()):
-                peer.ws.close(1001, "server shutting down")
+            peers = list(self.directory.peers.values())
+            transports = [p.ws.transport for p in peers if p.ws.transport]
+            for peer in peers:
+                peer.ws.close(CloseCode.GOING_AWAY, "server shutting down")
             with contextlib.suppress(TimeoutError):  # clients answer the close; or are dropped
                 await asyncio.wait_for(
                     asyncio.gather(*(t.wait_disconnected() for t in transports)), 2.0
@@ -127,21 +147,30 @@ class Gateway:
             self._alarm.cancel()
         for task in list(self._background):
             task.cancel()
-        if self.webhooks is not None:
-            await self.webhooks.close()
+        await self.webhooks.close()
+
+    # -- the router's view (SessionHost) ---------------------------------------------------
+    def session(self, sessid: str) -> Session | None:
+        peer = self.directory.peers.get(sessid)
+        return peer.session if peer is not None else None
+
+    async def apply_to(self, sessid: str, outs: list[Output]) -> None:
+        peer = self.directory.peers.get(sessid)
+        if peer is not None:
+            await self.apply(peer, outs)
 
     # -- one socket (SocketEvents) -----------------------------------------------------------
     def opened(self, sock: Socket) -> None:
         address = sock.address
-        if self.per_address.get(address, 0) >= self.rt.settings.max_sockets_per_address:
+        if self.per_address.get(address, 0) >= self.settings.max_sockets_per_address:
             metrics.LIMIT_HITS.labels("sockets_per_address").inc()
-            sock.close(1008, "too many connections from this address")
+            sock.close(CloseCode.POLICY, "too many connections from this address")
             return
         self.per_address[address] = self.per_address.get(address, 0) + 1
         session = Session(self.config, address, sock.port, time.time())
         peer = Peer(sock, session)
         sock.peer = peer
-        self.peers[session.sessid] = peer
+        self.directory.add(peer)
         self._schedule(peer)
         metrics.CONNECTIONS.inc()
 
@@ -150,7 +179,7 @@ class Gateway:
         if not isinstance(peer, Peer) or peer.closing is not None:
             return
         if len(peer.inbox) >= MAX_INBOX:  # handled slower than sent (a login awaiting the store)
-            self._close(peer, Close(1008, "too many frames"))
+            self._close(peer, Close(CloseCode.POLICY, "too many frames"))
             return
         peer.inbox.append(message)
         if not peer.busy:
@@ -162,7 +191,7 @@ class Gateway:
         if not isinstance(peer, Peer):
             return
         sock.peer = None
-        if sock.sent_close_code == 1009:
+        if sock.sent_close_code == CloseCode.TOO_BIG:
             metrics.LIMIT_HITS.labels("frame_size").inc()
         left = self.per_address.get(sock.address, 1) - 1
         if left:
@@ -183,6 +212,7 @@ class Gateway:
             peer.busy = False
 
     async def apply(self, peer: Peer, outs: list[Output]) -> None:
+        sessid = peer.session.sessid
         for out in outs:
             if isinstance(out, Send):
                 self._send(peer, out.frame)
@@ -194,11 +224,13 @@ class Gateway:
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Audit):
-                self._audit(out)
+                self.audit_log.record(out.credential_id, out.kind, out.details)
             elif isinstance(out, RouteCall):
-                self._spawn(self.calls.route(peer, out))  # look-ups and media: off the reader
+                self._spawn(self.calls.route(sessid, out))  # look-ups and media: off the reader
             elif isinstance(out, Relay):
-                await self.calls.relay(peer, out)
+                await self.calls.relay(sessid, out)
+            elif isinstance(out, AssistantMessage):
+                self._spawn(self.calls.assistant_message(sessid, out))
             elif isinstance(out, Close):
                 self._close(peer, out)
         self._schedule(peer)
@@ -210,6 +242,8 @@ class Gateway:
         peer.closing = out
         if out.code in _LIMIT_CLOSES:
             metrics.LIMIT_HITS.labels(_LIMIT_CLOSES[out.code]).inc()
+        if out.code is CloseCode.EXPIRED:
+            metrics.EXPIRIES.inc()
         peer.ws.close(out.code, out.reason)
 
     @staticmethod
@@ -217,34 +251,13 @@ class Gateway:
         peer.ws.send(json.dumps(frame, separators=(",", ":")))
 
     async def _authenticate(self, peer: Peer, req: Authenticate) -> LoginOutcome:
-        logins = self.rt.logins
-        params, now = req.params, time.time()
-        method = (
-            "anonymous"
-            if req.method == "anonymous_login"
-            else "token"
-            if params.get("login_token")
-            else "password"
-        )
-        if not req.refresh and method != "anonymous" and not await self.rt.bus.healthy():
+        login, now = req.login, time.time()
+        method = _METHODS[type(login)]
+        if not req.refresh and method != "anonymous" and not await self.bus.healthy():
             metrics.LOGINS.labels(method, "unavailable").inc()
             return LoginFailed("Presence service unavailable; try again shortly")  # fail closed
         try:
-            if req.method == "anonymous_login":
-                target = params.get("target_params")
-                conv = target.get("conversation_id") if isinstance(target, dict) else None
-                grant = await logins.anonymous_login(
-                    params.get("target_type"), params.get("target_id"), conv
-                )
-            elif params.get("login_token"):
-                grant = await logins.token_login(params.get("login_token"), now)
-            else:
-                grant = await logins.password_login(
-                    params.get("login"),
-                    params.get("passwd") or params.get("password"),
-                    peer.session.address,
-                    now,
-                )
+            grant = await self._verify(login, peer.session.address, now)
         except LoginFailed as exc:
             metrics.LOGINS.labels(method, "failed").inc()
             return exc
@@ -252,7 +265,7 @@ class Gateway:
             log.warning("login check unavailable", error=type(exc).__name__)
             metrics.LOGINS.labels(method, "unavailable").inc()
             return LoginFailed("Login service temporarily unavailable")
-        if self.revoked_at.get(grant.principal, 0.0) >= now:
+        if self.directory.revoked_since(grant.principal, now):
             # a revocation arrived while we checked (maybe against a cached record)
             metrics.LOGINS.labels(method, "failed").inc()
             return LoginFailed("Credential was revoked", subject=grant.credential_id)
@@ -261,31 +274,18 @@ class Gateway:
             metrics.REFRESHES.inc()
         else:
             metrics.SESSIONS.labels(grant.method).inc()
-        self._track(peer, grant.principal, grant.jti, grant.credential_id)
+        reused = self.directory.track(peer, grant.principal, grant.jti)
+        if reused and grant.credential_id:
+            details = {"jti": grant.jti, "addresses": reused}
+            self.audit_log.record(grant.credential_id, "token_reuse", details)
         return grant
 
-    def _track(
-        self, peer: Peer, principal: str, jti: str | None, credential_id: str | None
-    ) -> None:
-        if peer.principal is None:
-            peer.principal = principal
-            self.by_principal.setdefault(principal, set()).add(peer)
-        if jti is None or peer.principal != principal:
-            return
-        if peer.jti is not None and peer.jti != jti:
-            self._drop_jti(peer)
-        peer.jti = jti
-        holders = self.jti_addresses.setdefault(jti, set())
-        address = peer.session.address
-        if holders - {address} and credential_id:
-            self._audit(
-                Audit(
-                    credential_id,
-                    "token_reuse",
-                    {"jti": jti, "addresses": sorted(holders | {address})},
-                )
-            )
-        holders.add(address)
+    async def _verify(self, login: LoginParams, address: str, now: float) -> Grant:
+        if isinstance(login, TokenLogin):
+            return await self.logins.token_login(login.token, now)
+        if isinstance(login, PasswordLogin):
+            return await self.logins.password_login(login.login, login.password, address, now)
+        return await self.logins.anonymous_login(login.assistant_id, login.conversation_id)
 
     def _registration(self, peer: Peer, grant: Grant, user_agent: str) -> Registration:
         return Registration(
@@ -301,49 +301,37 @@ class Gateway:
             registered_at=time.time(),
         )
 
-    def _note_revoked(self, principals: tuple[str, ...], now: float) -> None:
-        creds = [p.removeprefix("cred:") for p in principals if p.startswith("cred:")]
-        conns = [p.removeprefix("conn:") for p in principals if p.startswith("conn:")]
-        self.rt.logins.invalidate(creds, conns)
-        for principal in principals:
-            self.revoked_at[principal] = now
-        if len(self.revoked_at) > 100_000:
-            cutoff = now - 60
-            self.revoked_at = {p: t for p, t in self.revoked_at.items() if t > cutoff}
-
     async def _register(self, peer: Peer, out: Register) -> None:
         reg = self._registration(peer, out.grant, out.user_agent)
         try:
-            previous = await self.rt.bus.register(reg)
-            self.registered[reg.principal] = peer
+            previous = await self.bus.register(reg)
+            self.directory.registered[reg.principal] = peer
             if previous is not None:
                 metrics.DISPLACEMENTS.inc()
-                await self.rt.bus.publish(Displaced(previous.session_id, reg))
+                await self.bus.publish(Displaced(previous.session_id, reg))
         except BusUnavailable:
             log.warning("registration failed: bus unavailable")
-            await self.apply(peer, [Close(1013, "presence service unavailable, try again")])
+            reason = "presence service unavailable, try again"
+            await self.apply(peer, [Close(CloseCode.TRY_AGAIN_LATER, reason)])
 
     async def _after_bus_outage(self) -> None:
         """Redis is back: take our registrations back (it may have lost them) and end every
         session whose credential was revoked while events could not reach us."""
         now = time.time()
-        for peer in list(self.registered.values()):
+        for peer in list(self.directory.registered.values()):
             grant = peer.session.grant
             if grant is not None:
                 with contextlib.suppress(BusUnavailable):
-                    await self.rt.bus.register(
+                    await self.bus.register(
                         self._registration(peer, grant, peer.session.user_agent)
                     )
-        for peer in list(self.peers.values()):
+        for peer in list(self.directory.peers.values()):
             grant = peer.session.grant
             if grant is None or grant.anonymous:
                 continue
-            if not await self.rt.logins.still_valid(grant, now):
+            if not await self.logins.still_valid(grant, now):
                 reason = "revoked while the bus was unavailable"
                 await self.apply(peer, peer.session.revoke(reason, now))
-
-    def _audit(self, out: Audit) -> None:
-        self.rt.control.audit_log.record(out.credential_id, out.kind, out.details)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -352,37 +340,16 @@ class Gateway:
 
     async def _forget(self, peer: Peer) -> None:
         session = peer.session
+        grant = session.grant
         with contextlib.suppress(Exception):
-            await self.calls.forget(peer)
-        session.closed()
+            await self.apply(peer, session.lost(time.time()))  # the other legs get a bye
         self.timers.cancel(peer)
-        self.peers.pop(session.sessid, None)
-        if session.grant is not None:
-            metrics.SESSIONS.labels(session.grant.method).dec()
-        if peer.principal is not None and self.registered.get(peer.principal) is peer:
-            del self.registered[peer.principal]
+        self.directory.forget(peer)
+        if grant is not None:
+            metrics.SESSIONS.labels(grant.method).dec()
         if peer.principal is not None:
-            holders = self.by_principal.get(peer.principal)
-            if holders is not None:
-                holders.discard(peer)
-                if not holders:
-                    del self.by_principal[peer.principal]
             with contextlib.suppress(Exception):
-                await self.rt.bus.unregister(peer.principal, session.sessid)
-        self._drop_jti(peer)
-
-    def _drop_jti(self, peer: Peer) -> None:
-        if peer.jti is None:
-            return
-        others = {
-            p.session.address
-            for p in self.by_principal.get(peer.principal or "", ())
-            if p is not peer and p.jti == peer.jti
-        }
-        if others:
-            self.jti_addresses[peer.jti] = others
-        else:
-            self.jti_addresses.pop(peer.jti, None)
+                await self.bus.unregister(peer.principal, session.sessid)
 
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
@@ -418,19 +385,17 @@ class Gateway:
     async def _fire(self, due: list[Peer], now: float) -> None:
         for peer in due:
             try:
-                outs = peer.session.on_timer(now)
-                if any(isinstance(o, Close) and o.code == 4002 for o in outs):
-                    metrics.EXPIRIES.inc()
-                await self.apply(peer, outs)
+                await self.apply(peer, peer.session.on_timer(now))
             except Exception:
                 log.exception("timer handling failed")
 
     async def _on_bus(self, event: BusEvent) -> None:
         now = time.time()
         if isinstance(event, Revoked):
-            self._note_revoked(event.principals, now)
+            self.logins.invalidate(*Principal.ids_of(event.principals))
+            self.directory.note_revoked(event.principals, now)
             for principal in event.principals:
-                for peer in list(self.by_principal.get(principal, ())):
+                for peer in self.directory.of(principal):
                     metrics.REVOCATIONS.inc()
                     outs = (
                         peer.session.expire(now)
@@ -441,22 +406,36 @@ class Gateway:
         elif isinstance(event, NodeMessage):
             await self.calls.on_node_message(event)
         elif isinstance(event, Displaced):
-            target = self.peers.get(event.session_id)
+            target = self.directory.peers.get(event.session_id)
             if target is not None:
-                by = {
-                    "user_agent": event.by.user_agent,
-                    "address": event.by.address,
-                    "port": event.by.port,
-                    "at": event.by.registered_at,
-                    "node_id": event.by.node_id,
-                }
-                await self.apply(target, target.session.displaced(by, now))
+                by = event.by
+                taker = Displacement(
+                    by.user_agent, by.address, by.port, by.registered_at, by.node_id
+                )
+                await self.apply(target, target.session.displaced(taker, now))
 
 
 ALARM_SLACK = 0.05  # a deadline this close to the armed one does not re-arm it
 LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
-_LIMIT_CLOSES = {1008: "frames_per_second", 4001: "login_timeout"}
+_LIMIT_CLOSES = {CloseCode.POLICY: "frames_per_second", CloseCode.LOGIN_TIMEOUT: "login_timeout"}
+_METHODS: dict[type, str] = {
+    TokenLogin: "token",
+    PasswordLogin: "password",
+    AnonymousLogin: "anonymous",
+}
+
+
+def session_config(settings: Settings, node_id: str) -> SessionConfig:
+    """The core's limits and timers, from ``Settings`` (where every default lives)."""
+    return SessionConfig(
+        expiry_notice=settings.expiry_notice,
+        handshake_timeout=settings.handshake_timeout,
+        max_frames_per_second=settings.max_frames_per_second,
+        frame_burst=max(4 * settings.max_frames_per_second, 20),
+        node_id=node_id,
+        expiry_grace=settings.expiry_grace,
+    )
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
+from voxgate.rtc.outputs import CloseCode
+
 __all__ = ["CLOSE_TIMEOUT", "MAX_WRITE_BUFFER", "Socket", "SocketEvents"]
 
 CLOSE_TIMEOUT = 5.0  # how long a client may take to answer our close frame
@@ -54,7 +56,7 @@ class Socket(WSListener):
         kind = frame.msg_type
         if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
             if self._parts:
-                self.close(1002, "expected a continuation frame")
+                self.close(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
                 return
             if frame.fin:
                 self._deliver(kind is WSMsgType.BINARY, frame.get_payload_as_bytes())
@@ -63,7 +65,7 @@ class Socket(WSListener):
             self._append(frame)
         elif kind is WSMsgType.CONTINUATION:
             if not self._parts:
-                self.close(1002, "unexpected continuation frame")
+                self.close(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
                 return
             self._append(frame)
             if frame.fin and self._parts:
@@ -87,7 +89,7 @@ class Socket(WSListener):
             return
         transport.send(WSMsgType.TEXT, text.encode())
         if transport.underlying_transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            self.close(1008, "client is not reading")
+            self.close(CloseCode.POLICY, "client is not reading")
 
     def close(self, code: int, reason: str = "") -> None:
         """Send a close frame once; drop the socket when the client answers or after a while."""
@@ -111,7 +113,7 @@ class Socket(WSListener):
         self._size += frame.payload_size
         if self._size > self.max_message:
             self._parts, self._size = [], 0
-            self.close(1009, "message too big")
+            self.close(CloseCode.TOO_BIG, "message too big")
             return
         self._parts.append(frame.get_payload_as_bytes())
 
@@ -122,6 +124,6 @@ class Socket(WSListener):
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            self.close(1007, "invalid UTF-8")
+            self.close(CloseCode.INVALID_DATA, "invalid UTF-8")
             return
         self.events.received(self, text)

@@ -1,110 +1,320 @@
-"""Call legs as a state machine, owned by a session. Pure: outputs in, outputs out.
+"""The call legs of one session, and everything said about them by its client or the adapter.
 
-A call joins two legs: the caller's (outbound, keyed by the client's ``callID``) and the
-callee's (inbound, keyed by a ``callID`` we choose). Each session keeps only its own legs; the
-adapter relays between them. States and every allowed transition sit in one table.
+The session consults its own table first (may this session call, be called?) and hands the
+rest here. Pure like the session: outputs in, outputs out, time as an argument.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from voxgate.domain import ids
+from voxgate.domain.errors import InvalidParams, MethodNotFound, VoxgateError
+from voxgate.domain.records import Grant
+from voxgate.rtc import frames
+from voxgate.rtc.frames import Request
+from voxgate.rtc.legs import CallState, InvalidTransition, Leg, cause_code
+from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall, Send
 
-__all__ = [
-    "CAUSES",
-    "CallState",
-    "InvalidTransition",
-    "Leg",
-    "Relay",
-    "RouteCall",
-    "transition",
-]
+__all__ = ["CALL_METHODS", "Calls"]
 
-
-class CallState(enum.Enum):
-    NEW = "new"
-    RINGING = "ringing"
-    ACTIVE = "active"
-    HELD = "held"
-    HANGUP = "hangup"
-
-
-class InvalidTransition(Exception):
-    pass
-
-
-# (state, event) -> next state. Anything absent is refused.
-_TABLE: dict[tuple[CallState, str], CallState] = {
-    (CallState.NEW, "routed"): CallState.RINGING,
-    (CallState.NEW, "offered"): CallState.RINGING,
-    (CallState.RINGING, "answered"): CallState.ACTIVE,
-    (CallState.ACTIVE, "hold"): CallState.HELD,
-    (CallState.HELD, "unhold"): CallState.ACTIVE,
-    (CallState.HELD, "hold"): CallState.HELD,
-    (CallState.ACTIVE, "unhold"): CallState.ACTIVE,
-    **{(s, "hangup"): CallState.HANGUP for s in CallState if s is not CallState.HANGUP},
-}
-
-# Q.850-style causes the SDKs know (iOS ByeMessage.swift), name -> code.
-CAUSES: dict[str, int] = {
-    "UNALLOCATED_NUMBER": 1,
-    "NORMAL_CLEARING": 16,
-    "USER_BUSY": 17,
-    "NO_ANSWER": 19,
-    "SUBSCRIBER_ABSENT": 20,
-    "CALL_REJECTED": 21,
-    "NORMAL_TEMPORARY_FAILURE": 41,
-    "ORIGINATOR_CANCEL": 487,
+CALL_METHODS = frozenset(
+    {
+        "telnyx_rtc.answer",
+        "telnyx_rtc.bye",
+        "telnyx_rtc.modify",
+        "telnyx_rtc.info",
+        "telnyx_rtc.candidate",
+        "telnyx_rtc.endOfCandidates",
+        "ai_conversation",
+    }
+)
+_CANDIDATE_KEYS = ("candidate", "sdpMid", "sdpMLineIndex", "endOfCandidates")
+_TO_CLIENT = {
+    "info": "telnyx_rtc.info",
+    "candidate": "telnyx_rtc.candidate",
 }
 
 
-def transition(state: CallState, event: str) -> CallState:
-    try:
-        return _TABLE[(state, event)]
-    except KeyError:
-        raise InvalidTransition(f"{event} is not allowed in state {state.value}") from None
-
-
-@dataclass(slots=True)
-class Leg:
-    call_id: str
-    direction: str  # "outbound" (this client dialed) | "inbound" (this client is rung)
-    state: CallState = CallState.NEW
-    ring_deadline: float | None = None
-    peer: str = ""  # who is on the other side, for notices and logs
-
-    def apply(self, event: str) -> None:
-        self.state = transition(self.state, event)
+class Calls:
+    def __init__(self, sessid: str, next_id: Callable[[], int]) -> None:
+        self.sessid = sessid
+        self._next_id = next_id
+        self.legs: dict[str, Leg] = {}
 
     @property
     def live(self) -> bool:
-        return self.state is not CallState.HANGUP
+        return any(leg.live for leg in self.legs.values())
+
+    def next_deadline(self) -> float | None:
+        return min(
+            (leg.ring_deadline for leg in self.legs.values() if leg.ring_deadline is not None),
+            default=None,
+        )
+
+    # -- what the client asks --------------------------------------------------------------
+    def invite(self, req: Request, grant: Grant, now: float, *, refused: bool) -> list[Output]:
+        dialog = _dialog(req)
+        call_id, sdp = dialog.get("callID"), req.params.get("sdp")
+        if not _is_call_id(call_id) or not isinstance(sdp, str):
+            return self._error(req, InvalidParams("invite needs dialogParams.callID and sdp"))
+        assert isinstance(call_id, str)
+        if call_id in self.legs:
+            return self._error(req, InvalidParams("callID already in use"))
+        destination = _text(dialog.get("destination_number"))
+        self.legs[call_id] = Leg(call_id, "outbound", peer=destination)
+        outs = self._result(req, {"message": "CALL CREATED", "callID": call_id})
+        if refused:
+            return outs + self.failed(call_id, "CALL_REJECTED")
+        if grant.anonymous:  # anonymous sessions reach their own assistant, nobody else
+            target = grant.assistant_id or ""
+            if destination not in ("", target, f"assistant:{target}"):
+                return outs + self.failed(call_id, "CALL_REJECTED")
+            destination = f"assistant:{target}"[:128]
+        state, headers = dialog.get("clientState"), dialog.get("custom_headers")
+        offer = Offer(
+            sdp,
+            _text(dialog.get("caller_id_name")) or grant.sip_username,
+            _text(dialog.get("caller_id_number")) or grant.sip_username,
+            state if isinstance(state, str) else None,
+            headers if isinstance(headers, list) else [],
+        )
+        return [*outs, RouteCall(call_id, destination, offer)]
+
+    def request(self, req: Request, now: float) -> list[Output]:
+        """answer, bye, modify, info, candidate, ai_conversation (see ``CALL_METHODS``)."""
+        handler = {
+            "telnyx_rtc.answer": self._answer,
+            "telnyx_rtc.bye": self._bye,
+            "telnyx_rtc.modify": self._modify,
+            "telnyx_rtc.info": self._info,
+            "ai_conversation": self._ai_conversation,
+        }.get(req.method or "", self._candidate)
+        return handler(req)
+
+    def _answer(self, req: Request) -> list[Output]:
+        call_id, leg = self._leg(req)
+        sdp = req.params.get("sdp")
+        if leg is None or leg.direction != "inbound" or not isinstance(sdp, str):
+            return self._error(
+                req, InvalidParams("no ringing inbound call with that callID, or no sdp")
+            )
+        try:
+            leg.apply("answered")
+        except InvalidTransition as exc:
+            return self._error(req, exc)
+        leg.ring_deadline = None
+        return [
+            *self._result(req, {"message": "CALL ANSWERED", "callID": call_id}),
+            Relay(call_id, "answer", {"sdp": sdp}),
+        ]
+
+    def _bye(self, req: Request) -> list[Output]:
+        call_id, leg = self._leg(req)
+        cause = _text(req.params.get("cause")) or "NORMAL_CLEARING"
+        code = req.params.get("causeCode")
+        code = code if isinstance(code, int) and not isinstance(code, bool) else cause_code(cause)
+        outs = self._result(req, {"message": "CALL ENDED", "callID": call_id})
+        if leg is None:
+            return outs
+        return outs + self._drop(leg, relay=(cause, code))
+
+    def _modify(self, req: Request) -> list[Output]:
+        call_id, leg = self._leg(req)
+        action = req.params.get("action")
+        if leg is None:
+            return self._error(req, InvalidParams("no call with that callID"))
+        if action == "updateMedia":
+            return self._error(req, MethodNotFound("ICE restart (updateMedia) is not supported"))
+        if action == "toggleHold":
+            action = "unhold" if leg.state is CallState.HELD else "hold"
+        if action not in ("hold", "unhold"):
+            return self._error(req, InvalidParams("action must be hold, unhold or toggleHold"))
+        try:
+            leg.apply(action)
+        except InvalidTransition as exc:
+            return self._error(req, exc)
+        hold = "held" if leg.state is CallState.HELD else "active"
+        return self._result(req, {"callID": call_id, "action": action, "holdState": hold})
+
+    def _info(self, req: Request) -> list[Output]:
+        _call_id, leg = self._leg(req)
+        outs = self._result(req, {"message": "SENT"})
+        dtmf, msg = req.params.get("dtmf"), req.params.get("msg")
+        if leg is None:
+            return outs
+        if isinstance(dtmf, str) and 0 < len(dtmf) <= 32:
+            outs.append(Relay(leg.call_id, "info", {"dtmf": dtmf}))
+        elif isinstance(msg, dict):
+            outs.append(Relay(leg.call_id, "info", {"msg": msg}))
+        return outs
+
+    def _candidate(self, req: Request) -> list[Output]:
+        _call_id, leg = self._leg(req)
+        outs = self._result(req, {})
+        if leg is None:
+            return outs
+        body = {k: req.params[k] for k in _CANDIDATE_KEYS if k in req.params}
+        return [*outs, Relay(leg.call_id, "candidate", body)]
+
+    def _ai_conversation(self, req: Request) -> list[Output]:
+        outs = self._result(req, {})
+        legs = [leg for leg in self.legs.values() if leg.live and leg.peer.startswith("assistant:")]
+        text = _user_text(req.params)
+        if not legs or not text:
+            return outs
+        return [*outs, AssistantMessage(legs[0].call_id, text)]
+
+    # -- what the adapter tells us ---------------------------------------------------------
+    def routed(self, call_id: str, ring_timeout: float, now: float, peer: str) -> list[Output]:
+        leg = self.legs.get(call_id)
+        if leg is None or leg.state is not CallState.NEW:
+            return []
+        leg.apply("routed")
+        leg.ring_deadline = now + ring_timeout
+        leg.peer = peer or leg.peer
+        return [self._to_client("telnyx_rtc.ringing", {"callID": call_id})]
+
+    def failed(self, call_id: str, cause: str) -> list[Output]:
+        leg = self.legs.get(call_id)
+        if leg is None:
+            return []
+        return self._drop(leg, bye=(cause, cause_code(cause, 41)))
+
+    def offered(
+        self, offer: Offer, grant: Grant, call_id: str | None
+    ) -> tuple[str | None, list[Output]]:
+        """Ring our client. One call at a time: ``None`` means busy."""
+        if self.live or (call_id is not None and call_id in self.legs):
+            return None, []
+        call_id = call_id or ids.new_uuid()
+        leg = Leg(call_id, "inbound", peer=offer.caller_number)
+        leg.apply("offered")
+        self.legs[call_id] = leg
+        invite: dict[str, Any] = {
+            "callID": call_id,
+            "sdp": offer.sdp,
+            "caller_id_name": offer.caller_name,
+            "caller_id_number": offer.caller_number,
+            "callee_id_name": grant.sip_username,
+            "callee_id_number": grant.sip_username,
+        }
+        if offer.client_state:
+            invite["client_state"] = offer.client_state
+        if offer.custom_headers:
+            invite["dialogParams"] = {"custom_headers": offer.custom_headers}
+        return call_id, [self._to_client("telnyx_rtc.invite", invite)]
+
+    def relayed(self, call_id: str, kind: str, params: dict[str, Any]) -> list[Output]:
+        """The other leg said something; tell our client."""
+        leg = self.legs.get(call_id)
+        if leg is None:
+            return []
+        if kind == "answer":
+            try:
+                leg.apply("answered")
+            except InvalidTransition:
+                return []
+            leg.ring_deadline = None
+            return [self._to_client("telnyx_rtc.answer", {"callID": call_id, **params})]
+        if kind == "bye":
+            cause = _text(params.get("cause")) or "NORMAL_CLEARING"
+            code = params.get("causeCode")
+            return self._drop(
+                leg, bye=(cause, code if isinstance(code, int) else cause_code(cause))
+            )
+        method = _TO_CLIENT.get(kind)
+        if method is None:
+            return []
+        return [self._to_client(method, {"callID": call_id, **params})]
+
+    def assistant_reply(self, call_id: str, text: str) -> list[Output]:
+        leg = self.legs.get(call_id)
+        if leg is None or not leg.live:
+            return []
+        item = {
+            "role": "assistant",
+            "type": "message",
+            "content": [{"type": "text", "text": text}],
+        }
+        body = {"callID": call_id, "type": "conversation.item.created", "item": item}
+        return [self._to_client("ai_conversation", body)]
+
+    def ring_timeouts(self, now: float) -> list[Output]:
+        outs: list[Output] = []
+        for leg in list(self.legs.values()):
+            deadline = leg.ring_deadline
+            if deadline is not None and now >= deadline and leg.state is CallState.RINGING:
+                cause = ("NO_ANSWER", cause_code("NO_ANSWER"))
+                outs += self._drop(leg, relay=cause, bye=cause)
+        return outs
+
+    def hangup_all(self, cause: str, *, tell_client: bool) -> list[Output]:
+        """Every leg ends and the other side of each gets a bye: revocation, expiry, socket gone."""
+        outs: list[Output] = []
+        code = cause_code(cause)
+        for leg in list(self.legs.values()):
+            outs += self._drop(leg, relay=(cause, code), bye=(cause, code) if tell_client else None)
+        return outs
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _drop(
+        self,
+        leg: Leg,
+        *,
+        relay: tuple[str, int] | None = None,
+        bye: tuple[str, int] | None = None,
+    ) -> list[Output]:
+        """End ``leg``: a bye to our client (``bye``) and/or to the other leg (``relay``)."""
+        leg.apply("hangup")
+        self.legs.pop(leg.call_id, None)
+        outs: list[Output] = []
+        if bye is not None:
+            params = {"callID": leg.call_id, "cause": bye[0], "causeCode": bye[1]}
+            outs.append(self._to_client("telnyx_rtc.bye", params))
+        if relay is not None:
+            outs.append(Relay(leg.call_id, "bye", {"cause": relay[0], "causeCode": relay[1]}))
+        return outs
+
+    def _leg(self, req: Request) -> tuple[str, Leg | None]:
+        call_id = _dialog(req).get("callID")
+        if not isinstance(call_id, str):
+            call_id = req.params.get("callID")
+        if not isinstance(call_id, str):
+            return "", None
+        return call_id, self.legs.get(call_id)
+
+    def _to_client(self, method: str, params: dict[str, Any]) -> Send:
+        return Send(frames.request_frame(self._next_id(), method, params))
+
+    def _result(self, req: Request, result: dict[str, Any]) -> list[Output]:
+        body = {**result, "sessid": self.sessid}
+        return [] if req.id is None else [Send(frames.result_frame(req.id, body))]
+
+    @staticmethod
+    def _error(req: Request, error: VoxgateError) -> list[Output]:
+        return [] if req.id is None else [Send(frames.error_frame(req.id, error))]
 
 
-@dataclass(frozen=True, slots=True)
-class RouteCall:
-    """Find the callee for this outbound leg (a registration or an assistant)."""
-
-    call_id: str
-    destination: str
-    sdp: str
-    caller_name: str
-    caller_number: str
-    client_state: str | None
-    custom_headers: list[Any]
+def _dialog(req: Request) -> dict[str, Any]:
+    dialog = req.params.get("dialogParams")
+    return dialog if isinstance(dialog, dict) else {}
 
 
-@dataclass(frozen=True, slots=True)
-class Relay:
-    """Hand ``kind`` (answer, bye, info, candidate, ai_conversation) to the other leg."""
-
-    call_id: str
-    kind: str
-    params: dict[str, Any]
+def _is_call_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 128
 
 
-def new_call_id() -> str:
-    return ids.new_uuid()
+def _text(value: object) -> str:
+    return value[:128] if isinstance(value, str) else ""
+
+
+def _user_text(params: dict[str, Any]) -> str:
+    """The text of an ``ai_conversation`` ``conversation.item.create`` message."""
+    item = params.get("item")
+    parts = item.get("content") if isinstance(item, dict) else None
+    if not isinstance(parts, list):
+        return ""
+    texts = [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    return " ".join(texts)[:4000]

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from voxgate.domain.errors import InvalidParams, InvalidRequest, ParseError, VoxgateError
+
 __all__ = [
     "FrameError",
     "Request",
@@ -15,11 +17,6 @@ __all__ = [
     "request_frame",
     "result_frame",
 ]
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 
 Id = str | int
 
@@ -46,8 +43,9 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class FrameError:
-    code: int
-    message: str
+    """A frame we cannot take; answered with ``error``'s JSON-RPC code."""
+
+    error: VoxgateError
     id: Id | None = None
 
 
@@ -64,23 +62,23 @@ def parse_frame(data: str | bytes | dict[str, Any]) -> Request | Response | Fram
         try:
             obj = json.loads(data)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return FrameError(PARSE_ERROR, "Parse error")
+            return FrameError(ParseError())
     if not isinstance(obj, dict):
-        return FrameError(INVALID_REQUEST, "Invalid Request")
+        return FrameError(InvalidRequest())
     raw_id = obj.get("id")
     frame_id: Id | None = raw_id if _valid_id(raw_id) else None
     if raw_id is not None and frame_id is None:
-        return FrameError(INVALID_REQUEST, "Invalid Request: bad id")
+        return FrameError(InvalidRequest("Invalid Request: bad id"))
     if ("result" in obj or "error" in obj) and "method" not in obj:
         return Response(frame_id, obj.get("result"), obj.get("error"))
     method = obj.get("method")
     if method is not None and (not isinstance(method, str) or len(method) > 64):
-        return FrameError(INVALID_REQUEST, "Invalid Request: bad method", frame_id)
+        return FrameError(InvalidRequest("Invalid Request: bad method"), frame_id)
     params = obj.get("params", {})
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        return FrameError(INVALID_PARAMS, "Invalid params: must be an object", frame_id)
+        return FrameError(InvalidParams("Invalid params: must be an object"), frame_id)
     return Request(frame_id, method, params, obj)
 
 
@@ -88,8 +86,10 @@ def result_frame(frame_id: Id | None, result: dict[str, Any], **top: Any) -> dic
     return {"jsonrpc": "2.0", "id": frame_id, "result": result, **top}
 
 
-def error_frame(frame_id: Id | None, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": frame_id, "error": {"code": code, "message": message}}
+def error_frame(frame_id: Id | None, error: VoxgateError) -> dict[str, Any]:
+    """The error's JSON-RPC code and its message (which never holds a secret)."""
+    body = {"code": error.rpc_code, "message": error.detail}
+    return {"jsonrpc": "2.0", "id": frame_id, "error": body}
 
 
 def request_frame(frame_id: Id, method: str, params: dict[str, Any], **top: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from voxgate.auth.tokens import TokenClaims, mint
 from voxgate.bus.base import Bus, BusUnavailable, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
+from voxgate.domain.principals import Principal
 from voxgate.domain.records import (
     ApiKey,
     Assistant,
@@ -32,7 +33,7 @@ from voxgate.domain.records import (
     Page,
     SigningKey,
 )
-from voxgate.domain.timeutil import from_epoch, parse_instant, utcnow
+from voxgate.domain.timeutil import from_epoch, parse_instant, spoken, utcnow
 from voxgate.services.audit import AuditLog
 from voxgate.services.cache import TtlCache
 from voxgate.services.schemas import (
@@ -44,21 +45,13 @@ from voxgate.services.schemas import (
 )
 from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
 
-__all__ = ["ControlPlane", "connection_principal", "credential_principal"]
+__all__ = ["ControlPlane"]
 
 log = structlog.get_logger("voxgate.control")
 
 DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
 MINT_CACHE_TTL = 2.0
 ASSISTANT_KINDS = ("echo", "tone", "greeting", "custom")
-
-
-def credential_principal(credential_id: str) -> str:
-    return f"cred:{credential_id}"
-
-
-def connection_principal(connection_id: str) -> str:
-    return f"conn:{connection_id}"
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -182,13 +175,13 @@ class ControlPlane:
         if updated is None:
             raise NotFound(pointer="/")
         if conn.active and not updated.active:
-            await self._revoke_connection(updated, "connection deactivated")
+            cred_ids = await self.store.credential_ids_of_connection(conn_id)
+            await self.revoke("connection deactivated", cred_ids, [conn_id], cut_off=True)
         elif password is not None or (
             "user_name" in changes and changes["user_name"] != conn.user_name
         ):
-            await self._publish(
-                Revoked((connection_principal(conn_id),), "connection password changed")
-            )
+            # Only password logins of the connection end; its credentials are untouched.
+            await self.revoke("connection password changed", [], [conn_id])
         return updated, password
 
     async def delete_connection(self, conn_id: str) -> Connection:
@@ -197,20 +190,8 @@ class ControlPlane:
         self._changed(cred_ids, [conn_id])
         if conn is None:
             raise NotFound(pointer="/")
-        for cred_id in cred_ids:
-            await self._audit(cred_id, "revoked", {"reason": "connection deleted"})
-        principals = (connection_principal(conn_id), *map(credential_principal, cred_ids))
-        await self._publish(Revoked(principals, "connection deleted"))
+        await self.revoke("connection deleted", cred_ids, [conn_id])
         return conn
-
-    async def _revoke_connection(self, conn: Connection, reason: str) -> None:
-        cred_ids = await self.store.credential_ids_of_connection(conn.id)
-        cutoff = self._cutoff()
-        for cred_id in cred_ids:
-            await self._update_credential(cred_id, tokens_valid_after=cutoff)
-            await self._audit(cred_id, "revoked", {"reason": reason})
-        principals = (connection_principal(conn.id), *map(credential_principal, cred_ids))
-        await self._publish(Revoked(principals, reason))
 
     # -- credentials -----------------------------------------------------------------------
     async def create_credential(self, body: CredentialCreate) -> tuple[Credential, str]:
@@ -225,7 +206,7 @@ class ControlPlane:
         cred = Credential(
             id=ids.new_uuid(),
             connection_id=body.connection_id,
-            name=body.name if body.name is not None else str(now).replace("+00:00", "Z"),
+            name=body.name if body.name is not None else spoken(now),
             tag=body.tag,
             sip_username=ids.new_sip_username(),
             sip_password_hash=self.passwords.hash(password),
@@ -289,7 +270,7 @@ class ControlPlane:
         if updated is None:
             raise NotFound(pointer="/")
         if "connection_id" in changes and changes["connection_id"] != cred.connection_id:
-            await self._revoke(updated, "credential moved to another connection")
+            await self.revoke("credential moved to another connection", [cred_id], [])
         return updated
 
     async def delete_credential(self, cred_id: str) -> Credential:
@@ -297,8 +278,7 @@ class ControlPlane:
         self._changed([cred_id], [])
         if cred is None:
             raise NotFound(pointer="/")
-        await self._audit(cred_id, "revoked", {"reason": "credential deleted"})
-        await self._publish(Revoked((credential_principal(cred_id),), "credential deleted"))
+        await self.revoke("credential deleted", [cred_id], [])
         return cred
 
     async def set_credential_active(self, cred_id: str, active: bool) -> Credential:
@@ -306,48 +286,56 @@ class ControlPlane:
         now = utcnow()
         if cred.is_expired(now):
             raise CredentialExpired("can't update credentials in expired status", pointer="/status")
-        if active:
-            updated = await self._update_credential(
-                cred_id, status=CredentialStatus.ACTIVE, updated_at=now
-            )
-        else:
-            updated = await self._update_credential(
-                cred_id,
-                status=CredentialStatus.INACTIVE,
-                updated_at=now,
-                tokens_valid_after=self._cutoff(),
-            )
-        assert updated is not None
+        status = CredentialStatus.ACTIVE if active else CredentialStatus.INACTIVE
+        updated = await self._update_credential(cred_id, status=status, updated_at=now)
+        if updated is None:
+            raise NotFound(pointer="/")
         if not active:
-            await self._revoke(updated, "credential deactivated")
+            return await self._revoked_credential("credential deactivated", cred_id)
         return updated
 
     async def revoke_tokens(self, cred_id: str) -> Credential:
         await self.get_credential(cred_id)
-        updated = await self._update_credential(
-            cred_id, tokens_valid_after=self._cutoff(), updated_at=utcnow()
-        )
-        assert updated is not None
-        await self._revoke(updated, "tokens revoked")
-        return updated
+        return await self._revoked_credential("tokens revoked", cred_id)
+
+    async def _revoked_credential(self, reason: str, cred_id: str) -> Credential:
+        await self.revoke(reason, [cred_id], [], cut_off=True)
+        return await self.get_credential(cred_id)
 
     async def expire_due(self) -> list[str]:
         """Marks credentials whose time ran out and ends their sessions."""
         expired = await self.store.expire_credentials(utcnow())
         self._changed(expired, [])
-        for cred_id in expired:
-            await self._audit(cred_id, "expired", {})
         if expired:
-            await self._publish(
-                Revoked(
-                    tuple(map(credential_principal, expired)), "credential expired", expired=True
-                )
-            )
+            await self.revoke("credential expired", expired, [], expired=True)
         return expired
 
-    async def _revoke(self, cred: Credential, reason: str) -> None:
-        await self._audit(cred.id, "revoked", {"reason": reason})
-        await self._publish(Revoked((credential_principal(cred.id),), reason))
+    async def revoke(
+        self,
+        reason: str,
+        credential_ids: list[str],
+        connection_ids: list[str],
+        *,
+        cut_off: bool = False,
+        expired: bool = False,
+    ) -> None:
+        """The one way live sessions are ended: optionally cut off every token minted so far,
+        audit each credential, then publish so every node closes the sessions.
+
+        ``expired``: time ran out rather than someone revoking (a call in progress may finish).
+        """
+        if cut_off:
+            cutoff = self._cutoff()
+            for cred_id in credential_ids:
+                await self._update_credential(cred_id, tokens_valid_after=cutoff)
+        kind = "expired" if expired else "revoked"
+        for cred_id in credential_ids:
+            self.audit_log.record(cred_id, kind, {"reason": reason})
+        principals = (
+            *map(Principal.connection, connection_ids),
+            *map(Principal.credential, credential_ids),
+        )
+        await self._publish(Revoked(principals, reason, expired=expired))
 
     @staticmethod
     def _cutoff() -> datetime:
@@ -395,18 +383,11 @@ class ControlPlane:
             not_before_iat=cred.tokens_valid_after.timestamp(),
             expires_at=cred.expires_at.timestamp(),
         )
-        await self._audit(
-            cred.id, "token_minted", {"jti": claims.jti, "exp": claims.exp, "kid": claims.kid}
-        )
+        details = {"jti": claims.jti, "exp": claims.exp, "kid": claims.kid}
+        self.audit_log.record(cred.id, "token_minted", details)
         return token, claims
 
     # -- audit -----------------------------------------------------------------------------
-    async def _audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
-        self.audit_log.record(cred_id, kind, details)
-
-    async def audit(self, cred_id: str, kind: str, details: dict[str, Any]) -> None:
-        await self._audit(cred_id, kind, details)
-
     async def list_audit(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:
         await self.audit_log.flush()
         if await self.store.get_credential(cred_id) is None:

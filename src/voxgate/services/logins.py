@@ -1,7 +1,8 @@
 """Who may log in to the gateway: token, password and anonymous logins become a ``Grant``.
 
-The gateway's sans-I/O session hands the raw login params here (through its adapter) and gets
-a grant or a ``LoginFailed`` back. Failure messages never say whether a user exists.
+The gateway's sans-I/O core parses a login's params into a typed value; its adapter passes the
+parts here and gets a grant or a ``LoginFailed`` back. Failure messages never say whether a
+user exists.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import time
 from voxgate.auth.throttle import LoginThrottle
 from voxgate.auth.tokens import verify_signature
 from voxgate.domain.errors import LoginFailed
+from voxgate.domain.principals import Principal
 from voxgate.domain.records import CredentialStatus, Grant
 from voxgate.domain.timeutil import from_epoch, to_epoch
 from voxgate.services.cache import TtlCache
-from voxgate.services.control import ControlPlane, connection_principal, credential_principal
+from voxgate.services.control import ControlPlane
 
 __all__ = ["Grant", "LoginService"]
 
@@ -39,7 +41,7 @@ class LoginService:
         self._creds.drop(*credential_ids)
         self._conns.drop(*connection_ids)
 
-    async def token_login(self, token: object, now: float) -> Grant:
+    async def token_login(self, token: str, now: float) -> Grant:
         ring = self.control.ring
         try:
             claims = verify_signature(ring, token, now)
@@ -60,7 +62,7 @@ class LoginService:
             raise LoginFailed("Connection is not active", subject=cred.id)
         return Grant(
             "token",
-            credential_principal(cred.id),
+            Principal.credential(cred.id),
             cred.connection_id,
             cred.id,
             cred.sip_username,
@@ -69,13 +71,9 @@ class LoginService:
             issued_at=float(claims.iat),
         )
 
-    async def password_login(
-        self, login: object, password: object, address: str, now: float
-    ) -> Grant:
-        if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
-            raise LoginFailed("Login Incorrect")
-        if len(login) > 128 or len(password) > 1024:
-            raise LoginFailed("Login Incorrect")
+    async def password_login(self, login: str, password: str, address: str, now: float) -> Grant:
+        if not login or not password or len(login) > 128 or len(password) > 1024:
+            raise LoginFailed("Login Incorrect")  # the core checks this too; defence in depth
         keys = ("user:" + login.lower(), "addr:" + address)
         if self.throttle.retry_after(keys, now) > 0:
             # Counted, so hammering through the back-off reaches the lockout; no hashing done.
@@ -99,7 +97,7 @@ class LoginService:
             self.throttle.success(keys)
             return Grant(
                 "password",
-                credential_principal(cred.id),
+                Principal.credential(cred.id),
                 cred.connection_id,
                 cred.id,
                 cred.sip_username,
@@ -109,32 +107,21 @@ class LoginService:
         if not conn.active:
             raise LoginFailed("Login Incorrect")
         self.throttle.success(keys)
-        return Grant("password", connection_principal(conn.id), conn.id, None, conn.user_name, None)
+        return Grant("password", Principal.connection(conn.id), conn.id, None, conn.user_name, None)
 
-    async def anonymous_login(
-        self, target_type: object, target_id: object, conversation_id: object
-    ) -> Grant:
-        if target_type != "ai_assistant":
-            raise LoginFailed("anonymous_login supports target_type 'ai_assistant' only")
-        if not isinstance(target_id, str) or not target_id or len(target_id) > 128:
-            raise LoginFailed("Unknown AI assistant")
-        assistant = await self.control.store.get_assistant(target_id)
+    async def anonymous_login(self, assistant_id: str, conversation_id: str | None) -> Grant:
+        assistant = await self.control.store.get_assistant(assistant_id)
         if assistant is None:
             raise LoginFailed("Unknown AI assistant")
-        conv = (
-            conversation_id
-            if isinstance(conversation_id, str) and len(conversation_id) <= 128
-            else None
-        )
         return Grant(
             "anonymous",
-            f"anon:{assistant.id}",
+            Principal.assistant(assistant.id),
             "",
             None,
             "",
             None,
             assistant_id=assistant.id,
-            conversation_id=conv,
+            conversation_id=conversation_id,
         )
 
     async def still_valid(self, grant: Grant, now: float) -> bool:

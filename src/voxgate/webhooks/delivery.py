@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
 
+from voxgate.domain.ids import new_uuid
+from voxgate.domain.timeutil import iso, utcnow
 from voxgate.tasks import cancel_and_wait
 from voxgate.webhooks.signing import WebhookSigner
 
@@ -27,10 +27,8 @@ class _Job:
     event_type: str
     payload: dict[str, Any]
     timeout: float
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    occurred_at: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    )
+    event_id: str = field(default_factory=new_uuid)
+    occurred_at: str = field(default_factory=lambda: iso(utcnow()))
     attempt: int = 0
 
 

@@ -1,0 +1,79 @@
+"""A call leg as a state machine: its states, its one transition table, and hang-up causes.
+
+A call joins two legs: the caller's (outbound, keyed by the client's ``callID``) and the
+callee's (inbound, keyed by a ``callID`` the caller's node chooses). Each session keeps only
+its own legs (``rtc/calls.py``); the adapter relays between them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from voxgate.domain.errors import InvalidParams
+
+__all__ = ["CAUSES", "CallState", "InvalidTransition", "Leg", "cause_code", "transition"]
+
+
+class CallState(enum.Enum):
+    NEW = "new"
+    RINGING = "ringing"
+    ACTIVE = "active"
+    HELD = "held"
+    HANGUP = "hangup"
+
+
+class InvalidTransition(InvalidParams):
+    """A client asked for something its call's state does not allow (answer twice, ...)."""
+
+
+# (state, event) -> next state. Anything absent is refused.
+_TABLE: dict[tuple[CallState, str], CallState] = {
+    (CallState.NEW, "routed"): CallState.RINGING,
+    (CallState.NEW, "offered"): CallState.RINGING,
+    (CallState.RINGING, "answered"): CallState.ACTIVE,
+    (CallState.ACTIVE, "hold"): CallState.HELD,
+    (CallState.HELD, "unhold"): CallState.ACTIVE,
+    (CallState.HELD, "hold"): CallState.HELD,
+    (CallState.ACTIVE, "unhold"): CallState.ACTIVE,
+    **{(s, "hangup"): CallState.HANGUP for s in CallState if s is not CallState.HANGUP},
+}
+
+# Q.850-style causes the SDKs know (iOS ByeMessage.swift), name -> code.
+CAUSES: dict[str, int] = {
+    "UNALLOCATED_NUMBER": 1,
+    "NORMAL_CLEARING": 16,
+    "USER_BUSY": 17,
+    "NO_ANSWER": 19,
+    "SUBSCRIBER_ABSENT": 20,
+    "CALL_REJECTED": 21,
+    "NORMAL_TEMPORARY_FAILURE": 41,
+    "ORIGINATOR_CANCEL": 487,
+}
+
+
+def cause_code(cause: str, default: int = 16) -> int:
+    return CAUSES.get(cause, default)
+
+
+def transition(state: CallState, event: str) -> CallState:
+    try:
+        return _TABLE[(state, event)]
+    except KeyError:
+        raise InvalidTransition(f"{event} is not allowed in state {state.value}") from None
+
+
+@dataclass(slots=True)
+class Leg:
+    call_id: str
+    direction: str  # "outbound" (this client dialed) | "inbound" (this client is rung)
+    state: CallState = CallState.NEW
+    ring_deadline: float | None = None
+    peer: str = ""  # who is on the other side, for notices and logs
+
+    def apply(self, event: str) -> None:
+        self.state = transition(self.state, event)
+
+    @property
+    def live(self) -> bool:
+        return self.state is not CallState.HANGUP

@@ -1,0 +1,169 @@
+"""What the core hands its adapter, and the typed values the adapter hands back.
+
+Every value that crosses the seam between the sans-I/O core and the gateway is one of these
+frozen dataclasses: the adapter never builds or reads a JSON-RPC frame field itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxgate.domain.records import Grant
+from voxgate.rtc.frames import Id
+from voxgate.rtc.logins import LoginParams
+
+__all__ = [
+    "AssistantMessage",
+    "Audit",
+    "Authenticate",
+    "Close",
+    "CloseCode",
+    "Displacement",
+    "Offer",
+    "Output",
+    "Register",
+    "Relay",
+    "RouteCall",
+    "Send",
+]
+
+
+class CloseCode(enum.IntEnum):
+    """Every WebSocket close code voxgate sends, in one place."""
+
+    GOING_AWAY = 1001  # server shutting down
+    PROTOCOL_ERROR = 1002  # a stray continuation frame
+    INVALID_DATA = 1007  # a text message that is not UTF-8
+    POLICY = 1008  # flood, too many sockets from one address
+    TOO_BIG = 1009  # a message over the size limit
+    TRY_AGAIN_LATER = 1013  # presence unavailable
+    LOGIN_TIMEOUT = 4001
+    EXPIRED = 4002
+    REVOKED = 4003
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Verify ``login``; answer with ``session.login_result(request_id, ...)``."""
+
+    request_id: Id
+    login: LoginParams
+    refresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Claim the principal's inbound registration (latest wins)."""
+
+    grant: Grant
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    credential_id: str
+    kind: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCall:
+    """Find the callee for this outbound leg (a registration or an assistant)."""
+
+    call_id: str
+    destination: str
+    offer: Offer
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Hand ``kind`` (answer, bye, info, candidate) to the other leg. ``params`` is built by
+    the core for the other leg's core; the adapter carries it without reading it."""
+
+    call_id: str
+    kind: str
+    params: dict[str, Any]
+
+    @property
+    def cause(self) -> str:
+        """A bye's cause, for webhooks and logs."""
+        cause = self.params.get("cause")
+        return cause if isinstance(cause, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantMessage:
+    """The client wrote ``text`` to the assistant on ``call_id``; answer with
+    ``session.assistant_reply(call_id, reply, now)``."""
+
+    call_id: str
+    text: str
+
+
+Output = Send | Close | Authenticate | Register | Audit | RouteCall | Relay | AssistantMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A call offered to a session: what the callee's client is shown in its invite."""
+
+    sdp: str
+    caller_name: str = ""
+    caller_number: str = ""
+    client_state: str | None = None
+    custom_headers: list[Any] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the bus, when the callee is on another node."""
+        return {
+            "sdp": self.sdp,
+            "caller_name": self.caller_name,
+            "caller_number": self.caller_number,
+            "client_state": self.client_state,
+            "custom_headers": self.custom_headers,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Offer:
+        state = data.get("client_state")
+        headers = data.get("custom_headers")
+        return cls(
+            str(data.get("sdp", "")),
+            str(data.get("caller_name", ""))[:128],
+            str(data.get("caller_number", ""))[:128],
+            state if isinstance(state, str) else None,
+            headers if isinstance(headers, list) else [],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Displacement:
+    """Who took a session's registration (latest wins), as the displaced client is told."""
+
+    user_agent: str
+    address: str
+    port: int
+    at: float
+    node_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_agent": self.user_agent,
+            "address": self.address,
+            "port": self.port,
+            "at": self.at,
+            "node_id": self.node_id,
+        }

@@ -1,0 +1,86 @@
+"""Call state changes as Telnyx-shaped webhooks, one per connection a call touches.
+
+The router reports what happened (``call.initiated``, ``call.answered``, ``call.hangup``); this
+module knows the payload: the ids an app uses to tie a browser call to its events, the parties,
+the connection's ``webhook_event_url`` and timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxgate.domain.ids import new_uuid
+from voxgate.domain.records import Connection
+from voxgate.domain.timeutil import from_epoch, iso
+from voxgate.webhooks.delivery import WebhookSender
+
+__all__ = ["CallEvents", "CallInfo"]
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What a call's webhooks say about it; both nodes of a cross-node call hold a copy."""
+
+    from_: str
+    to: str
+    connections: dict[str, str]  # "outgoing"/"incoming" -> connection id
+    client_state: str | None
+    started: float
+    id: str = field(default_factory=new_uuid)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "from": self.from_,
+            "to": self.to,
+            "connections": self.connections,
+            "client_state": self.client_state,
+            "started": self.started,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], now: float) -> CallInfo:
+        state = data.get("client_state")
+        return cls(
+            from_=str(data.get("from", "")),
+            to=str(data.get("to", "")),
+            connections={str(k): str(v) for k, v in dict(data.get("connections") or {}).items()},
+            client_state=state if isinstance(state, str) else None,
+            started=float(data.get("started") or now),
+            id=str(data.get("id") or new_uuid()),
+        )
+
+
+class CallEvents:
+    def __init__(
+        self,
+        connection: Callable[[str], Awaitable[Connection | None]],
+        sender: WebhookSender,
+    ) -> None:
+        self._connection = connection
+        self.sender = sender
+
+    async def report(self, call: CallInfo, event_type: str, extra: dict[str, Any]) -> None:
+        for direction, conn_id in call.connections.items():
+            with contextlib.suppress(Exception):  # a webhook never disturbs the call
+                conn = await self._connection(conn_id)
+                url = conn.settings.get("webhook_event_url") if conn else None
+                if conn is None or not url:
+                    continue
+                timeout = conn.settings.get("webhook_timeout_secs")
+                payload = {
+                    "call_control_id": f"v3:{call.id}:{direction}",
+                    "call_leg_id": f"{call.id}:{direction}",
+                    "call_session_id": call.id,
+                    "connection_id": conn_id,
+                    "client_state": call.client_state,
+                    "from": call.from_,
+                    "to": call.to,
+                    "direction": direction,
+                    "start_time": iso(from_epoch(call.started)),
+                    **extra,
+                }
+                self.sender.send(str(url), event_type, payload, float(timeout) if timeout else None)
