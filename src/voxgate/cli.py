@@ -359,7 +359,7 @@ def assistants_create(
     """Register an AI assistant that anonymous_login can target."""
 
     async def go(rt: Runtime) -> dict[str, Any]:
-        return render.assistant(await rt.control.create_assistant(name, kind))
+        return render.assistant(await rt.control.assistants.create(name, kind))
 
     _print(_run(go))
 
@@ -369,7 +369,7 @@ def assistants_list() -> None:
     """List AI assistants."""
 
     async def go(rt: Runtime) -> list[dict[str, Any]]:
-        page = await rt.control.store.list_assistants(1, 1000)
+        page = await rt.control.assistants.list(1, 1000)
         return [render.assistant(a) for a in page.items]
 
     _print(_run(go))

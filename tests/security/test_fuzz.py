@@ -16,7 +16,8 @@ from tests.harness import Voxgate
 from tests.rtc.conftest import Api
 from tests.unit.test_session import T0, config, grant, login
 from voxgate.client import Client
-from voxgate.rtc import Authenticate, Send, Session
+from voxgate.rtc import Session
+from voxgate.rtc.outputs import Authenticate, Send
 
 METHODS = [
     "login",
@@ -74,9 +75,7 @@ frames = st.fixed_dictionaries(
     },
 )
 
-SESSION = Session(
-    config(max_frames_per_second=10**9), "198.51.100.9", 1, T0
-)
+SESSION = Session(config(max_frames_per_second=10**9), "198.51.100.9", 1, T0)
 login(SESSION, grant())
 COUNT = {"n": 0}
 BATCH, EXAMPLES = 100, 1000  # 100,000 frames per run

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.unit.test_session import T0, config, grant, login, sends
-from voxgate.rtc import Close, Offer, Output, Relay, RouteCall, Session
+from voxgate.rtc import Session
 from voxgate.rtc.legs import CallState, InvalidTransition, transition
+from voxgate.rtc.outputs import Close, Offer, Output, Relay, RouteCall
 
 
 def session(**cfg: Any) -> Session:

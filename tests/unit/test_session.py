@@ -10,20 +10,10 @@ from hypothesis import strategies as st
 
 from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
-from voxgate.domain.records import Grant
+from voxgate.domain.records import Grant, Registration
 from voxgate.gateway.server import session_config
-from voxgate.rtc import (
-    Audit,
-    Authenticate,
-    Close,
-    Displacement,
-    Output,
-    Register,
-    Send,
-    Session,
-    SessionConfig,
-    State,
-)
+from voxgate.rtc import Session, SessionConfig, State
+from voxgate.rtc.outputs import Audit, Authenticate, Close, Output, Register, Send
 
 T0 = 1_000_000.0
 
@@ -34,6 +24,13 @@ def config(**settings: Any) -> SessionConfig:
 
 
 CFG = config(expiry_notice=3600, handshake_timeout=10)
+
+
+def taker(user_agent: str) -> Registration:
+    """The registration that displaces a session."""
+    return Registration(
+        "cred:c1", "conn1", "c1", "gencredX", "s2", "n2", "203.0.113.9", 4444, user_agent, T0 + 4
+    )
 
 
 def grant(principal: str = "cred:c1", exp: float | None = T0 + 86_400, jti: str = "j1") -> Grant:
@@ -208,7 +205,7 @@ def test_handshake_timeout_closes_a_silent_socket() -> None:
 def test_revocation_and_displacement() -> None:
     s = new()
     login(s, grant())
-    disp = s.displaced(Displacement("Other", "203.0.113.9", 4444, T0 + 4, "n2"), T0 + 5)
+    disp = s.displaced(taker("Other"), T0 + 5)
     assert sends(disp)[0]["params"]["eventType"] == "voxgate.displaced"
     assert sends(disp)[0]["params"]["by"]["user_agent"] == "Other"
     assert s.state is not State.CLOSED  # displaced sessions stay connected

@@ -27,22 +27,22 @@ async def create(request: Request) -> JSONResponse:
         raise ValidationFailed("kind must be a string", pointer="/kind")
     if instructions is not None and not isinstance(instructions, str):
         raise ValidationFailed("instructions must be a string", pointer="/instructions")
-    item = await control(request).create_assistant(name, kind, instructions)
+    item = await control(request).assistants.create(name, kind, instructions)
     return JSONResponse({"data": render.assistant(item)}, status_code=201)
 
 
 @router.get("")
 async def list_(request: Request) -> dict[str, Any]:
     number, size = page_args(request.query_params, default=50, maximum=250)
-    page = await control(request).store.list_assistants(number, size)
+    page = await control(request).assistants.list(number, size)
     return page_envelope(page, render.assistant)
 
 
 @router.get("/{assistant_id}")
 async def retrieve(assistant_id: str, request: Request) -> dict[str, Any]:
-    return {"data": render.assistant(await control(request).get_assistant(assistant_id))}
+    return {"data": render.assistant(await control(request).assistants.get(assistant_id))}
 
 
 @router.delete("/{assistant_id}")
 async def delete(assistant_id: str, request: Request) -> dict[str, Any]:
-    return {"data": render.assistant(await control(request).delete_assistant(assistant_id))}
+    return {"data": render.assistant(await control(request).assistants.delete(assistant_id))}

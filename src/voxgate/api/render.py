@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.bus.base import Registration
-from voxgate.domain.records import Assistant, AuditEvent, Connection, Credential
+from voxgate.domain.records import Assistant, AuditEvent, Connection, Credential, Registration
 from voxgate.domain.timeutil import from_epoch, iso, utcnow
 
 __all__ = ["assistant", "audit_event", "connection", "credential", "registration_status"]

@@ -1,14 +1,6 @@
 """Presence (who holds which registration) and events between API and gateway nodes."""
 
-from voxgate.bus.base import (
-    Bus,
-    BusEvent,
-    BusUnavailable,
-    Displaced,
-    NodeMessage,
-    Registration,
-    Revoked,
-)
+from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Displaced, NodeMessage, Revoked
 from voxgate.bus.local import LocalBus
 
 __all__ = [
@@ -18,6 +10,5 @@ __all__ = [
     "Displaced",
     "LocalBus",
     "NodeMessage",
-    "Registration",
     "Revoked",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from voxgate.domain.records import Registration
+
 __all__ = [
     "Bus",
     "BusEvent",
@@ -16,23 +18,6 @@ __all__ = [
     "Registration",
     "Revoked",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """Who holds a principal's inbound route: one per credential (or connection login)."""
-
-    principal: str
-    connection_id: str
-    credential_id: str | None
-    sip_username: str
-    session_id: str
-    node_id: str
-    address: str
-    port: int
-    user_agent: str
-    registered_at: float
-    transport: str = "WSS"
 
 
 @dataclass(frozen=True, slots=True)

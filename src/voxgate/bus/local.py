@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from voxgate.bus.base import BusEvent, Handler, Registration
+from voxgate.bus.base import BusEvent, Handler
+from voxgate.domain.records import Registration
 
 __all__ = ["LocalBus"]
 

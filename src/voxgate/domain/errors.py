@@ -128,29 +128,20 @@ class InvalidParams(VoxgateError):
     rpc_code = -32602
 
 
-class MethodNotFound(VoxgateError):
-    status = 404
-    code = "10005"
-    title = "Method not found"
-    rpc_code = -32601
+class MethodNotFound(NotFound):
+    title, rpc_code = "Method not found", -32601
 
 
-class ParseError(VoxgateError):
+class ParseError(BadRequest):
     """A signaling frame that is not JSON."""
 
-    status = 400
-    code = "10015"
-    title = "Parse error"
-    rpc_code = -32700
+    title, rpc_code = "Parse error", -32700
 
 
-class InvalidRequest(VoxgateError):
+class InvalidRequest(BadRequest):
     """JSON, but not a JSON-RPC request or response (bad id, bad method, not an object)."""
 
-    status = 400
-    code = "10015"
-    title = "Invalid Request"
-    rpc_code = -32600
+    title, rpc_code = "Invalid Request", -32600
 
 
 class ConfigurationError(VoxgateError):

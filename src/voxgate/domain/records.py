@@ -17,6 +17,7 @@ __all__ = [
     "CredentialStatus",
     "Grant",
     "Page",
+    "Registration",
     "SigningKey",
 ]
 
@@ -128,3 +129,20 @@ class Grant:
     @property
     def anonymous(self) -> bool:
         return self.method == "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Who holds a principal's inbound route: one per credential (or connection login)."""
+
+    principal: str
+    connection_id: str
+    credential_id: str | None
+    sip_username: str
+    session_id: str
+    node_id: str
+    address: str
+    port: int
+    user_agent: str
+    registered_at: float
+    transport: str = "WSS"

@@ -13,7 +13,7 @@ from typing import Generic, Protocol, TypeVar
 from voxgate.domain.principals import Principal
 from voxgate.rtc.session import Session
 
-__all__ = ["Directory", "Tracked"]
+__all__ = ["Directory", "P", "Tracked"]
 
 REVOCATION_MEMORY = 60.0  # seconds a revocation is remembered against racing logins
 MAX_REVOCATIONS = 100_000

@@ -10,7 +10,6 @@ import asyncio
 import collections
 import contextlib
 import json
-import ssl
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -20,38 +19,28 @@ import structlog
 from picows import ws_create_server
 
 from voxgate import metrics
-from voxgate.bus.base import (
-    Bus,
-    BusEvent,
-    BusUnavailable,
-    Displaced,
-    NodeMessage,
-    Registration,
-    Revoked,
-)
+from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Displaced, NodeMessage, Revoked
 from voxgate.config import Settings
-from voxgate.domain.errors import LoginFailed
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import Grant
+from voxgate.domain.records import Grant, Registration
+from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory
-from voxgate.gateway.sockets import Socket
+from voxgate.gateway.sockets import Socket, tls_context
 from voxgate.gateway.timers import DeadlineHeap
-from voxgate.rtc.logins import AnonymousLogin, LoginParams, PasswordLogin, TokenLogin
 from voxgate.rtc.outputs import (
     AssistantMessage,
     Audit,
     Authenticate,
     Close,
     CloseCode,
-    Displacement,
     Output,
     Register,
     Relay,
     RouteCall,
     Send,
 )
-from voxgate.rtc.session import LoginOutcome, Session, SessionConfig
+from voxgate.rtc.session import Session, SessionConfig
 from voxgate.services.audit import AuditLog
 from voxgate.services.logins import LoginService
 from voxgate.store.base import Store
@@ -96,6 +85,7 @@ class Gateway:
         self.node_id = bus.node_id
         self.config = session_config(settings, self.node_id)
         self.directory: Directory[Peer] = Directory()
+        self.authenticate = Authenticator(bus, logins, self.directory, audit)
         self.timers: DeadlineHeap[Peer] = DeadlineHeap()
         self._server: asyncio.Server | None = None
         self._alarm: asyncio.TimerHandle | None = None  # one loop timer for every session
@@ -123,7 +113,7 @@ class Gateway:
             websocket_handshake_timeout=self.settings.handshake_timeout,
             max_frame_size=max_message,
             read_buffer_init_size=2048,  # grows on demand; idle sessions stay small
-            ssl=_tls_context(self.settings),
+            ssl=tls_context(self.settings.tls_cert, self.settings.tls_key),
             logger_name="gateway.sockets",
             use_aiofastnet=False,  # uvloop accepts in C; aiofastnet does it in Python
             backlog=LISTEN_BACKLOG,
@@ -217,7 +207,7 @@ class Gateway:
             if isinstance(out, Send):
                 self._send(peer, out.frame)
             elif isinstance(out, Authenticate):
-                outcome = await self._authenticate(peer, out)
+                outcome = await self.authenticate(peer, out)
                 await self.apply(
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
@@ -249,43 +239,6 @@ class Gateway:
     @staticmethod
     def _send(peer: Peer, frame: dict[str, Any]) -> None:
         peer.ws.send(json.dumps(frame, separators=(",", ":")))
-
-    async def _authenticate(self, peer: Peer, req: Authenticate) -> LoginOutcome:
-        login, now = req.login, time.time()
-        method = _METHODS[type(login)]
-        if not req.refresh and method != "anonymous" and not await self.bus.healthy():
-            metrics.LOGINS.labels(method, "unavailable").inc()
-            return LoginFailed("Presence service unavailable; try again shortly")  # fail closed
-        try:
-            grant = await self._verify(login, peer.session.address, now)
-        except LoginFailed as exc:
-            metrics.LOGINS.labels(method, "failed").inc()
-            return exc
-        except Exception as exc:  # store or bus down: fail closed, say so plainly
-            log.warning("login check unavailable", error=type(exc).__name__)
-            metrics.LOGINS.labels(method, "unavailable").inc()
-            return LoginFailed("Login service temporarily unavailable")
-        if self.directory.revoked_since(grant.principal, now):
-            # a revocation arrived while we checked (maybe against a cached record)
-            metrics.LOGINS.labels(method, "failed").inc()
-            return LoginFailed("Credential was revoked", subject=grant.credential_id)
-        metrics.LOGINS.labels(method, "ok").inc()
-        if req.refresh:
-            metrics.REFRESHES.inc()
-        else:
-            metrics.SESSIONS.labels(grant.method).inc()
-        reused = self.directory.track(peer, grant.principal, grant.jti)
-        if reused and grant.credential_id:
-            details = {"jti": grant.jti, "addresses": reused}
-            self.audit_log.record(grant.credential_id, "token_reuse", details)
-        return grant
-
-    async def _verify(self, login: LoginParams, address: str, now: float) -> Grant:
-        if isinstance(login, TokenLogin):
-            return await self.logins.token_login(login.token, now)
-        if isinstance(login, PasswordLogin):
-            return await self.logins.password_login(login.login, login.password, address, now)
-        return await self.logins.anonymous_login(login.assistant_id, login.conversation_id)
 
     def _registration(self, peer: Peer, grant: Grant, user_agent: str) -> Registration:
         return Registration(
@@ -408,22 +361,13 @@ class Gateway:
         elif isinstance(event, Displaced):
             target = self.directory.peers.get(event.session_id)
             if target is not None:
-                by = event.by
-                taker = Displacement(
-                    by.user_agent, by.address, by.port, by.registered_at, by.node_id
-                )
-                await self.apply(target, target.session.displaced(taker, now))
+                await self.apply(target, target.session.displaced(event.by, now))
 
 
 ALARM_SLACK = 0.05  # a deadline this close to the armed one does not re-arm it
 LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {CloseCode.POLICY: "frames_per_second", CloseCode.LOGIN_TIMEOUT: "login_timeout"}
-_METHODS: dict[type, str] = {
-    TokenLogin: "token",
-    PasswordLogin: "password",
-    AnonymousLogin: "anonymous",
-}
 
 
 def session_config(settings: Settings, node_id: str) -> SessionConfig:
@@ -436,12 +380,3 @@ def session_config(settings: Settings, node_id: str) -> SessionConfig:
         node_id=node_id,
         expiry_grace=settings.expiry_grace,
     )
-
-
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if settings.tls_cert is None or settings.tls_key is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    return context

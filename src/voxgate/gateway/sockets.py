@@ -11,13 +11,15 @@ handshake: the parts of RFC 6455 a message-level library used to do for us.
 from __future__ import annotations
 
 import asyncio
+import ssl
+from pathlib import Path
 from typing import Protocol
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from voxgate.rtc.outputs import CloseCode
 
-__all__ = ["CLOSE_TIMEOUT", "MAX_WRITE_BUFFER", "Socket", "SocketEvents"]
+__all__ = ["CLOSE_TIMEOUT", "MAX_WRITE_BUFFER", "Socket", "SocketEvents", "tls_context"]
 
 CLOSE_TIMEOUT = 5.0  # how long a client may take to answer our close frame
 MAX_WRITE_BUFFER = 4 * 1024 * 1024  # a client this far behind is closed, not buffered for
@@ -127,3 +129,13 @@ class Socket(WSListener):
             self.close(CloseCode.INVALID_DATA, "invalid UTF-8")
             return
         self.events.received(self, text)
+
+
+def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """wss:// when a certificate is configured (TLS 1.2 or newer)."""
+    if cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

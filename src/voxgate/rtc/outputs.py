@@ -7,7 +7,7 @@ frozen dataclasses: the adapter never builds or reads a JSON-RPC frame field its
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from voxgate.domain.records import Grant
@@ -20,7 +20,6 @@ __all__ = [
     "Authenticate",
     "Close",
     "CloseCode",
-    "Displacement",
     "Offer",
     "Output",
     "Register",
@@ -46,11 +45,16 @@ class CloseCode(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Send:
+    """A JSON-RPC frame for this session's client, built by the core."""
+
     frame: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Close:
+    """Close the socket once the frames before it are out; the client's answer (or the
+    close timeout) completes the handshake."""
+
     code: CloseCode
     reason: str
 
@@ -66,7 +70,8 @@ class Authenticate:
 
 @dataclass(frozen=True, slots=True)
 class Register:
-    """Claim the principal's inbound registration (latest wins)."""
+    """Claim the principal's inbound registration. The latest registration wins; the one it
+    replaces is told through ``session.displaced`` on whichever node holds it."""
 
     grant: Grant
     user_agent: str
@@ -74,6 +79,8 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Audit:
+    """An entry for the credential's audit trail (written in batches, off the signaling path)."""
+
     credential_id: str
     kind: str
     details: dict[str, Any]
@@ -81,7 +88,8 @@ class Audit:
 
 @dataclass(frozen=True, slots=True)
 class RouteCall:
-    """Find the callee for this outbound leg (a registration or an assistant)."""
+    """Find the callee for this outbound leg: a registration (here or on another node) or an
+    assistant; then tell the session with ``call_routed`` or ``call_failed``."""
 
     call_id: str
     destination: str
@@ -128,13 +136,7 @@ class Offer:
 
     def to_dict(self) -> dict[str, Any]:
         """For the bus, when the callee is on another node."""
-        return {
-            "sdp": self.sdp,
-            "caller_name": self.caller_name,
-            "caller_number": self.caller_number,
-            "client_state": self.client_state,
-            "custom_headers": self.custom_headers,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Offer:
@@ -147,23 +149,3 @@ class Offer:
             state if isinstance(state, str) else None,
             headers if isinstance(headers, list) else [],
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Displacement:
-    """Who took a session's registration (latest wins), as the displaced client is told."""
-
-    user_agent: str
-    address: str
-    port: int
-    at: float
-    node_id: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "user_agent": self.user_agent,
-            "address": self.address,
-            "port": self.port,
-            "at": self.at,
-            "node_id": self.node_id,
-        }

@@ -18,7 +18,7 @@ from typing import Any
 
 from voxgate.domain import ids
 from voxgate.domain.errors import LoginFailed, MethodNotFound, NotAuthenticated, VoxgateError
-from voxgate.domain.records import Grant
+from voxgate.domain.records import Grant, Registration
 from voxgate.rtc import frames
 from voxgate.rtc.calls import CALL_METHODS, Calls
 from voxgate.rtc.frames import FrameError, Request, Response
@@ -28,7 +28,6 @@ from voxgate.rtc.outputs import (
     Authenticate,
     Close,
     CloseCode,
-    Displacement,
     Offer,
     Output,
     Register,
@@ -117,16 +116,17 @@ class Session:
             "telnyx_rtc.invite": Input.INVITE,
         }.get(method or "", Input.REQUEST)
         outcome = self._step(event)
-        if outcome is Refusal.NOT_AUTHENTICATED:
-            return self._error(req, NotAuthenticated())
+        if outcome is Refusal.NO_NEW_CALLS and self.grant is not None:
+            return self.calls.invite(req, self.grant, now, refused=True)
+        if isinstance(outcome, Refusal):
+            return self._refused(req, outcome)
         if event is Input.PING:
             return self._result(req, {"message": "PONG", "sessid": self.sessid})
         if event is Input.GATEWAY_STATE:
             return self._result(req, {"params": {"state": "REGED"}, "sessid": self.sessid})
         assert self.grant is not None  # the table lets only logged-in sessions past
         if event is Input.INVITE:
-            refused = outcome is Refusal.NO_NEW_CALLS
-            return self.calls.invite(req, self.grant, now, refused=refused)
+            return self.calls.invite(req, self.grant, now, refused=False)
         if method is None:
             return self._result(req, {})  # debug_report_* and other method-less requests
         if method in CALL_METHODS:
@@ -138,10 +138,8 @@ class Session:
         if req.id is None:
             return []
         outcome = self._step(Input.LOGIN_AGAIN if self._pending is not None else Input.LOGIN)
-        if outcome is Refusal.LOGIN_IN_PROGRESS:
-            return [Send(frames.error_frame(req.id, LoginFailed("Another login is in progress")))]
         if isinstance(outcome, Refusal):
-            return []
+            return self._refused(req, outcome)
         if not self.user_agent:
             self.user_agent = user_agent(req.params)
         login = parse_login(str(req.method), req.params)
@@ -252,14 +250,22 @@ class Session:
             return []
         return self._end("voxgate.revoked", reason, CloseCode.REVOKED)
 
-    def displaced(self, by: Displacement, now: float) -> list[Output]:
-        """Our registration moved to a newer session; we stay connected but stop ringing."""
+    def displaced(self, by: Registration, now: float) -> list[Output]:
+        """Our registration moved to a newer session (``by``); we stay connected, stop ringing."""
         if isinstance(self._step(Input.DISPLACED), Refusal) or self.grant is None:
             return []
-        body = {"by": by.to_dict(), "server_time": now}
-        outs: list[Output] = [Send(self._notice("voxgate.displaced", body))]
+        taker = {
+            "user_agent": by.user_agent,
+            "address": by.address,
+            "port": by.port,
+            "at": by.registered_at,
+            "node_id": by.node_id,
+        }
+        outs: list[Output] = [
+            Send(self._notice("voxgate.displaced", {"by": taker, "server_time": now}))
+        ]
         if self.grant.credential_id:
-            details = {"by": by.to_dict(), **self._origin()}
+            details = {"by": taker, **self._origin()}
             outs.append(Audit(self.grant.credential_id, "displaced", details))
         return outs
 
@@ -353,12 +359,18 @@ class Session:
         return self._server_id
 
     def _origin(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "user_agent": self.user_agent,
-            "sessid": self.sessid,
-        }
+        """Where this session comes from, for the audit trail."""
+        return dict(
+            address=self.address, port=self.port, user_agent=self.user_agent, sessid=self.sessid
+        )
+
+    def _refused(self, req: Request, refusal: Refusal) -> list[Output]:
+        """The reply to a request the table refuses."""
+        if refusal is Refusal.NOT_AUTHENTICATED:
+            return self._error(req, NotAuthenticated())
+        if refusal is Refusal.LOGIN_IN_PROGRESS:
+            return self._error(req, LoginFailed("Another login is in progress"))
+        return []
 
     @staticmethod
     def _result(req: Request, result: dict[str, Any]) -> list[Output]:

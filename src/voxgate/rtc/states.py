@@ -55,71 +55,48 @@ class Refusal(enum.Enum):
 
 S, E, R = State, Input, Refusal
 Outcome = State | Refusal
+_NO_AUTH, _IGNORE, _BUSY = R.NOT_AUTHENTICATED, R.IGNORE, R.LOGIN_IN_PROGRESS
+_OTHER, _NO_CALLS, _ABSENT = R.OTHER_IDENTITY, R.NO_NEW_CALLS, R.NOT_REACHABLE
+_COLUMNS = (S.CONNECTED, S.LOGGING_IN, S.READY, S.DRAINING)
 
-_ENDS: dict[Input, Outcome] = {E.REVOKED: S.CLOSED, E.FLOOD: S.CLOSED, E.SOCKET_LOST: S.CLOSED}
-_LOGGED_OUT: dict[Input, Outcome] = {
-    E.LOGIN_AGAIN: R.LOGIN_IN_PROGRESS,
-    E.LOGIN_OK: R.IGNORE,
-    E.LOGIN_OTHER_IDENTITY: R.IGNORE,
-    E.LOGIN_FAILED: R.IGNORE,
-    E.GATEWAY_STATE: R.NOT_AUTHENTICATED,
-    E.INVITE: R.NOT_AUTHENTICATED,
-    E.REQUEST: R.NOT_AUTHENTICATED,
-    E.EXPIRED: R.IGNORE,
-    E.EXPIRED_IN_CALL: R.IGNORE,
-    E.CALLS_ENDED: R.IGNORE,
-    E.GRACE_OVER: R.IGNORE,
-    E.DISPLACED: R.IGNORE,
-    E.OFFERED: R.NOT_REACHABLE,
-    **_ENDS,
+# One row per input, one column per live state. A CLOSED session ignores everything.
+# - LOGIN when logged in is a refresh: verified while the session goes on; if it fails, the
+#   old token still holds; if it succeeds, even a draining session is rescued.
+# - HANDSHAKE_TIMEOUT while LOGGING_IN: the store is slow, not the client.
+# - EXPIRED while DRAINING: the grace is already counting down.
+# - DISPLACED: the session stays connected (it may still dial out) but no longer rings.
+# fmt: off
+_GRID: dict[Input, tuple[Outcome, Outcome, Outcome, Outcome]] = {
+    #                        CONNECTED      LOGGING_IN    READY       DRAINING
+    E.LOGIN:                (S.LOGGING_IN, _BUSY,        S.READY,    S.DRAINING),
+    E.LOGIN_AGAIN:          (_BUSY,        _BUSY,        _BUSY,      _BUSY),
+    E.LOGIN_OK:             (_IGNORE,      S.READY,      S.READY,    S.READY),
+    E.LOGIN_OTHER_IDENTITY: (_IGNORE,      _IGNORE,      _OTHER,     _OTHER),
+    E.LOGIN_FAILED:         (_IGNORE,      S.CONNECTED,  S.READY,    S.DRAINING),
+    E.PING:                 (S.CONNECTED,  S.LOGGING_IN, S.READY,    S.DRAINING),
+    E.GATEWAY_STATE:        (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING),
+    E.INVITE:               (_NO_AUTH,     _NO_AUTH,     S.READY,    _NO_CALLS),
+    E.REQUEST:              (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING),
+    E.HANDSHAKE_TIMEOUT:    (S.CLOSED,     _IGNORE,      _IGNORE,    _IGNORE),
+    E.EXPIRED:              (_IGNORE,      _IGNORE,      S.CLOSED,   _IGNORE),
+    E.EXPIRED_IN_CALL:      (_IGNORE,      _IGNORE,      S.DRAINING, _IGNORE),
+    E.CALLS_ENDED:          (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED),
+    E.GRACE_OVER:           (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED),
+    E.REVOKED:              (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
+    E.DISPLACED:            (_IGNORE,      _IGNORE,      S.READY,    S.DRAINING),
+    E.OFFERED:              (_ABSENT,      _ABSENT,      S.READY,    _ABSENT),
+    E.FLOOD:                (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
+    E.SOCKET_LOST:          (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
 }
-_LOGGED_IN: dict[Input, Outcome] = {
-    E.LOGIN_AGAIN: R.LOGIN_IN_PROGRESS,
-    E.LOGIN_OTHER_IDENTITY: R.OTHER_IDENTITY,
-    E.HANDSHAKE_TIMEOUT: R.IGNORE,
-    **_ENDS,
-}
+# fmt: on
 
 TABLE: dict[tuple[State, Input], Outcome] = {
-    **{(S.CONNECTED, i): o for i, o in _LOGGED_OUT.items()},
-    (S.CONNECTED, E.LOGIN): S.LOGGING_IN,
-    (S.CONNECTED, E.PING): S.CONNECTED,
-    (S.CONNECTED, E.HANDSHAKE_TIMEOUT): S.CLOSED,
-    **{(S.LOGGING_IN, i): o for i, o in _LOGGED_OUT.items()},
-    (S.LOGGING_IN, E.LOGIN): R.LOGIN_IN_PROGRESS,
-    (S.LOGGING_IN, E.LOGIN_OK): S.READY,
-    (S.LOGGING_IN, E.LOGIN_FAILED): S.CONNECTED,
-    (S.LOGGING_IN, E.PING): S.LOGGING_IN,
-    (S.LOGGING_IN, E.HANDSHAKE_TIMEOUT): R.IGNORE,  # the store is slow, not the client
-    **{(S.READY, i): o for i, o in _LOGGED_IN.items()},
-    (S.READY, E.LOGIN): S.READY,  # a refresh: verified while the session goes on
-    (S.READY, E.LOGIN_OK): S.READY,
-    (S.READY, E.LOGIN_FAILED): S.READY,  # the old token still holds
-    (S.READY, E.PING): S.READY,
-    (S.READY, E.GATEWAY_STATE): S.READY,
-    (S.READY, E.INVITE): S.READY,
-    (S.READY, E.REQUEST): S.READY,
-    (S.READY, E.EXPIRED): S.CLOSED,
-    (S.READY, E.EXPIRED_IN_CALL): S.DRAINING,
-    (S.READY, E.CALLS_ENDED): S.READY,
-    (S.READY, E.GRACE_OVER): R.IGNORE,
-    (S.READY, E.DISPLACED): S.READY,
-    (S.READY, E.OFFERED): S.READY,
-    **{(S.DRAINING, i): o for i, o in _LOGGED_IN.items()},
-    (S.DRAINING, E.LOGIN): S.DRAINING,
-    (S.DRAINING, E.LOGIN_OK): S.READY,  # a fresh token rescues the session
-    (S.DRAINING, E.LOGIN_FAILED): S.DRAINING,
-    (S.DRAINING, E.PING): S.DRAINING,
-    (S.DRAINING, E.GATEWAY_STATE): S.DRAINING,
-    (S.DRAINING, E.INVITE): R.NO_NEW_CALLS,
-    (S.DRAINING, E.REQUEST): S.DRAINING,
-    (S.DRAINING, E.EXPIRED): R.IGNORE,  # already counting down the grace
-    (S.DRAINING, E.EXPIRED_IN_CALL): R.IGNORE,
-    (S.DRAINING, E.CALLS_ENDED): S.CLOSED,
-    (S.DRAINING, E.GRACE_OVER): S.CLOSED,
-    (S.DRAINING, E.DISPLACED): S.DRAINING,
-    (S.DRAINING, E.OFFERED): R.NOT_REACHABLE,
-    **{(S.CLOSED, i): R.IGNORE for i in Input},
+    **{
+        (state, event): out
+        for event, row in _GRID.items()
+        for state, out in zip(_COLUMNS, row, strict=True)
+    },
+    **{(S.CLOSED, event): R.IGNORE for event in Input},
 }
 
 

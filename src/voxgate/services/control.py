@@ -25,7 +25,6 @@ from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
 from voxgate.domain.records import (
     ApiKey,
-    Assistant,
     AuditEvent,
     Connection,
     Credential,
@@ -34,6 +33,7 @@ from voxgate.domain.records import (
     SigningKey,
 )
 from voxgate.domain.timeutil import from_epoch, parse_instant, spoken, utcnow
+from voxgate.services.assistants import Assistants
 from voxgate.services.audit import AuditLog
 from voxgate.services.cache import TtlCache
 from voxgate.services.schemas import (
@@ -51,7 +51,6 @@ log = structlog.get_logger("voxgate.control")
 
 DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
 MINT_CACHE_TTL = 2.0
-ASSISTANT_KINDS = ("echo", "tone", "greeting", "custom")
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +78,7 @@ class ControlPlane:
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
         self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
+        self.assistants = Assistants(store)
         # Caches elsewhere in this process (the login cache) drop entries when we write.
         self.on_change: list[Callable[[list[str], list[str]], None]] = []
 
@@ -397,30 +397,3 @@ class ControlPlane:
                 raise NotFound(pointer="/")
             return page
         return await self.store.list_audit(cred_id, number, size)
-
-    # -- assistants ------------------------------------------------------------------------
-    async def create_assistant(
-        self, name: str, kind: str = "echo", instructions: str | None = None
-    ) -> Assistant:
-        if not name or len(name) > 255:
-            raise ValidationFailed("name must be 1-255 characters", pointer="/name")
-        if kind not in ASSISTANT_KINDS:
-            raise ValidationFailed(
-                f"kind must be one of {', '.join(ASSISTANT_KINDS)}", pointer="/kind"
-            )
-        settings = {"instructions": instructions} if instructions else {}
-        assistant = Assistant("assistant-" + ids.new_uuid(), name, kind, utcnow(), settings)
-        await self.store.add_assistant(assistant)
-        return assistant
-
-    async def get_assistant(self, assistant_id: str) -> Assistant:
-        found = await self.store.get_assistant(assistant_id)
-        if found is None:
-            raise NotFound(pointer="/")
-        return found
-
-    async def delete_assistant(self, assistant_id: str) -> Assistant:
-        found = await self.store.delete_assistant(assistant_id)
-        if found is None:
-            raise NotFound(pointer="/")
-        return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from voxgate.domain.ids import new_uuid
@@ -32,14 +32,9 @@ class CallInfo:
     id: str = field(default_factory=new_uuid)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "from": self.from_,
-            "to": self.to,
-            "connections": self.connections,
-            "client_state": self.client_state,
-            "started": self.started,
-        }
+        data = asdict(self)
+        data["from"] = data.pop("from_")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], now: float) -> CallInfo:

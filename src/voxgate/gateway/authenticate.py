@@ -1,0 +1,80 @@
+"""A core's ``Authenticate`` becomes a grant or a refusal.
+
+Around the login service: fail closed when presence is down, refuse a login that raced a
+revocation, flag a token presented from two addresses, count every outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Generic
+
+import structlog
+
+from voxgate import metrics
+from voxgate.bus.base import Bus
+from voxgate.domain.errors import LoginFailed
+from voxgate.domain.records import Grant
+from voxgate.gateway.directory import Directory, P
+from voxgate.rtc.logins import AnonymousLogin, LoginParams, PasswordLogin, TokenLogin
+from voxgate.rtc.outputs import Authenticate
+from voxgate.rtc.session import LoginOutcome
+from voxgate.services.audit import AuditLog
+from voxgate.services.logins import LoginService
+
+__all__ = ["Authenticator"]
+
+log = structlog.get_logger("voxgate.gateway")
+
+_METHODS: dict[type, str] = {
+    TokenLogin: "token",
+    PasswordLogin: "password",
+    AnonymousLogin: "anonymous",
+}
+
+
+class Authenticator(Generic[P]):
+    def __init__(
+        self, bus: Bus, logins: LoginService, directory: Directory[P], audit: AuditLog
+    ) -> None:
+        self.bus = bus
+        self.logins = logins
+        self.directory = directory
+        self.audit = audit
+
+    async def __call__(self, peer: P, req: Authenticate) -> LoginOutcome:
+        login, now = req.login, time.time()
+        method = _METHODS[type(login)]
+        if not req.refresh and method != "anonymous" and not await self.bus.healthy():
+            metrics.LOGINS.labels(method, "unavailable").inc()
+            return LoginFailed("Presence service unavailable; try again shortly")  # fail closed
+        try:
+            grant = await self._verify(login, peer.session.address, now)
+        except LoginFailed as exc:
+            metrics.LOGINS.labels(method, "failed").inc()
+            return exc
+        except Exception as exc:  # store or bus down: fail closed, say so plainly
+            log.warning("login check unavailable", error=type(exc).__name__)
+            metrics.LOGINS.labels(method, "unavailable").inc()
+            return LoginFailed("Login service temporarily unavailable")
+        if self.directory.revoked_since(grant.principal, now):
+            # a revocation arrived while we checked (maybe against a cached record)
+            metrics.LOGINS.labels(method, "failed").inc()
+            return LoginFailed("Credential was revoked", subject=grant.credential_id)
+        metrics.LOGINS.labels(method, "ok").inc()
+        if req.refresh:
+            metrics.REFRESHES.inc()
+        else:
+            metrics.SESSIONS.labels(grant.method).inc()
+        reused = self.directory.track(peer, grant.principal, grant.jti)
+        if reused and grant.credential_id:
+            details = {"jti": grant.jti, "addresses": reused}
+            self.audit.record(grant.credential_id, "token_reuse", details)
+        return grant
+
+    async def _verify(self, login: LoginParams, address: str, now: float) -> Grant:
+        if isinstance(login, TokenLogin):
+            return await self.logins.token_login(login.token, now)
+        if isinstance(login, PasswordLogin):
+            return await self.logins.password_login(login.login, login.password, address, now)
+        return await self.logins.anonymous_login(login.assistant_id, login.conversation_id)
