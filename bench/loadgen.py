@@ -197,9 +197,7 @@ def _addr(i: int) -> tuple[str, int]:
     return (f"127.0.{1 + i // 20000}.{1 + (i // 250) % 250}", 0)
 
 
-async def hold(
-    url: str, tokens: list[str], full: bool, count: int, batch: int, pid_file: str | None
-) -> dict[str, Any]:
+async def hold(url: str, tokens: list[str], full: bool, count: int, batch: int) -> dict[str, Any]:
     """Open ``count`` sessions (until failure) and report how many stood, then wait for stdin."""
     held: list[Any] = []
     failure = ""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import jwt
@@ -95,3 +98,24 @@ def test_key_rotation_from_the_cli_reaches_the_running_server(server: Voxgate) -
             )
         )
         assert "result" in json.loads(ws.recv(timeout=5))
+
+
+def test_shared_options_come_before_the_command(server: Voxgate, tmp_path: Path) -> None:
+    """``voxgate --database-url URL --secret-file PATH COMMAND``: one place for both options,
+    honoured by every command (the server's own env is not used here)."""
+    env = {k: v for k, v in server.cli_env().items() if not k.startswith("VOXGATE_")}
+    db, secret = tmp_path / "other.db", tmp_path / "other.secret"
+    base = [sys.executable, "-m", "voxgate", "--database-url", f"sqlite+aiosqlite:///{db}"]
+    base += ["--secret-file", str(secret)]
+    run = subprocess.run(
+        [*base, "keys", "list-signing"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert db.exists() and secret.exists() and not (tmp_path / "voxgate.db").exists()
+    listed = json.loads(run.stdout)
+    assert len(listed) == 1 and listed[0]["signing"] is True
+    # the same kid from a second command: both read the store the options named
+    again = subprocess.run(
+        [*base, "keys", "list-signing"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert json.loads(again.stdout) == listed

@@ -165,16 +165,16 @@ class Session:
                 )
             return outs
         same = current is None or outcome.principal == current.principal
-        if self._step(Input.LOGIN_OK if same else Input.LOGIN_OTHER_IDENTITY) is (
-            Refusal.OTHER_IDENTITY
-        ):
-            assert current is not None
+        verdict = self._step(Input.LOGIN_OK if same else Input.LOGIN_OTHER_IDENTITY)
+        if verdict is Refusal.OTHER_IDENTITY and current is not None:
             refused = LoginFailed("Login refused: this session belongs to another identity")
             outs = [Send(frames.error_frame(request_id, refused))]
             if current.credential_id:
                 details = {"reason": "different identity", **self._origin()}
                 outs.append(Audit(current.credential_id, "refresh_refused", details))
             return outs
+        if isinstance(verdict, Refusal):
+            return []
         self.grant, self.notice_sent, self.grace_until = outcome, False, None
         reply = {"message": "logged in", "sessid": self.sessid}
         outs = [Send(frames.result_frame(request_id, reply, voice_sdk_id=self.voice_sdk_id))]
