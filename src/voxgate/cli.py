@@ -128,6 +128,26 @@ def serve(
             envvar="VOXGATE_HANDSHAKE_TIMEOUT", help="Seconds a socket may stay without logging in."
         ),
     ] = DEFAULTS.handshake_timeout,
+    reattach_window: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_REATTACH_WINDOW",
+            help="Seconds a dropped session keeps its calls for the client to reconnect (0: off).",
+        ),
+    ] = DEFAULTS.reattach_window,
+    ping_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_PING_INTERVAL", help="Seconds between server pings (0: none)."
+        ),
+    ] = DEFAULTS.ping_interval,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="VOXGATE_IDLE_TIMEOUT",
+            help="Seconds of silence after which a session counts as dropped (0: never).",
+        ),
+    ] = DEFAULTS.idle_timeout,
     max_frames_per_second: Annotated[
         int, typer.Option(envvar="VOXGATE_MAX_FRAMES_PER_SECOND")
     ] = DEFAULTS.max_frames_per_second,
@@ -172,6 +192,9 @@ def serve(
         redis_prefix=redis_prefix,
         node_id=node_id,
         handshake_timeout=handshake_timeout,
+        reattach_window=reattach_window,
+        ping_interval=ping_interval,
+        idle_timeout=idle_timeout,
         max_frames_per_second=max_frames_per_second,
         max_sockets_per_address=max_sockets_per_address,
         max_frame_bytes=max_frame_bytes,

@@ -31,6 +31,9 @@ HTTP_LATENCY = Histogram(
 SESSIONS = Gauge("voxgate_sessions", "Live signaling sessions", ["kind"], registry=REGISTRY)
 LOGINS = Counter("voxgate_logins", "Gateway logins", ["method", "result"], registry=REGISTRY)
 REFRESHES = Counter("voxgate_refreshes", "In-place token refreshes", registry=REGISTRY)
+REATTACHES = Counter(
+    "voxgate_reattaches", "Sessions resumed by a reconnecting client", registry=REGISTRY
+)
 DISPLACEMENTS = Counter("voxgate_displacements", "Registrations displaced", registry=REGISTRY)
 REVOCATIONS = Counter("voxgate_revocations", "Sessions closed by revocation", registry=REGISTRY)
 EXPIRIES = Counter("voxgate_expiries", "Sessions ended at token expiry", registry=REGISTRY)

@@ -52,7 +52,7 @@ def test_outbound_invite_routes_and_rings_then_times_out() -> None:
     assert sends(outs)[0]["result"]["message"] == "CALL CREATED"
     route = next(o for o in outs if isinstance(o, RouteCall))
     assert route.destination == "bob" and route.offer.sdp == "v=0"
-    ringing = sends(s.call_routed("c1", 30, T0 + 1))
+    ringing = sends(s.on_call(lambda c: c.routed("c1", 30, T0 + 1)))
     assert ringing[0]["method"] == "telnyx_rtc.ringing"
     assert s.next_deadline() == T0 + 31
     timeout = s.on_timer(T0 + 31)
@@ -115,7 +115,7 @@ def test_inbound_answer_hold_and_bye_relay() -> None:
 def test_revocation_byes_calls_first() -> None:
     s = session()
     invite(s)
-    s.call_routed("c1", 30, T0)
+    s.on_call(lambda c: c.routed("c1", 30, T0))
     outs = s.revoke("credential deactivated", T0 + 1)
     methods = [f["method"] for f in sends(outs)]
     assert methods[0] == "telnyx_rtc.bye" and methods[-1] == "telnyx_rtc.punt"
@@ -125,23 +125,25 @@ def test_revocation_byes_calls_first() -> None:
 def test_expiry_grace_then_end_when_the_call_ends() -> None:
     s = session(expiry_grace=60)
     invite(s)
-    s.call_routed("c1", 30, T0)
-    s.relayed("c1", "answer", {"sdp": "a"}, T0 + 1)
+    s.on_call(lambda c: c.routed("c1", 30, T0))
+    s.on_call(lambda c: c.relayed("c1", "answer", {"sdp": "a"}))
     assert s.on_timer(T0 + 1000) == []  # expired, but the call is up: grace
     assert s.grace_until == T0 + 1060 and s.next_deadline() == T0 + 1060
     refused = invite(s, "c2", now=T0 + 1001)
     assert any(
         f.get("params", {}).get("cause") == "CALL_REJECTED" for f in sends(refused)
     )  # no new calls
-    ended = s.relayed("c1", "bye", {"cause": "NORMAL_CLEARING", "causeCode": 16}, T0 + 1010)
+    ended = s.on_call(
+        lambda c: c.relayed("c1", "bye", {"cause": "NORMAL_CLEARING", "causeCode": 16})
+    )
     assert isinstance(ended[-1], Close) and ended[-1].code == 4002
 
 
 def test_grace_runs_out() -> None:
     s = session(expiry_grace=5)
     invite(s)
-    s.call_routed("c1", 30, T0)
-    s.relayed("c1", "answer", {"sdp": "a"}, T0 + 1)
+    s.on_call(lambda c: c.routed("c1", 30, T0))
+    s.on_call(lambda c: c.relayed("c1", "answer", {"sdp": "a"}))
     s.on_timer(T0 + 1000)
     outs = s.on_timer(T0 + 1005)
     assert isinstance(outs[-1], Close) and outs[-1].code == 4002

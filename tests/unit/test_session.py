@@ -19,8 +19,10 @@ T0 = 1_000_000.0
 
 
 def config(**settings: Any) -> SessionConfig:
-    """The gateway's config from ``Settings`` with these overrides."""
-    return session_config(Settings(**settings), "n1")
+    """The gateway's config from ``Settings`` with these overrides. Pings, the idle timeout
+    and reattach are off unless a test turns them on: most tests pin exact deadlines."""
+    quiet = {"ping_interval": 0.0, "idle_timeout": 0.0, "reattach_window": 0.0}
+    return session_config(Settings(**{**quiet, **settings}), "n1")
 
 
 CFG = config(expiry_notice=3600, handshake_timeout=10)

@@ -37,8 +37,11 @@ def invite(s: Session, call_id: str, now: float = T0) -> list[Output]:
 
 
 # -- sessions in each state ---------------------------------------------------------------
+LIVE = {"ping_interval": 30.0, "idle_timeout": 10_000.0, "reattach_window": 60.0}
+
+
 def in_state(state: State) -> Session:
-    s = Session(config(expiry_grace=60), "198.51.100.1", 1, T0)
+    s = Session(config(expiry_grace=60, **LIVE), "198.51.100.1", 1, T0)
     if state is S.CONNECTED:
         return s
     s.receive(login_frame("first"), T0)
@@ -47,10 +50,13 @@ def in_state(state: State) -> Session:
     s.login_result("first", grant(exp=EXP), T0)
     if state is S.READY:
         return s
+    if state is S.DETACHED:
+        s.lost(T0 + 2, clean=False)
+        return s
     if state is S.DRAINING:
         invite(s, "up")
-        s.call_routed("up", 30, T0)
-        s.relayed("up", "answer", {"sdp": "a"}, T0 + 1)
+        s.on_call(lambda c: c.routed("up", 30, T0))
+        s.on_call(lambda c: c.relayed("up", "answer", {"sdp": "a"}))
         s.on_timer(EXP)
         assert s.state is S.DRAINING
         return s
@@ -75,7 +81,7 @@ def _login_result(outcome: Any) -> Callable[[Session], list[Output]]:
 def _expire_in_call(s: Session) -> list[Output]:
     if s.grant is not None and not s.calls.live:
         invite(s, "c2")
-        s.call_routed("c2", 30, T0)
+        s.on_call(lambda c: c.routed("c2", 30, T0))
     return s.expire(EXP)
 
 
@@ -93,7 +99,9 @@ def _offered(s: Session) -> list[Output]:
 
 
 def _calls_ended(s: Session) -> list[Output]:
-    return s.relayed("up", "bye", {"cause": "NORMAL_CLEARING", "causeCode": 16}, T0 + 6)
+    return s.on_call(
+        lambda c: c.relayed("up", "bye", {"cause": "NORMAL_CLEARING", "causeCode": 16})
+    )
 
 
 DRIVERS: dict[Input, Callable[[Session], list[Output]]] = {
@@ -115,12 +123,19 @@ DRIVERS: dict[Input, Callable[[Session], list[Output]]] = {
     E.DISPLACED: lambda s: s.displaced(taker("Other"), T0),
     E.OFFERED: _offered,
     E.FLOOD: _flood,
-    E.SOCKET_LOST: lambda s: s.lost(T0 + 2),
+    E.PING_DUE: lambda s: s.on_timer(s.liveness.next_ping or T0 + 30),
+    E.SOCKET_LOST: lambda s: s.lost(T0 + 2, clean=False),
+    E.SOCKET_CLOSED: lambda s: s.lost(T0 + 2, clean=True),
+    E.REATTACH: lambda s: s.resume(
+        "R", grant(exp=EXP + 500, jti="j3"), T0 + 3, socket=Session(config(), "203.0.113.5", 2, T0)
+    ),
+    E.DETACH_EXPIRED: lambda s: s.on_timer(s.detached_until or T0 + 10_000),
 }
 
 # Pairs no input can produce, and why. Each must be a refusal in the table. (A CLOSED
 # session drops frames, timers and login results before classifying them; its row is all
 # IGNORE and is checked by effect below.)
+_NO_SOCKET = "a detached session has no socket, so no login is pending"
 UNREACHABLE: dict[tuple[State, Input], str] = {
     (S.CONNECTED, E.LOGIN_AGAIN): "a login being verified means LOGGING_IN or logged in",
     (S.CONNECTED, E.LOGIN_OK): "a login result comes only for a pending login",
@@ -139,6 +154,21 @@ UNREACHABLE: dict[tuple[State, Input], str] = {
     (S.READY, E.GRACE_OVER): "only a draining session has a grace",
     (S.DRAINING, E.HANDSHAKE_TIMEOUT): "the handshake timer is disarmed once logged in",
     (S.DRAINING, E.EXPIRED): "a draining session has a call up: that is EXPIRED_IN_CALL",
+    (S.CONNECTED, E.PING_DUE): "no pings before a login (the handshake timer runs)",
+    (S.LOGGING_IN, E.PING_DUE): "no pings before a login",
+    (S.CONNECTED, E.DETACH_EXPIRED): "only a detached session has a window",
+    (S.LOGGING_IN, E.DETACH_EXPIRED): "only a detached session has a window",
+    (S.READY, E.DETACH_EXPIRED): "only a detached session has a window",
+    (S.DRAINING, E.DETACH_EXPIRED): "only a detached session has a window",
+    (S.DETACHED, E.LOGIN_AGAIN): _NO_SOCKET,
+    (S.DETACHED, E.LOGIN_OK): _NO_SOCKET,
+    (S.DETACHED, E.LOGIN_OTHER_IDENTITY): _NO_SOCKET,
+    (S.DETACHED, E.LOGIN_FAILED): _NO_SOCKET,
+    (S.DETACHED, E.HANDSHAKE_TIMEOUT): "the handshake timer is disarmed once logged in",
+    (S.DETACHED, E.EXPIRED_IN_CALL): "a detached session has no client to finish a call with",
+    (S.DETACHED, E.CALLS_ENDED): "only a draining session listens for its last call",
+    (S.DETACHED, E.GRACE_OVER): "only a draining session has a grace",
+    (S.DETACHED, E.PING_DUE): "a detached session has nobody to ping",
 }
 
 
@@ -162,6 +192,7 @@ def _closed_with(code: int) -> Callable[[list[Output]], bool]:
 REFUSED: dict[Refusal, Callable[[list[Output]], bool]] = {
     R.IGNORE: lambda outs: outs == [],
     R.NOT_REACHABLE: lambda outs: outs == [],
+    R.NOT_DETACHED: lambda outs: outs == [],
     R.NOT_AUTHENTICATED: lambda outs: [c for c, _ in _errors(outs)] == [-32000],
     R.LOGIN_IN_PROGRESS: lambda outs: _errors(outs) == [(-32001, "Another login is in progress")],
     R.OTHER_IDENTITY: lambda outs: (
@@ -195,7 +226,13 @@ ACTED: dict[Input, Callable[[list[Output]], bool]] = {
     E.DISPLACED: lambda outs: "telnyx_rtc.event" in _methods(outs),
     E.OFFERED: lambda outs: _methods(outs) == ["telnyx_rtc.invite"],
     E.FLOOD: _closed_with(1008),
+    E.PING_DUE: lambda outs: "telnyx_rtc.ping" in _methods(outs),
     E.SOCKET_LOST: lambda outs: sends(outs) == [],  # nobody to tell; the other legs get byes
+    E.SOCKET_CLOSED: lambda outs: sends(outs) == [],
+    E.REATTACH: lambda outs: (
+        _results(outs)[0]["message"] == "logged in" and "telnyx_rtc.clientReady" in _methods(outs)
+    ),
+    E.DETACH_EXPIRED: lambda outs: any(getattr(o, "kind", "") == "detach_expired" for o in outs),
 }
 
 

@@ -42,6 +42,7 @@ class Call:
         self.cause_code: int | None = None
         self.received_dtmf: list[str] = []
         self.received_frames = 0
+        self.telnyx_ids: dict[str, str] = {}  # call_control_id, call_session_id, call_leg_id
         self.pc: Any = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,6 +96,7 @@ class Call:
 
     async def on_signal(self, method: str, params: dict[str, Any]) -> None:
         """``telnyx_rtc.ringing`` / ``answer`` / ``bye`` / ``info`` for this call."""
+        self.learn_ids(params)
         if method == "telnyx_rtc.ringing":
             self.set_state("ringing")
         elif method == "telnyx_rtc.answer":
@@ -104,6 +106,12 @@ class Call:
             await self.ended()
         elif method == "telnyx_rtc.info" and isinstance(params.get("dtmf"), str):
             self.received_dtmf.append(params["dtmf"])
+
+    def learn_ids(self, params: dict[str, Any]) -> None:
+        """Telnyx's ids for this leg, as invite, ringing and answer frames carry them."""
+        for key, name in _IDS.items():
+            if isinstance(params.get(key), str):
+                self.telnyx_ids[name] = params[key]
 
     async def ended(self) -> None:
         if self.pc is not None:
@@ -171,6 +179,13 @@ class Call:
             task.add_done_callback(self._tasks.discard)
 
         self.pc.add_listener("track", _on_track)
+
+
+_IDS = {
+    "telnyx_call_control_id": "call_control_id",
+    "telnyx_session_id": "call_session_id",
+    "telnyx_leg_id": "call_leg_id",
+}
 
 
 def _tone() -> Any:

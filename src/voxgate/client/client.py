@@ -41,7 +41,7 @@ class ClientError(Exception):
 @dataclass(frozen=True, slots=True)
 class Event:
     """``name`` is one of ready, token_expiring_soon, displaced, revoked, expired, closed,
-    error, notification, reconnecting."""
+    error, notification, reconnecting, reattached, incoming_call, call_ended, ai_conversation."""
 
     name: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -294,6 +294,7 @@ class Client:
             await self._call_message(method, params)
             return
         if method == "telnyx_rtc.clientReady":
+            await self._reattached(params.get("reattached_sessions"))
             self._spawn(self._gateway_state())
         elif method == "telnyx_rtc.punt":
             self._punted = True
@@ -305,6 +306,18 @@ class Client:
         elif method == "telnyx_rtc.gatewayState":
             self._gateway_reported(params.get("state"))
 
+    async def _reattached(self, listed: object) -> None:
+        """After a reconnect the gateway lists the calls that survived; the others are gone
+        (as the SDK does: ended here, no bye, since the server no longer knows them)."""
+        if self.connections < 2 or not isinstance(listed, list):
+            return
+        for call in list(self.calls.values()):
+            if call.state != "hangup" and call.id not in listed:
+                call.cause = "SESSION_NOT_REATTACHED"
+                await call.ended()
+                self._emit(Event("call_ended", {"call": call, "cause": call.cause}))
+        self._emit(Event("reattached", {"calls": [c for c in listed if isinstance(c, str)]}))
+
     def _gateway_reported(self, state: object) -> None:
         if state in ("REGED", "REGISTER") and not self.ready.is_set():
             self.ready.set()
@@ -314,6 +327,7 @@ class Client:
         call_id = str(params.get("callID", ""))
         if method == "telnyx_rtc.invite":
             incoming = Call(self, call_id, "inbound", remote_sdp=params.get("sdp"), params={})
+            incoming.learn_ids(params)
             incoming.set_state("ringing")
             self.calls[call_id] = incoming
             self._emit(Event("incoming_call", {"call": incoming, **params}))

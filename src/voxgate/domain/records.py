@@ -12,6 +12,7 @@ __all__ = [
     "ApiKey",
     "Assistant",
     "AuditEvent",
+    "CallIds",
     "Connection",
     "Credential",
     "CredentialStatus",
@@ -146,3 +147,27 @@ class Registration:
     user_agent: str
     registered_at: float
     transport: str = "WSS"
+
+
+@dataclass(frozen=True, slots=True)
+class CallIds:
+    """Telnyx's ids for one leg of a call, as its webhooks and the SDK's ``call.telnyxIDs``
+    show them; the same three values on both, so an app can tie a browser call to its events."""
+
+    call_control_id: str
+    call_session_id: str
+    call_leg_id: str
+
+    @classmethod
+    def for_leg(cls, call_session_id: str, direction: str) -> CallIds:
+        """``direction`` is ``outgoing`` (the caller's leg) or ``incoming`` (the callee's)."""
+        leg = f"{call_session_id}:{direction}"
+        return cls(f"v3:{leg}", call_session_id, leg)
+
+    def frame_params(self) -> dict[str, str]:
+        """As the SDK reads them from invite, ringing and answer frames."""
+        return {
+            "telnyx_call_control_id": self.call_control_id,
+            "telnyx_session_id": self.call_session_id,
+            "telnyx_leg_id": self.call_leg_id,
+        }

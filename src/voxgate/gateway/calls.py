@@ -19,7 +19,8 @@ from voxgate.assistants import AssistantCall, bot_for
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import Assistant, Connection
+from voxgate.domain.records import Assistant, CallIds, Connection
+from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
@@ -32,7 +33,7 @@ __all__ = ["CallRouter", "SessionHost"]
 
 log = structlog.get_logger("voxgate.calls")
 LegKey = tuple[str, str]  # (sessid, callID)
-LegEvent = Callable[[Session, str, float], list[Output]]  # (session, callID, now) -> outputs
+LegEvent = Callable[[Calls, str, float], list[Output]]  # (the legs, callID, now) -> outputs
 ASSISTANT_RING = 30.0
 DEFAULT_RING = 90.0
 CONNECTION_CACHE_TTL = 5.0
@@ -124,7 +125,8 @@ class CallRouter:
                 return await self._fail(link, "USER_BUSY")
         # The caller must be ringing before the callee can possibly answer.
         self.links[link.caller] = link
-        await self._tell(link.caller, lambda s, k, now: s.call_routed(k, timeout, now, dest))
+        ids = CallIds.for_leg(link.call.id, "outgoing")
+        await self._tell(link.caller, lambda c, k, now: c.routed(k, timeout, now, dest, ids))
         body = {
             "to": list(link.callee),
             "from": list(link.caller),
@@ -147,8 +149,8 @@ class CallRouter:
         link.assistant = bot
         link.call.to = f"assistant:{assistant.id}"
         self.links[link.caller] = link
-        ring = link.call.to
-        await self._tell(link.caller, lambda s, k, now: s.call_routed(k, ASSISTANT_RING, now, ring))
+        ring, ids = link.call.to, CallIds.for_leg(link.call.id, "outgoing")
+        await self._tell(link.caller, lambda c, k, now: c.routed(k, ASSISTANT_RING, now, ring, ids))
         await self._report(link, "call.initiated", {"state": "ringing"})
         try:
             answer = await bot.answer(out.offer.sdp)
@@ -162,7 +164,7 @@ class CallRouter:
             return
         link.answered = True
         params = {"sdp": answer, "conversation_id": conv_id}
-        await self._tell(link.caller, lambda s, k, now: s.relayed(k, "answer", params, now))
+        await self._tell(link.caller, lambda c, k, now: c.relayed(k, "answer", params))
         await self._report(link, "call.answered", {"state": "answered"})
 
     async def _principal_for(self, dest: str) -> tuple[Principal | None, str]:
@@ -181,7 +183,7 @@ class CallRouter:
         return None, ""
 
     async def _fail(self, link: Link, cause: str) -> None:
-        await self._tell(link.caller, lambda s, k, now: s.call_failed(k, cause, now))
+        await self._tell(link.caller, lambda c, k, now: c.failed(k, cause))
         await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
 
     # -- relaying --------------------------------------------------------------------------
@@ -189,8 +191,11 @@ class CallRouter:
         """Ring a local session for a call placed here or on another node."""
         to, frm = _key(body["to"]), _key(body["from"])
         callee = self.host.session(to[0])
+        meta = dict(body.get("link") or {})
+        ids = CallIds.for_leg(str(meta.get("id", "")), "incoming")
+        offer = Offer.from_dict(body["offer"])
         call_id, outs = (
-            callee.incoming_call(Offer.from_dict(body["offer"]), time.time(), call_id=to[1])
+            callee.incoming_call(offer, time.time(), call_id=to[1], ids=ids)
             if callee is not None
             else (None, [])
         )
@@ -200,7 +205,7 @@ class CallRouter:
             return await self._deliver(caller_node, frm, to, "bye", bye)
         link = self.links.get(frm) if caller_node == self.node_id else None
         if link is None:
-            call = CallInfo.from_dict(dict(body.get("link") or {}), time.time())
+            call = CallInfo.from_dict(meta, time.time())
             link = Link(call, frm, to, caller_node=caller_node, callee_node=self.node_id)
         self.links[to] = link
         await self.host.apply_to(to[0], outs)
@@ -233,7 +238,7 @@ class CallRouter:
             return
         reply = await link.assistant.message(out.text)
         if reply is not None:
-            await self._tell(link.caller, lambda s, k, now: s.assistant_reply(k, reply, now))
+            await self._tell(link.caller, lambda c, k, now: c.assistant_reply(k, reply))
 
     async def _deliver(
         self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
@@ -249,7 +254,7 @@ class CallRouter:
             self._unlink(link, to)
         if link is not None and kind == "answer":
             link.answered = True
-        await self._tell(to, lambda s, k, now: s.relayed(k, kind, params, now))
+        await self._tell(to, lambda c, k, now: c.relayed(k, kind, params))
 
     async def on_node_message(self, msg: NodeMessage) -> None:
         if msg.node_id != self.node_id:
@@ -270,7 +275,8 @@ class CallRouter:
         """Tell a local leg's session something about the call and apply what it answers."""
         session = self.host.session(leg[0])
         if session is not None:
-            await self.host.apply_to(leg[0], event(session, leg[1], time.time()))
+            now = time.time()
+            await self.host.apply_to(leg[0], session.on_call(lambda c: event(c, leg[1], now)))
 
     # -- webhooks --------------------------------------------------------------------------
     async def _connection(self, conn_id: str) -> Connection | None:

@@ -22,12 +22,14 @@ from voxgate import metrics
 from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Displaced, NodeMessage, Revoked
 from voxgate.config import Settings
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import Grant, Registration
+from voxgate.domain.records import Grant
 from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory
+from voxgate.gateway.presence import Presence
 from voxgate.gateway.sockets import Socket, tls_context
-from voxgate.gateway.timers import DeadlineHeap
+from voxgate.gateway.timers import Alarm
+from voxgate.rtc.frames import Id
 from voxgate.rtc.outputs import (
     AssistantMessage,
     Audit,
@@ -39,8 +41,10 @@ from voxgate.rtc.outputs import (
     Relay,
     RouteCall,
     Send,
+    Unregister,
 )
 from voxgate.rtc.session import Session, SessionConfig
+from voxgate.rtc.states import State
 from voxgate.services.audit import AuditLog
 from voxgate.services.logins import LoginService
 from voxgate.store.base import Store
@@ -53,7 +57,9 @@ log = structlog.get_logger("voxgate.gateway")
 
 @dataclass(eq=False, slots=True)
 class Peer:
-    ws: Socket
+    """A session and the socket it is on (none while the session is detached)."""
+
+    ws: Socket | None
     session: Session
     principal: str | None = None
     jti: str | None = None
@@ -86,10 +92,9 @@ class Gateway:
         self.config = session_config(settings, self.node_id)
         self.directory: Directory[Peer] = Directory()
         self.authenticate = Authenticator(bus, logins, self.directory, audit)
-        self.timers: DeadlineHeap[Peer] = DeadlineHeap()
+        self.presence = Presence(bus, self.directory, self.node_id)
+        self.timers: Alarm[Peer] = Alarm(self._due)
         self._server: asyncio.Server | None = None
-        self._alarm: asyncio.TimerHandle | None = None  # one loop timer for every session
-        self._alarm_at: float | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(webhook_signer)
         self.calls = CallRouter(self, store, bus, self.webhooks)
@@ -123,18 +128,17 @@ class Gateway:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            peers = list(self.directory.peers.values())
-            transports = [p.ws.transport for p in peers if p.ws.transport]
-            for peer in peers:
-                peer.ws.close(CloseCode.GOING_AWAY, "server shutting down")
+            sockets = [p.ws for p in self.directory.peers.values() if p.ws is not None]
+            transports = [s.transport for s in sockets if s.transport]
+            for sock in sockets:
+                sock.close(CloseCode.GOING_AWAY, "server shutting down")
             with contextlib.suppress(TimeoutError):  # clients answer the close; or are dropped
                 await asyncio.wait_for(
                     asyncio.gather(*(t.wait_disconnected() for t in transports)), 2.0
                 )
             for transport in transports:
                 transport.disconnect(graceful=False)
-        if self._alarm is not None:
-            self._alarm.cancel()
+        self.timers.close()
         for task in list(self._background):
             task.cancel()
         await self.webhooks.close()
@@ -157,6 +161,7 @@ class Gateway:
             sock.close(CloseCode.POLICY, "too many connections from this address")
             return
         self.per_address[address] = self.per_address.get(address, 0) + 1
+        sock.counted = True
         session = Session(self.config, address, sock.port, time.time())
         peer = Peer(sock, session)
         sock.peer = peer
@@ -177,19 +182,28 @@ class Gateway:
             self._spawn(self._drain(peer))
 
     def lost(self, sock: Socket) -> None:
+        if sock.counted:
+            sock.counted = False
+            left = self.per_address.get(sock.address, 1) - 1
+            if left:
+                self.per_address[sock.address] = left
+            else:
+                self.per_address.pop(sock.address, None)
+        if sock.sent_close_code == CloseCode.TOO_BIG:
+            metrics.LIMIT_HITS.labels("frame_size").inc()
         peer = sock.peer
         if not isinstance(peer, Peer):
             return
         sock.peer = None
-        if sock.sent_close_code == CloseCode.TOO_BIG:
-            metrics.LIMIT_HITS.labels("frame_size").inc()
-        left = self.per_address.get(sock.address, 1) - 1
-        if left:
-            self.per_address[sock.address] = left
-        else:
-            self.per_address.pop(sock.address, None)
         peer.inbox.clear()
-        self._spawn(self._forget(peer))
+        self._spawn(self._socket_gone(peer, sock))
+
+    async def _socket_gone(self, peer: Peer, sock: Socket) -> None:
+        """A network loss detaches the session (its calls wait for the client to come back);
+        a close by the client, or any loss with reattach off, ends it."""
+        if peer.ws is sock:
+            peer.ws = None
+        await self.apply(peer, peer.session.lost(time.time(), clean=sock.closed_by_client))
 
     async def _drain(self, peer: Peer) -> None:
         """Handle one session's messages in arrival order (logins await the store)."""
@@ -208,11 +222,21 @@ class Gateway:
                 self._send(peer, out.frame)
             elif isinstance(out, Authenticate):
                 outcome = await self.authenticate(peer, out)
+                target = self.directory.peers.get(out.resume or "")
+                if (
+                    isinstance(outcome, Grant)
+                    and target is not None
+                    and target is not peer
+                    and target.session.can_resume(outcome)
+                ):
+                    return await self._reattach(peer, target, out.request_id, outcome)
                 await self.apply(
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
             elif isinstance(out, Register):
                 await self._register(peer, out)
+            elif isinstance(out, Unregister):
+                await self.presence.release(peer)
             elif isinstance(out, Audit):
                 self.audit_log.record(out.credential_id, out.kind, out.details)
             elif isinstance(out, RouteCall):
@@ -223,6 +247,9 @@ class Gateway:
                 self._spawn(self.calls.assistant_message(sessid, out))
             elif isinstance(out, Close):
                 self._close(peer, out)
+        if peer.ws is None and peer.session.state is State.CLOSED:
+            await self._forget(peer)  # a detached session ended: nobody came back, or revoked
+            return
         self._schedule(peer)
 
     @staticmethod
@@ -234,34 +261,46 @@ class Gateway:
             metrics.LIMIT_HITS.labels(_LIMIT_CLOSES[out.code]).inc()
         if out.code is CloseCode.EXPIRED:
             metrics.EXPIRIES.inc()
-        peer.ws.close(out.code, out.reason)
+        if peer.ws is not None:
+            peer.ws.close(out.code, out.reason)
 
     @staticmethod
     def _send(peer: Peer, frame: dict[str, Any]) -> None:
-        peer.ws.send(json.dumps(frame, separators=(",", ":")))
+        if peer.ws is not None:
+            peer.ws.send(json.dumps(frame, separators=(",", ":")))
 
-    def _registration(self, peer: Peer, grant: Grant, user_agent: str) -> Registration:
-        return Registration(
-            principal=grant.principal,
-            connection_id=grant.connection_id,
-            credential_id=grant.credential_id,
-            sip_username=grant.sip_username,
-            session_id=peer.session.sessid,
-            node_id=self.node_id,
-            address=peer.session.address,
-            port=peer.session.port,
-            user_agent=user_agent,
-            registered_at=time.time(),
-        )
+    async def _reattach(self, fresh: Peer, target: Peer, request_id: Id, grant: Grant) -> None:
+        """A reconnecting client resumes ``target`` on the socket ``fresh`` opened: the
+        session, its calls and its sessid carry on; the fresh session is dropped unseen. If
+        the old socket still looks open (the drop was not noticed yet), it is closed."""
+        now = time.time()
+        old = target.ws
+        if old is not None:
+            old.peer, target.ws = None, None
+            old.close(CloseCode.RESUMED_ELSEWHERE, "session resumed on a newer connection")
+            await self.apply(target, target.session.lost(now, clean=False))
+        sock, fresh.ws = fresh.ws, None
+        fresh.closing = Close(CloseCode.RESUMED_ELSEWHERE, "merged into a reattached session")
+        self.timers.cancel(fresh)
+        self.directory.forget(fresh)
+        metrics.SESSIONS.labels(grant.method).dec()  # counted as a new login by authenticate
+        metrics.REATTACHES.inc()
+        target.ws, target.closing, target.inbox = sock, None, fresh.inbox
+        if sock is not None:
+            sock.peer = target
+        reused = self.directory.track(target, grant.principal, grant.jti)
+        if reused and grant.credential_id:
+            details = {"jti": grant.jti, "addresses": reused}
+            self.audit_log.record(grant.credential_id, "token_reuse", details)
+        outs = target.session.resume(request_id, grant, now, socket=fresh.session)
+        await self.apply(target, outs)
+        if target.inbox and not target.busy:
+            target.busy = True
+            self._spawn(self._drain(target))
 
     async def _register(self, peer: Peer, out: Register) -> None:
-        reg = self._registration(peer, out.grant, out.user_agent)
         try:
-            previous = await self.bus.register(reg)
-            self.directory.registered[reg.principal] = peer
-            if previous is not None:
-                metrics.DISPLACEMENTS.inc()
-                await self.bus.publish(Displaced(previous.session_id, reg))
+            await self.presence.claim(peer, out.grant, out.user_agent)
         except BusUnavailable:
             log.warning("registration failed: bus unavailable")
             reason = "presence service unavailable, try again"
@@ -271,13 +310,7 @@ class Gateway:
         """Redis is back: take our registrations back (it may have lost them) and end every
         session whose credential was revoked while events could not reach us."""
         now = time.time()
-        for peer in list(self.directory.registered.values()):
-            grant = peer.session.grant
-            if grant is not None:
-                with contextlib.suppress(BusUnavailable):
-                    await self.bus.register(
-                        self._registration(peer, grant, peer.session.user_agent)
-                    )
+        await self.presence.reclaim()
         for peer in list(self.directory.peers.values()):
             grant = peer.session.grant
             if grant is None or grant.anonymous:
@@ -292,48 +325,21 @@ class Gateway:
         task.add_done_callback(self._background.discard)
 
     async def _forget(self, peer: Peer) -> None:
-        session = peer.session
-        grant = session.grant
-        with contextlib.suppress(Exception):
-            await self.apply(peer, session.lost(time.time()))  # the other legs get a bye
+        grant = peer.session.grant
         self.timers.cancel(peer)
+        if self.directory.peers.get(peer.session.sessid) is not peer:
+            return  # already forgotten
         self.directory.forget(peer)
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
-        if peer.principal is not None:
-            with contextlib.suppress(Exception):
-                await self.bus.unregister(peer.principal, session.sessid)
+        await self.presence.release(peer)
 
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
-        deadline = None if peer.closing is not None else peer.session.next_deadline()
-        self.timers.schedule(peer, deadline)
-        if deadline is not None and (
-            self._alarm_at is None or deadline < self._alarm_at - ALARM_SLACK
-        ):
-            self._set_alarm(deadline)
+        self.timers.schedule(peer, peer.session.next_deadline())
 
-    def _set_alarm(self, at: float) -> None:
-        """One ``call_later`` for the earliest deadline: re-arming is a handle swap, no task.
-
-        A deadline that moves later (a login ends the handshake wait) leaves the alarm where it
-        was; it then fires, finds nothing due and re-arms for the next live deadline.
-        """
-        if self._alarm is not None:
-            self._alarm.cancel()
-        self._alarm_at = at
-        delay = max(0.0, at - time.time())
-        self._alarm = asyncio.get_running_loop().call_later(delay, self._on_alarm)
-
-    def _on_alarm(self) -> None:
-        self._alarm = self._alarm_at = None
-        now = time.time()
-        due = self.timers.pop_due(now)
-        if due:
-            self._spawn(self._fire(due, now))
-        earliest = self.timers.earliest()
-        if earliest is not None:
-            self._set_alarm(earliest)
+    def _due(self, due: list[Peer], now: float) -> None:
+        self._spawn(self._fire(due, now))
 
     async def _fire(self, due: list[Peer], now: float) -> None:
         for peer in due:
@@ -364,7 +370,6 @@ class Gateway:
                 await self.apply(target, target.session.displaced(event.by, now))
 
 
-ALARM_SLACK = 0.05  # a deadline this close to the armed one does not re-arm it
 LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {CloseCode.POLICY: "frames_per_second", CloseCode.LOGIN_TIMEOUT: "login_timeout"}
@@ -379,4 +384,7 @@ def session_config(settings: Settings, node_id: str) -> SessionConfig:
         frame_burst=max(4 * settings.max_frames_per_second, 20),
         node_id=node_id,
         expiry_grace=settings.expiry_grace,
+        reattach_window=settings.reattach_window,
+        ping_interval=settings.ping_interval,
+        idle_timeout=settings.idle_timeout,
     )

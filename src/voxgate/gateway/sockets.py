@@ -41,6 +41,7 @@ class Socket(WSListener):
         self.address = "unknown"
         self.port = 0
         self.peer: object = None  # the gateway's per-session state
+        self.counted = False  # counted against its address's socket limit
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
@@ -109,6 +110,14 @@ class Socket(WSListener):
     def sent_close_code(self) -> int | None:
         shake = self.transport.close_handshake if self.transport is not None else None
         return None if shake is None or shake.sent is None else int(shake.sent.code.value)
+
+    @property
+    def closed_by_client(self) -> bool:
+        """The client ended the connection on purpose (close code 1000), rather than the
+        network dropping it or the page going away (1001), after which the SDK comes back."""
+        shake = self.transport.close_handshake if self.transport is not None else None
+        received = None if shake is None else shake.recv
+        return received is not None and int(received.code.value) == 1000
 
     # -- reassembly ------------------------------------------------------------------------
     def _append(self, frame: WSFrame) -> None:

@@ -6,16 +6,24 @@ rest here. Pure like the session: outputs in, outputs out, time as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from voxgate.domain import ids
-from voxgate.domain.errors import InvalidParams, MethodNotFound, VoxgateError
-from voxgate.domain.records import Grant
-from voxgate.rtc import frames
+from voxgate.domain.errors import InvalidParams, MethodNotFound
+from voxgate.domain.records import CallIds, Grant
 from voxgate.rtc.frames import Request
 from voxgate.rtc.legs import CallState, InvalidTransition, Leg, cause_code
-from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall, Send
+from voxgate.rtc.outputs import (
+    AssistantMessage,
+    Offer,
+    Output,
+    Relay,
+    RouteCall,
+    Send,
+    refuse,
+    reply,
+)
+from voxgate.rtc.speaker import Speaker
 
 __all__ = ["CALL_METHODS", "Calls"]
 
@@ -38,9 +46,8 @@ _TO_CLIENT = {
 
 
 class Calls:
-    def __init__(self, sessid: str, next_id: Callable[[], int]) -> None:
-        self.sessid = sessid
-        self._next_id = next_id
+    def __init__(self, say: Speaker) -> None:
+        self.say = say
         self.legs: dict[str, Leg] = {}
 
     @property
@@ -58,10 +65,10 @@ class Calls:
         dialog = _dialog(req)
         call_id, sdp = dialog.get("callID"), req.params.get("sdp")
         if not _is_call_id(call_id) or not isinstance(sdp, str):
-            return self._error(req, InvalidParams("invite needs dialogParams.callID and sdp"))
+            return refuse(req, InvalidParams("invite needs dialogParams.callID and sdp"))
         assert isinstance(call_id, str)
         if call_id in self.legs:
-            return self._error(req, InvalidParams("callID already in use"))
+            return refuse(req, InvalidParams("callID already in use"))
         destination = _text(dialog.get("destination_number"))
         self.legs[call_id] = Leg(call_id, "outbound", peer=destination)
         outs = self._result(req, {"message": "CALL CREATED", "callID": call_id})
@@ -97,13 +104,11 @@ class Calls:
         call_id, leg = self._leg(req)
         sdp = req.params.get("sdp")
         if leg is None or leg.direction != "inbound" or not isinstance(sdp, str):
-            return self._error(
-                req, InvalidParams("no ringing inbound call with that callID, or no sdp")
-            )
+            return refuse(req, InvalidParams("no ringing inbound call with that callID, or no sdp"))
         try:
             leg.apply("answered")
         except InvalidTransition as exc:
-            return self._error(req, exc)
+            return refuse(req, exc)
         leg.ring_deadline = None
         return [
             *self._result(req, {"message": "CALL ANSWERED", "callID": call_id}),
@@ -124,17 +129,17 @@ class Calls:
         call_id, leg = self._leg(req)
         action = req.params.get("action")
         if leg is None:
-            return self._error(req, InvalidParams("no call with that callID"))
+            return refuse(req, InvalidParams("no call with that callID"))
         if action == "updateMedia":
-            return self._error(req, MethodNotFound("ICE restart (updateMedia) is not supported"))
+            return refuse(req, MethodNotFound("ICE restart (updateMedia) is not supported"))
         if action == "toggleHold":
             action = "unhold" if leg.state is CallState.HELD else "hold"
         if action not in ("hold", "unhold"):
-            return self._error(req, InvalidParams("action must be hold, unhold or toggleHold"))
+            return refuse(req, InvalidParams("action must be hold, unhold or toggleHold"))
         try:
             leg.apply(action)
         except InvalidTransition as exc:
-            return self._error(req, exc)
+            return refuse(req, exc)
         hold = "held" if leg.state is CallState.HELD else "active"
         return self._result(req, {"callID": call_id, "action": action, "holdState": hold})
 
@@ -167,14 +172,22 @@ class Calls:
         return [*outs, AssistantMessage(legs[0].call_id, text)]
 
     # -- what the adapter tells us ---------------------------------------------------------
-    def routed(self, call_id: str, ring_timeout: float, now: float, peer: str) -> list[Output]:
+    def routed(
+        self,
+        call_id: str,
+        ring_timeout: float,
+        now: float,
+        peer: str = "",
+        ids: CallIds | None = None,
+    ) -> list[Output]:
         leg = self.legs.get(call_id)
         if leg is None or leg.state is not CallState.NEW:
             return []
         leg.apply("routed")
         leg.ring_deadline = now + ring_timeout
         leg.peer = peer or leg.peer
-        return [self._to_client("telnyx_rtc.ringing", {"callID": call_id})]
+        leg.ids = ids
+        return [self._to_client("telnyx_rtc.ringing", _with_ids({"callID": call_id}, leg))]
 
     def failed(self, call_id: str, cause: str) -> list[Output]:
         leg = self.legs.get(call_id)
@@ -183,13 +196,13 @@ class Calls:
         return self._drop(leg, bye=(cause, cause_code(cause, 41)))
 
     def offered(
-        self, offer: Offer, grant: Grant, call_id: str | None
+        self, offer: Offer, grant: Grant, call_id: str | None, leg_ids: CallIds | None
     ) -> tuple[str | None, list[Output]]:
         """Ring our client. One call at a time: ``None`` means busy."""
         if self.live or (call_id is not None and call_id in self.legs):
             return None, []
         call_id = call_id or ids.new_uuid()
-        leg = Leg(call_id, "inbound", peer=offer.caller_number)
+        leg = Leg(call_id, "inbound", peer=offer.caller_number, ids=leg_ids)
         leg.apply("offered")
         self.legs[call_id] = leg
         invite: dict[str, Any] = {
@@ -204,7 +217,7 @@ class Calls:
             invite["client_state"] = offer.client_state
         if offer.custom_headers:
             invite["dialogParams"] = {"custom_headers": offer.custom_headers}
-        return call_id, [self._to_client("telnyx_rtc.invite", invite)]
+        return call_id, [self._to_client("telnyx_rtc.invite", _with_ids(invite, leg))]
 
     def relayed(self, call_id: str, kind: str, params: dict[str, Any]) -> list[Output]:
         """The other leg said something; tell our client."""
@@ -217,7 +230,8 @@ class Calls:
             except InvalidTransition:
                 return []
             leg.ring_deadline = None
-            return [self._to_client("telnyx_rtc.answer", {"callID": call_id, **params})]
+            body = _with_ids({"callID": call_id, **params}, leg)
+            return [self._to_client("telnyx_rtc.answer", body)]
         if kind == "bye":
             cause = _text(params.get("cause")) or "NORMAL_CLEARING"
             code = params.get("causeCode")
@@ -249,6 +263,10 @@ class Calls:
                 cause = ("NO_ANSWER", cause_code("NO_ANSWER"))
                 outs += self._drop(leg, relay=cause, bye=cause)
         return outs
+
+    @property
+    def live_ids(self) -> list[str]:
+        return [leg.call_id for leg in self.legs.values() if leg.live]
 
     def hangup_all(self, cause: str, *, tell_client: bool) -> list[Output]:
         """Every leg ends and the other side of each gets a bye: revocation, expiry, socket gone."""
@@ -286,15 +304,14 @@ class Calls:
         return call_id, self.legs.get(call_id)
 
     def _to_client(self, method: str, params: dict[str, Any]) -> Send:
-        return Send(frames.request_frame(self._next_id(), method, params))
+        return Send(self.say.request(method, params))
 
     def _result(self, req: Request, result: dict[str, Any]) -> list[Output]:
-        body = {**result, "sessid": self.sessid}
-        return [] if req.id is None else [Send(frames.result_frame(req.id, body))]
+        return reply(req, {**result, "sessid": self.say.sessid})
 
-    @staticmethod
-    def _error(req: Request, error: VoxgateError) -> list[Output]:
-        return [] if req.id is None else [Send(frames.error_frame(req.id, error))]
+
+def _with_ids(params: dict[str, Any], leg: Leg) -> dict[str, Any]:
+    return {**params, **leg.ids.frame_params()} if leg.ids is not None else params
 
 
 def _dialog(req: Request) -> dict[str, Any]:

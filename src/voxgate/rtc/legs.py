@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from voxgate.domain.errors import InvalidParams
+from voxgate.domain.records import CallIds
 
 __all__ = ["CAUSES", "CallState", "InvalidTransition", "Leg", "cause_code", "transition"]
 
@@ -48,6 +49,7 @@ CAUSES: dict[str, int] = {
     "SUBSCRIBER_ABSENT": 20,
     "CALL_REJECTED": 21,
     "NORMAL_TEMPORARY_FAILURE": 41,
+    "RECOVERY_ON_TIMER_EXPIRE": 102,  # the client did not come back within the reattach window
     "ORIGINATOR_CANCEL": 487,
 }
 
@@ -70,6 +72,7 @@ class Leg:
     state: CallState = CallState.NEW
     ring_deadline: float | None = None
     peer: str = ""  # who is on the other side, for notices and logs
+    ids: CallIds | None = None  # Telnyx's ids for this leg, once the call is routed
 
     def apply(self, event: str) -> None:
         self.state = transition(self.state, event)

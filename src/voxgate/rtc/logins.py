@@ -18,6 +18,7 @@ __all__ = [
     "PasswordLogin",
     "TokenLogin",
     "parse_login",
+    "resumed_session",
     "user_agent",
 ]
 
@@ -83,3 +84,12 @@ def user_agent(params: dict[str, Any]) -> str:
     if isinstance(ua, dict):
         ua = ua.get("data")
     return ua[:256] if isinstance(ua, str) else ""
+
+
+def resumed_session(params: dict[str, Any]) -> str | None:
+    """The session a reconnecting SDK asks to resume: ``reconnection: true`` with ``sessid``
+    (the SDK sends it while its previous session is under 90 s old)."""
+    sessid = params.get("sessid")
+    if params.get("reconnection") is not True or not isinstance(sessid, str):
+        return None
+    return sessid if 0 < len(sessid) <= 64 else None

@@ -10,8 +10,10 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from voxgate.domain.errors import VoxgateError
 from voxgate.domain.records import Grant
-from voxgate.rtc.frames import Id
+from voxgate.rtc import frames
+from voxgate.rtc.frames import Id, Request
 from voxgate.rtc.logins import LoginParams
 
 __all__ = [
@@ -26,6 +28,9 @@ __all__ = [
     "Relay",
     "RouteCall",
     "Send",
+    "Unregister",
+    "refuse",
+    "reply",
 ]
 
 
@@ -41,6 +46,8 @@ class CloseCode(enum.IntEnum):
     LOGIN_TIMEOUT = 4001
     EXPIRED = 4002
     REVOKED = 4003
+    NO_TRAFFIC = 4005  # nothing heard within the idle timeout: treated as a dropped network
+    RESUMED_ELSEWHERE = 4006  # the session was reattached on a newer socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +68,14 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Authenticate:
-    """Verify ``login``; answer with ``session.login_result(request_id, ...)``."""
+    """Verify ``login``; answer with ``session.login_result(request_id, ...)``, or, when
+    ``resume`` names a session of the same identity that can be reattached, with that
+    session's ``resume``."""
 
     request_id: Id
     login: LoginParams
     refresh: bool
+    resume: str | None = None  # the sessid of a reconnecting client's previous session
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,12 @@ class Register:
 
     grant: Grant
     user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unregister:
+    """The session stops taking inbound calls (its socket dropped): a call to its identity
+    finds no registration and is answered SUBSCRIBER_ABSENT at once, not rung for nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +137,17 @@ class AssistantMessage:
     text: str
 
 
-Output = Send | Close | Authenticate | Register | Audit | RouteCall | Relay | AssistantMessage
+Output = (
+    Send
+    | Close
+    | Authenticate
+    | Register
+    | Unregister
+    | Audit
+    | RouteCall
+    | Relay
+    | AssistantMessage
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +175,13 @@ class Offer:
             state if isinstance(state, str) else None,
             headers if isinstance(headers, list) else [],
         )
+
+
+def reply(req: Request, result: dict[str, Any]) -> list[Output]:
+    """The result for a request; a notification (no id) gets none."""
+    return [] if req.id is None else [Send(frames.result_frame(req.id, result))]
+
+
+def refuse(req: Request, error: VoxgateError) -> list[Output]:
+    """The error for a request, with its JSON-RPC code; a notification gets none."""
+    return [] if req.id is None else [Send(frames.error_frame(req.id, error))]

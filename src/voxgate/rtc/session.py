@@ -1,6 +1,6 @@
 """One signaling session as a state machine. No sockets, no asyncio, no clock of its own.
 
-    session = Session(config, address="198.51.100.7", port=51000, now=t0)
+    session = Session(config, address="198.51.100.7", port=51000, connected_at=t0)
     outputs = session.receive(frame, now)        # -> [Send, Close, Authenticate, Register, ...]
     outputs = session.login_result(req_id, grant_or_error, now)
     deadline = session.next_deadline()          # when it wants on_timer(now)
@@ -8,21 +8,25 @@
 Every input is first classified and looked up in ``rtc/states.py``'s table; the answer (a next
 state or a refusal) is the only thing that decides whether it is allowed. Verifying a login
 needs the store, so the session asks for it (``Authenticate``) and the adapter answers with
-``login_result``. Call legs live in ``rtc/calls.py``; the session decides when they may ring.
+``login_result`` (or, for a reconnecting client, with the old session's ``resume``). Call legs
+live in ``rtc/calls.py``; liveness in ``rtc/liveness.py``; what we say in ``rtc/speaker.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from voxgate.domain import ids
-from voxgate.domain.errors import LoginFailed, MethodNotFound, NotAuthenticated, VoxgateError
-from voxgate.domain.records import Grant, Registration
+from voxgate.domain.errors import LoginFailed, MethodNotFound, NotAuthenticated
+from voxgate.domain.records import CallIds, Grant, Registration
 from voxgate.rtc import frames
 from voxgate.rtc.calls import CALL_METHODS, Calls
+from voxgate.rtc.config import SessionConfig
 from voxgate.rtc.frames import FrameError, Request, Response
-from voxgate.rtc.logins import parse_login, user_agent
+from voxgate.rtc.liveness import FrameBudget, Liveness
+from voxgate.rtc.logins import parse_login, resumed_session, user_agent
 from voxgate.rtc.outputs import (
     Audit,
     Authenticate,
@@ -32,26 +36,22 @@ from voxgate.rtc.outputs import (
     Output,
     Register,
     Send,
+    Unregister,
+    refuse,
+    reply,
 )
+from voxgate.rtc.speaker import Speaker
 from voxgate.rtc.states import Input, Refusal, State, step
 
 __all__ = ["LoginOutcome", "Session", "SessionConfig"]
 
-NOTICE_CHANNEL = "voxgate"
+MAX_HELD = 64  # frames kept for a detached client; a call's answer and bye fit many times
 LoginOutcome = Grant | LoginFailed
-_LOGINS = ("login", "anonymous_login")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    """Built by the gateway from ``Settings``, where every default lives."""
-
-    expiry_notice: float
-    handshake_timeout: float
-    max_frames_per_second: int
-    frame_burst: int
-    node_id: str
-    expiry_grace: float  # seconds a call in progress may outlive the token
+_EVENTS = {
+    "telnyx_rtc.ping": Input.PING,
+    "telnyx_rtc.gatewayState": Input.GATEWAY_STATE,
+    "telnyx_rtc.invite": Input.INVITE,
+}
 
 
 @dataclass(slots=True)
@@ -66,20 +66,24 @@ class Session:
     user_agent: str = ""
     notice_sent: bool = False  # the expiry notice for the current grant went out
     grace_until: float | None = None  # set while DRAINING
+    detached_until: float | None = None  # set while DETACHED
+    held: list[dict[str, Any]] = field(default_factory=list)  # frames kept while DETACHED
     _pending: frames.Id | None = None  # the login request being verified
-    _server_id: int = 1000
-    _tokens: float = 0.0
-    _tokens_at: float = 0.0
+    say: Speaker = field(init=False)
     calls: Calls = field(init=False)
+    liveness: Liveness = field(init=False)
+    budget: FrameBudget = field(init=False)
 
     def __post_init__(self) -> None:
-        self._tokens = float(self.config.frame_burst)
-        self._tokens_at = self.connected_at
-        self.calls = Calls(self.sessid, self._next_id)
+        cfg, t0 = self.config, self.connected_at
+        self.say = Speaker(self.sessid, f"VSDK-{cfg.node_id}-{self.sessid}")
+        self.calls = Calls(self.say)
+        self.liveness = Liveness(cfg.ping_interval, cfg.idle_timeout, t0)
+        self.budget = FrameBudget(cfg.max_frames_per_second, cfg.frame_burst, cfg.frame_burst, t0)
 
     @property
     def voice_sdk_id(self) -> str:
-        return f"VSDK-{self.config.node_id}-{self.sessid}"
+        return self.say.voice_sdk_id
 
     @property
     def expires_at(self) -> float | None:
@@ -96,42 +100,39 @@ class Session:
     def receive(self, data: str | bytes | dict[str, Any], now: float) -> list[Output]:
         if self.state is State.CLOSED:
             return []
-        if not self._take_token(now):
-            self._step(Input.FLOOD)
-            return [Close(CloseCode.POLICY, "too many frames")]
+        self.liveness.heard(now)
+        if not self.budget.take(now):
+            flooded = self._step(Input.FLOOD) is State.CLOSED
+            return [Close(CloseCode.POLICY, "too many frames")] if flooded else []
         frame = frames.parse_frame(data)
         if isinstance(frame, FrameError):
             return [Send(frames.error_frame(frame.id, frame.error))]
         if isinstance(frame, Response):
             return []  # acks of our requests; nothing waits on them
+        if frame.method in ("login", "anonymous_login"):
+            return self._login(frame, now)
         return self._request(frame, now)
 
     def _request(self, req: Request, now: float) -> list[Output]:
         method = req.method
-        if method in _LOGINS:
-            return self._login(req, now)
-        event = {
-            "telnyx_rtc.ping": Input.PING,
-            "telnyx_rtc.gatewayState": Input.GATEWAY_STATE,
-            "telnyx_rtc.invite": Input.INVITE,
-        }.get(method or "", Input.REQUEST)
+        event = _EVENTS.get(method or "", Input.REQUEST)
         outcome = self._step(event)
         if outcome is Refusal.NO_NEW_CALLS and self.grant is not None:
             return self.calls.invite(req, self.grant, now, refused=True)
         if isinstance(outcome, Refusal):
             return self._refused(req, outcome)
         if event is Input.PING:
-            return self._result(req, {"message": "PONG", "sessid": self.sessid})
+            return reply(req, {"message": "PONG", "sessid": self.sessid})
         if event is Input.GATEWAY_STATE:
-            return self._result(req, {"params": {"state": "REGED"}, "sessid": self.sessid})
+            return reply(req, {"params": {"state": "REGED"}, "sessid": self.sessid})
         assert self.grant is not None  # the table lets only logged-in sessions past
         if event is Input.INVITE:
             return self.calls.invite(req, self.grant, now, refused=False)
         if method is None:
-            return self._result(req, {})  # debug_report_* and other method-less requests
+            return reply(req, {})  # debug_report_* and other method-less requests
         if method in CALL_METHODS:
-            return self._after_calls(self.calls.request(req, now))
-        return self._error(req, MethodNotFound(f"Method not found: {method[:64]}"))
+            return self._settle(self.calls.request(req, now))
+        return refuse(req, MethodNotFound(f"Method not found: {method[:64]}"))
 
     # -- logins ----------------------------------------------------------------------------
     def _login(self, req: Request, now: float) -> list[Output]:
@@ -140,13 +141,14 @@ class Session:
         outcome = self._step(Input.LOGIN_AGAIN if self._pending is not None else Input.LOGIN)
         if isinstance(outcome, Refusal):
             return self._refused(req, outcome)
-        if not self.user_agent:
-            self.user_agent = user_agent(req.params)
+        self.user_agent = self.user_agent or user_agent(req.params)
         login = parse_login(str(req.method), req.params)
         self._pending = req.id
         if isinstance(login, LoginFailed):  # bad shape: refused without asking the store
             return self.login_result(req.id, login, now)
-        return [Authenticate(req.id, login, refresh=self.grant is not None)]
+        refresh = self.grant is not None
+        resume = None if refresh else resumed_session(req.params)
+        return [Authenticate(req.id, login, refresh=refresh, resume=resume)]
 
     def login_result(
         self, request_id: frames.Id, outcome: LoginOutcome, now: float
@@ -160,9 +162,8 @@ class Session:
             outs: list[Output] = [Send(frames.error_frame(request_id, outcome))]
             if outcome.subject:
                 kind = "refresh_failed" if current else "login_failed"
-                outs.append(
-                    Audit(outcome.subject, kind, {"reason": outcome.detail, **self._origin()})
-                )
+                details = {"reason": outcome.detail, **self._origin()}
+                outs.append(Audit(outcome.subject, kind, details))
             return outs
         same = current is None or outcome.principal == current.principal
         verdict = self._step(Input.LOGIN_OK if same else Input.LOGIN_OTHER_IDENTITY)
@@ -176,25 +177,48 @@ class Session:
         if isinstance(verdict, Refusal):
             return []
         self.grant, self.notice_sent, self.grace_until = outcome, False, None
-        reply = {"message": "logged in", "sessid": self.sessid}
-        outs = [Send(frames.result_frame(request_id, reply, voice_sdk_id=self.voice_sdk_id))]
+        outs = [Send(self.say.logged_in(request_id))]
         if current is not None:
             if outcome.credential_id:
                 details = {"jti": outcome.jti, "exp": outcome.expires_at, **self._origin()}
                 outs.append(Audit(outcome.credential_id, "refreshed", details))
             return outs + self._due_notice(now)
-        ready = frames.request_frame(
-            self._next_id(),
-            "telnyx_rtc.clientReady",
-            {"reattached_sessions": []},
-            voice_sdk_id=self.voice_sdk_id,
-        )
-        outs.append(Send(ready))
-        if not outcome.anonymous:
-            outs.append(Register(outcome, self.user_agent))
-        if outcome.credential_id:
-            details = {"method": outcome.method, "jti": outcome.jti, **self._origin()}
-            outs.append(Audit(outcome.credential_id, "login_ok", details))
+        self.liveness.start(now)
+        return [*outs, *self._registered(outcome, [], "login_ok", now)]
+
+    def resume(
+        self, request_id: frames.Id, grant: Grant, now: float, *, socket: Session
+    ) -> list[Output]:
+        """A client came back on a new socket (``socket``: the session that socket opened)
+        with our sessid and the same identity: carry on there, with every live call."""
+        if self._step(Input.REATTACH) is not State.READY:
+            return []
+        self.grant, self.notice_sent, self.detached_until = grant, False, None
+        self.address, self.port = socket.address, socket.port
+        self.user_agent = socket.user_agent or self.user_agent
+        self.liveness.start(now)
+        held, self.held = self.held, []
+        outs: list[Output] = [Send(self.say.logged_in(request_id)), *map(Send, held)]
+        return outs + self._registered(grant, self.calls.live_ids, "reattached", now)
+
+    def can_resume(self, grant: Grant) -> bool:
+        """Could a new socket logged in with ``grant`` take this session over?"""
+        current = self.grant
+        takes = self.state in (State.READY, State.DETACHED) and self.config.reattach_window > 0
+        return takes and current is not None and current.principal == grant.principal
+
+    def _registered(
+        self, grant: Grant, reattached: list[str], audit: str, now: float
+    ) -> list[Output]:
+        """clientReady (listing the calls that survived), the registration, the audit."""
+        outs: list[Output] = [Send(self.say.client_ready(reattached))]
+        if not grant.anonymous:
+            outs.append(Register(grant, self.user_agent))
+        if grant.credential_id:
+            details = {"method": grant.method, "jti": grant.jti, **self._origin()}
+            if audit == "reattached":
+                details["calls"] = reattached
+            outs.append(Audit(grant.credential_id, audit, details))
         return outs + self._due_notice(now)
 
     # -- time ------------------------------------------------------------------------------
@@ -203,15 +227,17 @@ class Session:
             return self.connected_at + self.config.handshake_timeout
         if self.state in (State.LOGGING_IN, State.CLOSED) or self.grant is None:
             return None
-        rings = self.calls.next_deadline()
-        exp = self.grant.expires_at
-        if self.state is State.DRAINING:
-            own = self.grace_until
-        elif exp is None:
-            own = None
+        times = [self.calls.next_deadline()]
+        if self.state is State.DETACHED:
+            times.append(self.detached_until)
+        elif self.state is State.DRAINING:
+            times += [self.grace_until, *self.liveness.deadlines()]
         else:
-            own = exp if self.notice_sent else min(exp, exp - self.config.expiry_notice)
-        return min((t for t in (own, rings) if t is not None), default=None)
+            exp = self.grant.expires_at
+            if exp is not None:
+                times.append(exp if self.notice_sent else exp - self.config.expiry_notice)
+            times += self.liveness.deadlines()
+        return min((t for t in times if t is not None), default=None)
 
     def on_timer(self, now: float) -> list[Output]:
         if self.state in (State.CONNECTED, State.LOGGING_IN):
@@ -222,12 +248,20 @@ class Session:
             return []
         if self.state is State.CLOSED or self.grant is None:
             return []
-        outs = self._after_calls(self.calls.ring_timeouts(now))
+        outs = self._settle(self.calls.ring_timeouts(now))
+        if self.state is State.DETACHED:
+            expired = self.detached_until is not None and now >= self.detached_until
+            return outs + self._detach_expired() if expired else outs
+        if self.liveness.silent(now):
+            reason = "no traffic within the idle timeout"
+            return [*outs, *self.lost(now, clean=False), Close(CloseCode.NO_TRAFFIC, reason)]
+        if self.liveness.ping_due(now) and not isinstance(self._step(Input.PING_DUE), Refusal):
+            outs.append(Send(self.say.ping()))
         if self.state is State.DRAINING and self.grace_until is not None:
-            if now >= self.grace_until:
-                self._step(Input.GRACE_OVER)
-                return outs + self._expired_end()
-            return outs
+            if now < self.grace_until:
+                return outs
+            self._step(Input.GRACE_OVER)
+            return outs + self._expired_end()
         exp = self.grant.expires_at
         if exp is not None and now >= exp:
             return outs + self.expire(now, exp)
@@ -235,14 +269,14 @@ class Session:
 
     def expire(self, now: float, at: float | None = None) -> list[Output]:
         """Time ran out (token or credential): end now, or after the grace if a call is up."""
-        in_call = self.config.expiry_grace > 0 and self.calls.live
+        # a detached session has no client to finish a call with
+        detached = self.state is State.DETACHED
+        in_call = self.config.expiry_grace > 0 and self.calls.live and not detached
         outcome = self._step(Input.EXPIRED_IN_CALL if in_call else Input.EXPIRED)
         if outcome is State.DRAINING:
             self.grace_until = (at if at is not None else now) + self.config.expiry_grace
             return []
-        if outcome is State.CLOSED:
-            return self._expired_end()
-        return []
+        return self._expired_end() if outcome is State.CLOSED else []
 
     # -- what the adapter tells us ---------------------------------------------------------
     def revoke(self, reason: str, now: float) -> list[Output]:
@@ -254,69 +288,70 @@ class Session:
         """Our registration moved to a newer session (``by``); we stay connected, stop ringing."""
         if isinstance(self._step(Input.DISPLACED), Refusal) or self.grant is None:
             return []
-        taker = {
-            "user_agent": by.user_agent,
-            "address": by.address,
-            "port": by.port,
-            "at": by.registered_at,
-            "node_id": by.node_id,
-        }
-        outs: list[Output] = [
-            Send(self._notice("voxgate.displaced", {"by": taker, "server_time": now}))
-        ]
+        taker = self.say.taker(by)
+        body = {"by": taker, "server_time": now}
+        outs: list[Output] = [Send(self.say.notice("voxgate.displaced", body))]
         if self.grant.credential_id:
             details = {"by": taker, **self._origin()}
             outs.append(Audit(self.grant.credential_id, "displaced", details))
         return outs
 
-    def lost(self, now: float) -> list[Output]:
-        """The socket is gone: every call ends, the other side of each gets a bye."""
-        if self._step(Input.SOCKET_LOST) is not State.CLOSED:
+    def lost(self, now: float, *, clean: bool) -> list[Output]:
+        """The socket is gone (or frozen). A client that closed it (``clean``) ends its calls:
+        the other side of each gets a bye. A network loss detaches the session instead: its
+        calls wait ``reattach_window`` seconds for the client to come back."""
+        window = self.config.reattach_window
+        outcome = self._step(Input.SOCKET_CLOSED if clean or window <= 0 else Input.SOCKET_LOST)
+        if outcome is State.DETACHED:
+            self.detached_until = now + window
+            self.liveness.stop()
+            outs: list[Output] = [Unregister()]
+            if self.grant is not None and self.grant.credential_id:
+                details = {"calls": self.calls.live_ids, "window": window, **self._origin()}
+                outs.append(Audit(self.grant.credential_id, "detached", details))
+            return outs
+        if outcome is not State.CLOSED:
             return []
         return self.calls.hangup_all("NORMAL_CLEARING", tell_client=False)
 
     def incoming_call(
-        self, offer: Offer, now: float, call_id: str | None = None
+        self, offer: Offer, now: float, call_id: str | None = None, ids: CallIds | None = None
     ) -> tuple[str | None, list[Output]]:
         """Offer a call to this client. Returns (callID, outputs); callID None: not now."""
         if isinstance(self._step(Input.OFFERED), Refusal) or self.grant is None:
             return None, []
-        return self.calls.offered(offer, self.grant, call_id)
+        return self.calls.offered(offer, self.grant, call_id, ids)
 
     @property
     def busy(self) -> bool:
         """Would an offered call be refused? (One call at a time, none while ending.)"""
         return isinstance(step(self.state, Input.OFFERED), Refusal) or self.calls.live
 
-    def call_routed(
-        self, call_id: str, ring_timeout: float, now: float, peer: str = ""
-    ) -> list[Output]:
+    def on_call(self, event: Callable[[Calls], list[Output]]) -> list[Output]:
+        """The adapter tells our call legs something (routed, failed, the other leg's
+        answer or bye, an assistant's reply): ``event(self.calls)``, then settled here."""
         if self.state is State.CLOSED:
             return []
-        return self.calls.routed(call_id, ring_timeout, now, peer)
-
-    def call_failed(self, call_id: str, cause: str, now: float) -> list[Output]:
-        if self.state is State.CLOSED:
-            return []
-        return self._after_calls(self.calls.failed(call_id, cause))
-
-    def relayed(self, call_id: str, kind: str, params: dict[str, Any], now: float) -> list[Output]:
-        """The other leg said something; tell our client."""
-        if self.state is State.CLOSED:
-            return []
-        return self._after_calls(self.calls.relayed(call_id, kind, params))
-
-    def assistant_reply(self, call_id: str, text: str, now: float) -> list[Output]:
-        if self.state is State.CLOSED:
-            return []
-        return self.calls.assistant_reply(call_id, text)
+        return self._settle(event(self.calls))
 
     # -- helpers ---------------------------------------------------------------------------
-    def _after_calls(self, outs: list[Output]) -> list[Output]:
-        """A draining session ends with its last call."""
+    def _settle(self, outs: list[Output]) -> list[Output]:
+        """After a call changed: a draining session ends with its last call, and a detached
+        one keeps what its client should hear until it comes back (bounded)."""
         drained = self.state is State.DRAINING and not self.calls.live
         if drained and self._step(Input.CALLS_ENDED) is State.CLOSED:
             return outs + self._expired_end()
+        if self.state is not State.DETACHED:
+            return outs
+        self.held += [o.frame for o in outs if isinstance(o, Send)][: MAX_HELD - len(self.held)]
+        return [o for o in outs if not isinstance(o, Send)]
+
+    def _detach_expired(self) -> list[Output]:
+        """Nobody came back: the calls end, the other side of each hears why."""
+        self._step(Input.DETACH_EXPIRED)
+        outs = self.calls.hangup_all("RECOVERY_ON_TIMER_EXPIRE", tell_client=False)
+        if self.grant is not None and self.grant.credential_id:
+            outs.insert(0, Audit(self.grant.credential_id, "detach_expired", self._origin()))
         return outs
 
     def _expired_end(self) -> list[Output]:
@@ -328,35 +363,14 @@ class Session:
     def _end(self, event: str, reason: str, code: CloseCode) -> list[Output]:
         outs = self.calls.hangup_all("NORMAL_CLEARING", tell_client=True)
         self.state = State.CLOSED
-        return [
-            *outs,
-            Send(self._notice(event, {"reason": reason})),
-            Send(frames.request_frame(self._next_id(), "telnyx_rtc.punt", {"reason": reason})),
-            Close(code, reason),
-        ]
+        return [*outs, *map(Send, self.say.ended(event, reason)), Close(code, reason)]
 
     def _due_notice(self, now: float) -> list[Output]:
         exp = self.expires_at
         if exp is None or self.notice_sent or now < exp - self.config.expiry_notice:
             return []
         self.notice_sent = True
-        expires_in = max(0.0, exp - now)
-        body = {"code": 34001, "server_time": now, "expires_at": exp, "expires_in": expires_in}
-        return [Send(self._notice("voxgate.token_expiring", body))]
-
-    def _notice(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
-        params = {
-            "eventChannel": NOTICE_CHANNEL,
-            "eventType": event,
-            "type": event,
-            "sessid": self.sessid,
-            **data,
-        }
-        return frames.request_frame(self._next_id(), "telnyx_rtc.event", params)
-
-    def _next_id(self) -> int:
-        self._server_id += 1
-        return self._server_id
+        return [Send(self.say.expiring(now, exp))]
 
     def _origin(self) -> dict[str, Any]:
         """Where this session comes from, for the audit trail."""
@@ -367,27 +381,7 @@ class Session:
     def _refused(self, req: Request, refusal: Refusal) -> list[Output]:
         """The reply to a request the table refuses."""
         if refusal is Refusal.NOT_AUTHENTICATED:
-            return self._error(req, NotAuthenticated())
+            return refuse(req, NotAuthenticated())
         if refusal is Refusal.LOGIN_IN_PROGRESS:
-            return self._error(req, LoginFailed("Another login is in progress"))
+            return refuse(req, LoginFailed("Another login is in progress"))
         return []
-
-    @staticmethod
-    def _result(req: Request, result: dict[str, Any]) -> list[Output]:
-        return [] if req.id is None else [Send(frames.result_frame(req.id, result))]
-
-    @staticmethod
-    def _error(req: Request, error: VoxgateError) -> list[Output]:
-        return [] if req.id is None else [Send(frames.error_frame(req.id, error))]
-
-    def _take_token(self, now: float) -> bool:
-        elapsed = max(0.0, now - self._tokens_at)
-        self._tokens = min(
-            float(self.config.frame_burst),
-            self._tokens + elapsed * self.config.max_frames_per_second,
-        )
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True

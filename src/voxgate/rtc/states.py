@@ -17,6 +17,7 @@ class State(enum.Enum):
     LOGGING_IN = "logging_in"  # the first login is being verified
     READY = "ready"  # logged in: registered, may call and be called
     DRAINING = "draining"  # time ran out, a call in progress may finish (expiry grace)
+    DETACHED = "detached"  # the socket dropped; calls wait for the client to reattach
     CLOSED = "closed"
 
 
@@ -39,7 +40,11 @@ class Input(enum.Enum):
     DISPLACED = "displaced"  # our registration moved to a newer session
     OFFERED = "offered"  # someone calls this session
     FLOOD = "flood"  # frames beyond the rate limit
-    SOCKET_LOST = "socket_lost"
+    PING_DUE = "ping_due"  # time to show the client we are alive
+    SOCKET_LOST = "socket_lost"  # the network dropped or froze the socket
+    SOCKET_CLOSED = "socket_closed"  # the client closed it (or reattach is off)
+    REATTACH = "reattach"  # a new socket logged in as this session, with its sessid
+    DETACH_EXPIRED = "detach_expired"  # nobody came back within the reattach window
 
 
 class Refusal(enum.Enum):
@@ -51,13 +56,15 @@ class Refusal(enum.Enum):
     OTHER_IDENTITY = "other_identity"  # -32001: a refresh must keep the identity
     NO_NEW_CALLS = "no_new_calls"  # the invite is ended with CALL_REJECTED
     NOT_REACHABLE = "not_reachable"  # an offered call is refused (the router says absent)
+    NOT_DETACHED = "not_detached"  # nothing to reattach: the new socket logs in afresh
 
 
 S, E, R = State, Input, Refusal
 Outcome = State | Refusal
 _NO_AUTH, _IGNORE, _BUSY = R.NOT_AUTHENTICATED, R.IGNORE, R.LOGIN_IN_PROGRESS
 _OTHER, _NO_CALLS, _ABSENT = R.OTHER_IDENTITY, R.NO_NEW_CALLS, R.NOT_REACHABLE
-_COLUMNS = (S.CONNECTED, S.LOGGING_IN, S.READY, S.DRAINING)
+_NO_RESUME = R.NOT_DETACHED
+_COLUMNS = (S.CONNECTED, S.LOGGING_IN, S.READY, S.DRAINING, S.DETACHED)
 
 # One row per input, one column per live state. A CLOSED session ignores everything.
 # - LOGIN when logged in is a refresh: verified while the session goes on; if it fails, the
@@ -65,28 +72,34 @@ _COLUMNS = (S.CONNECTED, S.LOGGING_IN, S.READY, S.DRAINING)
 # - HANDSHAKE_TIMEOUT while LOGGING_IN: the store is slow, not the client.
 # - EXPIRED while DRAINING: the grace is already counting down.
 # - DISPLACED: the session stays connected (it may still dial out) but no longer rings.
+# - DETACHED has no socket: frames cannot arrive; what the other legs say is held for the
+#   client and delivered when it reattaches.
 # fmt: off
-_GRID: dict[Input, tuple[Outcome, Outcome, Outcome, Outcome]] = {
-    #                        CONNECTED      LOGGING_IN    READY       DRAINING
-    E.LOGIN:                (S.LOGGING_IN, _BUSY,        S.READY,    S.DRAINING),
-    E.LOGIN_AGAIN:          (_BUSY,        _BUSY,        _BUSY,      _BUSY),
-    E.LOGIN_OK:             (_IGNORE,      S.READY,      S.READY,    S.READY),
-    E.LOGIN_OTHER_IDENTITY: (_IGNORE,      _IGNORE,      _OTHER,     _OTHER),
-    E.LOGIN_FAILED:         (_IGNORE,      S.CONNECTED,  S.READY,    S.DRAINING),
-    E.PING:                 (S.CONNECTED,  S.LOGGING_IN, S.READY,    S.DRAINING),
-    E.GATEWAY_STATE:        (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING),
-    E.INVITE:               (_NO_AUTH,     _NO_AUTH,     S.READY,    _NO_CALLS),
-    E.REQUEST:              (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING),
-    E.HANDSHAKE_TIMEOUT:    (S.CLOSED,     _IGNORE,      _IGNORE,    _IGNORE),
-    E.EXPIRED:              (_IGNORE,      _IGNORE,      S.CLOSED,   _IGNORE),
-    E.EXPIRED_IN_CALL:      (_IGNORE,      _IGNORE,      S.DRAINING, _IGNORE),
-    E.CALLS_ENDED:          (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED),
-    E.GRACE_OVER:           (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED),
-    E.REVOKED:              (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
-    E.DISPLACED:            (_IGNORE,      _IGNORE,      S.READY,    S.DRAINING),
-    E.OFFERED:              (_ABSENT,      _ABSENT,      S.READY,    _ABSENT),
-    E.FLOOD:                (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
-    E.SOCKET_LOST:          (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED),
+_GRID: dict[Input, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
+    #                        CONNECTED     LOGGING_IN    READY       DRAINING    DETACHED
+    E.LOGIN:                (S.LOGGING_IN, _BUSY,        S.READY,    S.DRAINING, _IGNORE),
+    E.LOGIN_AGAIN:          (_BUSY,        _BUSY,        _BUSY,      _BUSY,      _IGNORE),
+    E.LOGIN_OK:             (_IGNORE,      S.READY,      S.READY,    S.READY,    _IGNORE),
+    E.LOGIN_OTHER_IDENTITY: (_IGNORE,      _IGNORE,      _OTHER,     _OTHER,     _IGNORE),
+    E.LOGIN_FAILED:         (_IGNORE,      S.CONNECTED,  S.READY,    S.DRAINING, _IGNORE),
+    E.PING:                 (S.CONNECTED,  S.LOGGING_IN, S.READY,    S.DRAINING, _IGNORE),
+    E.GATEWAY_STATE:        (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING, _IGNORE),
+    E.INVITE:               (_NO_AUTH,     _NO_AUTH,     S.READY,    _NO_CALLS,  _IGNORE),
+    E.REQUEST:              (_NO_AUTH,     _NO_AUTH,     S.READY,    S.DRAINING, _IGNORE),
+    E.HANDSHAKE_TIMEOUT:    (S.CLOSED,     _IGNORE,      _IGNORE,    _IGNORE,    _IGNORE),
+    E.EXPIRED:              (_IGNORE,      _IGNORE,      S.CLOSED,   _IGNORE,    S.CLOSED),
+    E.EXPIRED_IN_CALL:      (_IGNORE,      _IGNORE,      S.DRAINING, _IGNORE,    _IGNORE),
+    E.CALLS_ENDED:          (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED,   _IGNORE),
+    E.GRACE_OVER:           (_IGNORE,      _IGNORE,      _IGNORE,    S.CLOSED,   _IGNORE),
+    E.REVOKED:              (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED,   S.CLOSED),
+    E.DISPLACED:            (_IGNORE,      _IGNORE,      S.READY,    S.DRAINING, _IGNORE),
+    E.OFFERED:              (_ABSENT,      _ABSENT,      S.READY,    _ABSENT,    _ABSENT),
+    E.FLOOD:                (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED,   _IGNORE),
+    E.PING_DUE:             (_IGNORE,      _IGNORE,      S.READY,    S.DRAINING, _IGNORE),
+    E.SOCKET_LOST:          (S.CLOSED,     S.CLOSED,     S.DETACHED, S.CLOSED,   _IGNORE),
+    E.SOCKET_CLOSED:        (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED,   _IGNORE),
+    E.REATTACH:             (_NO_RESUME,   _NO_RESUME,   _NO_RESUME, _NO_RESUME, S.READY),
+    E.DETACH_EXPIRED:       (_IGNORE,      _IGNORE,      _IGNORE,    _IGNORE,    S.CLOSED),
 }
 # fmt: on
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from voxgate.domain.ids import new_uuid
-from voxgate.domain.records import Connection
+from voxgate.domain.records import CallIds, Connection
 from voxgate.domain.timeutil import from_epoch, iso
 from voxgate.webhooks.delivery import WebhookSender
 
@@ -66,10 +66,11 @@ class CallEvents:
                 if conn is None or not url:
                     continue
                 timeout = conn.settings.get("webhook_timeout_secs")
+                ids = CallIds.for_leg(call.id, direction)
                 payload = {
-                    "call_control_id": f"v3:{call.id}:{direction}",
-                    "call_leg_id": f"{call.id}:{direction}",
-                    "call_session_id": call.id,
+                    "call_control_id": ids.call_control_id,
+                    "call_leg_id": ids.call_leg_id,
+                    "call_session_id": ids.call_session_id,
                     "connection_id": conn_id,
                     "client_state": call.client_state,
                     "from": call.from_,
