@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.conformance.test_browser import events, start, wait_event
+from tests.conformance.test_browser import events, sockets, start, wait_event
 from tests.harness import Voxgate
+from tests.relay import Relay
 from tests.rtc.conftest import api_for
 
 pytestmark = pytest.mark.media
@@ -113,3 +114,70 @@ def test_browser_to_echo_assistant_hears_itself(server: Voxgate, open_page: Open
         timeout=10_000,
     )
     assert not events(page, "telnyx.error")
+
+
+def _call_between_pages(
+    server: Voxgate, open_page: OpenPage, alice_host: str
+) -> tuple[Page, Page, dict[str, Any]]:
+    """Alice (signaling through ``alice_host``) calls Bob; both active, audio flowing."""
+    api = api_for(server)
+    conn = api.connection()
+    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
+    alice, bob = open_page(server), open_page(server)
+    start(alice, server, login_token=api.token(alice_cred["id"]), host=alice_host)
+    start(bob, server, login_token=api.token(bob_cred["id"]))
+    wait_event(alice, "telnyx.ready")
+    wait_event(bob, "telnyx.ready")
+    bob.evaluate("() => { window.vxAutoAnswer = true; }")
+    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+    wait_state(alice, "active")
+    wait_state(bob, "active")
+    audio_flows(alice)
+    audio_flows(bob)
+    return alice, bob, alice_cred
+
+
+def _still_growing(page: Page) -> bool:
+    before: dict[str, int] = page.evaluate("() => window.vxAudioBytes()")
+    time.sleep(1.5)
+    after: dict[str, int] = page.evaluate("() => window.vxAudioBytes()")
+    return after["received"] > before["received"] + 2000
+
+
+def test_a_network_cut_mid_call_is_survived_by_the_real_sdk(
+    server: Voxgate, open_page: OpenPage
+) -> None:
+    """The relay between Alice's page and the gateway resets her socket mid-call. The SDK
+    reconnects through it and logs in with its old sessid; the gateway lists the call in
+    ``reattached_sessions``, so neither page hangs up and audio keeps flowing both ways."""
+    with Relay(server.rtc_port) as relay:
+        alice, bob, alice_cred = _call_between_pages(server, open_page, relay.url)
+        relay.cut()
+        alice.wait_for_function(
+            "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
+            timeout=20_000,
+        )
+        assert relay.accepted == 2 and len(sockets(alice)) == 2
+        for page in (alice, bob):
+            assert "hangup" not in [s["state"] for s in states(page)]
+            assert not events(page, "telnyx.error")  # no 48501 SESSION_NOT_REATTACHED
+            assert _still_growing(page)
+        kinds = api_for(server).wait_audit(alice_cred["id"], "reattached")
+        assert "detached" in kinds
+        bob.evaluate("() => window.vxHangup()")  # and the call still ends cleanly
+        wait_state(alice, "hangup")
+
+
+def test_the_other_page_hears_why_when_the_caller_never_comes_back(
+    make_server: type[Voxgate], open_page: OpenPage
+) -> None:
+    vg = make_server(extra_args=["--reattach-window", "2"]).start()
+    with Relay(vg.rtc_port) as relay:
+        _alice, bob, _ = _call_between_pages(vg, open_page, relay.url)
+        relay.refuse()
+        relay.cut()
+        bob.wait_for_function(
+            "() => window.vxCallStates.some(s => s.state === 'hangup')", timeout=15_000
+        )
+        ended = next(s for s in states(bob) if s["state"] == "hangup")
+        assert ended["cause"] == "RECOVERY_ON_TIMER_EXPIRE" and ended["causeCode"] == 102
