@@ -38,6 +38,7 @@ def main() -> None:
     finally:
         server.stop()
     record(figures.revocation_two_nodes(work, key, one_node))
+    record(figures.detached_memory())
     record(figures.expiry_tracking())
     record(figures.password_timing())
     as_json, as_md = report.write(rows)

@@ -355,6 +355,61 @@ async def revocation(
     return {**_percentiles(lat[1:]), "rest": _percentiles(rest[1:]), "first_ms": lat[0]}
 
 
+async def _until(ws: RawClient, pred: Any) -> dict[str, Any]:
+    """The next frame ``pred`` accepts, skipping the others (notices, acks)."""
+    while True:
+        frame = json.loads(await ws.recv())
+        if pred(frame):
+            return frame  # type: ignore[no-any-return]
+
+
+def _frame(method: str, params: dict[str, Any], frame_id: str | None = None) -> str:
+    body = {"jsonrpc": "2.0", "id": frame_id or str(uuid.uuid4()), "method": method}
+    return json.dumps({**body, "params": params})
+
+
+async def _logged_in(url: str, params: dict[str, Any]) -> tuple[RawClient, dict[str, Any]]:
+    """connect + login; returns the socket and clientReady's params."""
+    ws = await connect(url)
+    ws.send(_frame("login", params, "L"))
+    reply = await _until(ws, lambda f: f.get("id") == "L")
+    if "result" not in reply:
+        raise RuntimeError(f"login refused: {reply}")
+    ready = await _until(ws, lambda f: f.get("method") == "telnyx_rtc.clientReady")
+    return ws, {"sessid": reply["result"]["sessid"], **ready["params"]}
+
+
+async def reattach(url: str, pairs: list[list[str]], rounds: int) -> dict[str, Any]:
+    """Callers in a call each lose their socket (a reset, as a Wi-Fi drop) and log in again
+    with their sessid: the time until clientReady lists the call. Interleaved with plain
+    logins (connect + login + clientReady) on the same server, one of each per round."""
+    plain: list[float] = []
+    back: list[float] = []
+    for i in range(rounds):
+        caller_token, callee_token, callee = pairs[i % len(pairs)]
+        t0 = time.perf_counter()
+        callee_ws, _ = await _logged_in(url, {"login_token": callee_token})
+        plain.append((time.perf_counter() - t0) * 1000)
+        ws, ready = await _logged_in(url, {"login_token": caller_token})
+        call_id = str(uuid.uuid4())
+        invite = {"sdp": "v=0", "dialogParams": {"callID": call_id, "destination_number": callee}}
+        ws.send(_frame("telnyx_rtc.invite", invite))
+        offer = await _until(callee_ws, lambda f: f.get("method") == "telnyx_rtc.invite")
+        answer = {"sdp": "v=0", "dialogParams": {"callID": offer["params"]["callID"]}}
+        callee_ws.send(_frame("telnyx_rtc.answer", answer))
+        await _until(ws, lambda f: f.get("method") == "telnyx_rtc.answer")
+        t0 = time.perf_counter()
+        ws.abort()
+        resume = {"login_token": caller_token, "reconnection": True, "sessid": ready["sessid"]}
+        ws, again = await _logged_in(url, resume)
+        back.append((time.perf_counter() - t0) * 1000)
+        if again["reattached_sessions"] != [call_id] or again["sessid"] != ready["sessid"]:
+            raise RuntimeError(f"not reattached: {again}")
+        ws.close()
+        callee_ws.close()
+    return {"reattach": _percentiles(back), "login": _percentiles(plain)}
+
+
 def _percentiles(values: list[float]) -> dict[str, Any]:
     values = sorted(values)
     q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
@@ -373,6 +428,7 @@ def main() -> None:
         "echo_latency": echo_latency,
         "http": http_rps,
         "revocation": revocation,
+        "reattach": reattach,
     }[mode]
     result = uvloop.run(fn(**args))
     if mode != "hold":

@@ -17,11 +17,21 @@
  *  - Every `telnyx.warning` payload also carries `code`, `name` and `message` at the top level
  *    (the SDK nests them under `warning`), so `if (warning.code === 34001)` works as the docs
  *    show.
+ *  - Hold that holds: the SDK only flips a call's state when `call.hold()` is answered; media
+ *    keeps flowing. voxgate tells both parties (`voxgate.hold` notices, also delivered as
+ *    `telnyx.notification`) and this helper stops sending on each side while the call is held
+ *    and resumes on unhold, so no audio passes either way.
+ *  - ICE restart across the gateway: when the other party's SDK restarts ICE (its network
+ *    changed), voxgate hands its new offer to this side (`voxgate.update_media`); the helper
+ *    answers it on the call's own RTCPeerConnection and sends the answer back, so the restart
+ *    completes instead of failing (which would cost the other side a reconnect).
  */
 
 const WARNING = 'telnyx.warning';
 const NOTIFICATION = 'telnyx.notification';
 const EXPIRING = 'voxgate.token_expiring';
+const HOLD = 'voxgate.hold';
+const UPDATE_MEDIA = 'voxgate.update_media';
 
 export function install(TelnyxRTC, options = {}) {
   const proto = TelnyxRTC && TelnyxRTC.prototype;
@@ -43,6 +53,8 @@ export function install(TelnyxRTC, options = {}) {
       this.__voxgateWired = true;
       on.call(this, NOTIFICATION, (notice) => {
         if (notice && notice.eventType === EXPIRING) emitServerWarning(this, notice);
+        if (notice && notice.eventType === HOLD) applyHold(this, notice);
+        if (notice && notice.eventType === UPDATE_MEDIA) answerRestart(this, notice);
       });
     }
     return connect.apply(this, args);
@@ -103,4 +115,48 @@ function emitServerWarning(client, notice) {
   };
   const payload = normalize({ warning, sessionId: client.sessionid });
   for (const wrapped of warningHandlers(client).values()) wrapped(payload);
+}
+
+function applyHold(client, notice) {
+  const call = client.calls && client.calls[notice.callID];
+  const pc = call && call.peer && call.peer.instance;
+  if (!pc) return;
+  for (const sender of pc.getSenders()) {
+    if (notice.held && sender.track) {
+      sender.__voxgateHeldTrack = sender.track;
+      sender.replaceTrack(null);
+    } else if (!notice.held && sender.__voxgateHeldTrack) {
+      sender.replaceTrack(sender.__voxgateHeldTrack);
+      sender.__voxgateHeldTrack = null;
+    }
+  }
+}
+
+async function answerRestart(client, notice) {
+  const call = client.calls && client.calls[notice.callID];
+  const pc = call && call.peer && call.peer.instance;
+  if (!pc || typeof notice.sdp !== 'string') return;
+  try {
+    await pc.setRemoteDescription({ type: 'offer', sdp: notice.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc, 3000);
+    const body = JSON.stringify({ type: 'update_media_answer', sdp: pc.localDescription.sdp });
+    call.message('voxgate', body);
+  } catch (error) {
+    // No answer: the gateway refuses the restart in time and the other side reconnects.
+    console.warn('voxgate: could not answer an ICE restart', error);
+  }
+}
+
+function gathered(pc, timeoutMs) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      pc.removeEventListener('icegatheringstatechange', done);
+      resolve();
+    };
+    pc.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, timeoutMs);
+  });
 }

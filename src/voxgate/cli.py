@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -14,8 +12,8 @@ import typer
 from voxgate.api import render
 from voxgate.config import Settings
 from voxgate.domain.errors import VoxgateError
-from voxgate.logging import configure_logging
 from voxgate.runtime import Runtime, open_runtime
+from voxgate.serve_command import COMMON, DEFAULTS, DbUrl, SecretFile, serve
 from voxgate.services.schemas import ConnectionCreate, CredentialCreate, parse
 from voxgate.store.base import ConnectionFilter, CredentialFilter
 
@@ -35,18 +33,6 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(assistants_app, name="assistants")
 
-DEFAULTS = Settings()  # every default lives in Settings; the options below only name them
-DbUrl = Annotated[
-    str, typer.Option("--database-url", envvar="VOXGATE_DATABASE_URL", help="SQLAlchemy URL.")
-]
-SecretFile = Annotated[
-    Path,
-    typer.Option("--secret-file", envvar="VOXGATE_SECRET_FILE", help="Key-encryption key file."),
-]
-
-
-_common: list[Settings] = [DEFAULTS]  # what the top-level options said, for this one run
-
 
 @app.callback()
 def _common_options(
@@ -54,11 +40,11 @@ def _common_options(
     secret_file: SecretFile = DEFAULTS.secret_file,
 ) -> None:
     """Options every command shares: ``voxgate --database-url URL COMMAND ...``."""
-    _common[0] = Settings(database_url=database_url, secret_file=secret_file)
+    COMMON[0] = Settings(database_url=database_url, secret_file=secret_file)
 
 
 def _settings() -> Settings:
-    return _common[0]
+    return COMMON[0]
 
 
 def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -83,130 +69,7 @@ def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(envvar="VOXGATE_HOST")] = DEFAULTS.host,
-    api_port: Annotated[int, typer.Option(envvar="VOXGATE_API_PORT")] = DEFAULTS.api_port,
-    rtc_port: Annotated[int, typer.Option(envvar="VOXGATE_RTC_PORT")] = DEFAULTS.rtc_port,
-    role: Annotated[
-        str, typer.Option(envvar="VOXGATE_ROLE", help="all | api | rtc")
-    ] = DEFAULTS.role,
-    database_url: Annotated[
-        str | None, typer.Option(help="As the top-level --database-url.", show_default=False)
-    ] = None,
-    secret_file: Annotated[
-        Path | None, typer.Option(help="As the top-level --secret-file.", show_default=False)
-    ] = None,
-    expiry_notice: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_EXPIRY_NOTICE", help="Seconds before token expiry to warn the client."
-        ),
-    ] = DEFAULTS.expiry_notice,
-    redis_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="VOXGATE_REDIS_URL", help="redis://... for several nodes; in-process when unset."
-        ),
-    ] = DEFAULTS.redis_url,
-    redis_prefix: Annotated[
-        str, typer.Option(envvar="VOXGATE_REDIS_PREFIX")
-    ] = DEFAULTS.redis_prefix,
-    node_id: Annotated[
-        str, typer.Option(envvar="VOXGATE_NODE_ID", help="Name of this node (random by default).")
-    ] = DEFAULTS.node_id,
-    expiry_grace: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_EXPIRY_GRACE",
-            help="Seconds a call in progress may outlive an expired token.",
-        ),
-    ] = DEFAULTS.expiry_grace,
-    handshake_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_HANDSHAKE_TIMEOUT", help="Seconds a socket may stay without logging in."
-        ),
-    ] = DEFAULTS.handshake_timeout,
-    reattach_window: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_REATTACH_WINDOW",
-            help="Seconds a dropped session keeps its calls for the client to reconnect (0: off).",
-        ),
-    ] = DEFAULTS.reattach_window,
-    ping_interval: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_PING_INTERVAL", help="Seconds between server pings (0: none)."
-        ),
-    ] = DEFAULTS.ping_interval,
-    idle_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="VOXGATE_IDLE_TIMEOUT",
-            help="Seconds of silence after which a session counts as dropped (0: never).",
-        ),
-    ] = DEFAULTS.idle_timeout,
-    max_frames_per_second: Annotated[
-        int, typer.Option(envvar="VOXGATE_MAX_FRAMES_PER_SECOND")
-    ] = DEFAULTS.max_frames_per_second,
-    max_sockets_per_address: Annotated[
-        int, typer.Option(envvar="VOXGATE_MAX_SOCKETS_PER_ADDRESS")
-    ] = DEFAULTS.max_sockets_per_address,
-    max_frame_bytes: Annotated[
-        int, typer.Option(envvar="VOXGATE_MAX_FRAME_BYTES")
-    ] = DEFAULTS.max_frame_bytes,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option(envvar="VOXGATE_TLS_CERT", help="PEM certificate: serve https:// and wss://."),
-    ] = DEFAULTS.tls_cert,
-    tls_key: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_KEY")] = DEFAULTS.tls_key,
-    log_level: Annotated[str, typer.Option(envvar="VOXGATE_LOG_LEVEL")] = DEFAULTS.log_level,
-) -> None:
-    """Run the REST API and the signaling gateway."""
-    if (tls_cert is None) != (tls_key is None):
-        typer.echo("error: --tls-cert and --tls-key go together", err=True)
-        raise typer.Exit(2)
-    if role not in ("all", "api", "rtc"):
-        typer.echo("error: --role must be all, api or rtc", err=True)
-        raise typer.Exit(2)
-    import os
-
-    from voxgate.server import serve as run_server
-
-    configure_logging(log_level)
-    common = _settings()
-    settings = replace(
-        common,
-        host=host,
-        api_port=api_port,
-        rtc_port=rtc_port,
-        role=role,
-        database_url=database_url or common.database_url,
-        secret_file=secret_file or common.secret_file,
-        bootstrap_api_key=os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None,
-        expiry_notice=expiry_notice,
-        expiry_grace=expiry_grace,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        node_id=node_id,
-        handshake_timeout=handshake_timeout,
-        reattach_window=reattach_window,
-        ping_interval=ping_interval,
-        idle_timeout=idle_timeout,
-        max_frames_per_second=max_frames_per_second,
-        max_sockets_per_address=max_sockets_per_address,
-        max_frame_bytes=max_frame_bytes,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        log_level=log_level,
-    )
-    try:
-        _run_loop(run_server(settings))
-    except OSError as exc:
-        typer.echo(f"error: cannot start: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+app.command()(serve)
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -396,16 +259,6 @@ def assistants_list() -> None:
         return [render.assistant(a) for a in page.items]
 
     _print(_run(go))
-
-
-def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
-    """uvloop when installed (it ships with uvicorn[standard]): faster sockets, same semantics."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
 
 
 def main() -> None:

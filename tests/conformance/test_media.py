@@ -181,3 +181,179 @@ def test_the_other_page_hears_why_when_the_caller_never_comes_back(
         )
         ended = next(s for s in states(bob) if s["state"] == "hangup")
         assert ended["cause"] == "RECOVERY_ON_TIMER_EXPIRE" and ended["causeCode"] == 102
+
+
+def _bytes(page: Page) -> dict[str, int]:
+    got: dict[str, int] = page.evaluate("() => window.vxAudioBytes()")
+    return got
+
+
+def _quiet_for(pages: list[Page], seconds: float = 2.0) -> bool:
+    """No audio byte received on any of ``pages`` for ``seconds`` (after a settling moment)."""
+    time.sleep(0.7)  # packets already in flight
+    before = [_bytes(p)["received"] for p in pages]
+    time.sleep(seconds)
+    return [_bytes(p)["received"] for p in pages] == before
+
+
+def test_hold_stops_audio_both_ways_and_unhold_brings_it_back(
+    server: Voxgate, open_page: OpenPage
+) -> None:
+    api = api_for(server)
+    conn = api.connection()
+    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
+    alice, bob = open_page(server), open_page(server)
+    for page, cred in ((alice, alice_cred), (bob, bob_cred)):
+        start(page, server, login_token=api.token(cred["id"]), vxHelper=True)
+        wait_event(page, "telnyx.ready")
+    bob.evaluate("() => { window.vxAutoAnswer = true; }")
+    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+    wait_state(alice, "active")
+    wait_state(bob, "active")
+    audio_flows(alice)
+    audio_flows(bob)
+    alice.evaluate("() => window.vxHold(true)")
+    wait_state(alice, "held")
+    held = wait_event(bob, "telnyx.notification", pred="e.payload.eventType === 'voxgate.hold'")
+    assert held["payload"]["held"] is True and held["payload"]["by"] == "remote"
+    assert _quiet_for([alice, bob])
+    alice.evaluate("() => window.vxHold(false)")
+    wait_state(alice, "active")
+    for page in (alice, bob):
+        assert _still_growing(page)
+    alice.evaluate("() => window.vxHangup()")
+
+
+def test_hold_with_an_assistant_stops_its_voice_too(server: Voxgate, open_page: OpenPage) -> None:
+    api = api_for(server)
+    bot = api.post("/ai/assistants", {"name": "tone", "kind": "tone"}).json()["data"]
+    page = open_page(server)
+    target = {"target_type": "ai_assistant", "target_id": bot["id"]}
+    start(page, server, anonymous_login=target, vxHelper=True)
+    wait_event(page, "telnyx.ready")
+    page.evaluate("() => window.vxDial('')")
+    wait_state(page, "active", 20_000)
+    audio_flows(page)
+    page.evaluate("() => window.vxHold(true)")
+    wait_state(page, "held")
+    assert _quiet_for([page])
+    sent = _bytes(page)["sent"]
+    time.sleep(1)
+    assert _bytes(page)["sent"] == sent  # the page stopped sending as well
+    page.evaluate("() => window.vxHold(false)")
+    wait_state(page, "active")
+    assert _still_growing(page)
+
+
+def _ufrags(page: Page) -> dict[str, str]:
+    """ICE ufrags of the live call's peer connection: an ICE restart changes both."""
+    return page.evaluate(
+        """() => {
+            const pc = window.vxPCs[window.vxPCs.length - 1];
+            const ufrag = (d) => (d && d.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1];
+            return { local: ufrag(pc.localDescription), remote: ufrag(pc.remoteDescription) };
+        }"""
+    )
+
+
+def _restart_ice(page: Page) -> None:
+    page.evaluate(
+        """() => {
+            const calls = window.vxCalls;
+            const id = Object.keys(calls).find((k) => calls[k].state === 'active');
+            return window.client.triggerIceRestart(id);
+        }"""
+    )
+
+
+def test_ice_restart_is_renegotiated_through_the_other_page(
+    server: Voxgate, open_page: OpenPage
+) -> None:
+    """The SDK's own ICE restart (``modify`` ``updateMedia``) reaches the other page, whose
+    helper answers it on the same peer connection: new ICE credentials on both sides, no
+    error, no reconnect, audio on."""
+    api = api_for(server)
+    conn = api.connection()
+    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
+    alice, bob = open_page(server), open_page(server)
+    for page, cred in ((alice, alice_cred), (bob, bob_cred)):
+        start(page, server, login_token=api.token(cred["id"]), vxHelper=True)
+        wait_event(page, "telnyx.ready")
+    bob.evaluate("() => { window.vxAutoAnswer = true; }")
+    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+    wait_state(alice, "active")
+    wait_state(bob, "active")
+    audio_flows(alice)
+    before = _ufrags(alice)
+    _restart_ice(alice)
+    wait_event(bob, "telnyx.notification", pred="e.payload.eventType === 'voxgate.update_media'")
+    alice.wait_for_function(
+        """ufrag => {
+            const pc = window.vxPCs[window.vxPCs.length - 1];
+            return pc.remoteDescription && !pc.remoteDescription.sdp.includes(ufrag);
+        }""",
+        arg="a=ice-ufrag:" + before["remote"],
+        timeout=15_000,
+    )
+    after = _ufrags(alice)
+    assert after["local"] != before["local"] and after["remote"] != before["remote"]
+    time.sleep(1)
+    assert not events(alice, "telnyx.error") and len(sockets(alice)) == 1
+    for page in (alice, bob):
+        assert _still_growing(page)
+
+
+def test_an_ice_restart_nobody_answers_costs_one_reconnect_and_keeps_the_call(
+    server: Voxgate, open_page: OpenPage
+) -> None:
+    """Without the helper on the other page nobody can answer the restart offer: the gateway
+    refuses it before the SDK's 10 s limit, the SDK reports 47001, reconnects once and
+    reattaches, and the call goes on; no reconnect loop follows."""
+    alice, bob, _ = _call_between_pages(server, open_page, server.rtc_url)
+    _restart_ice(alice)
+    alice.wait_for_function(
+        "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
+        timeout=25_000,
+    )
+    errors = [e["payload"]["error"]["code"] for e in events(alice, "telnyx.error")]
+    assert errors == [47001]
+    time.sleep(8)  # long enough for a second round, were there one
+    assert len(sockets(alice)) == 2
+    for page in (alice, bob):
+        assert "hangup" not in [s["state"] for s in states(page)]
+        assert _still_growing(page)
+
+
+def test_a_trickling_caller_reaches_a_callee_that_does_not_trickle(
+    server: Voxgate, open_page: OpenPage
+) -> None:
+    """The caller's SDK trickles (its offer carries no candidates; they follow as
+    ``telnyx_rtc.candidate``); the callee's does not. The gateway relays the candidates to the
+    callee's leg, and audio flows both ways."""
+    api = api_for(server)
+    conn = api.connection()
+    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
+    alice, bob = open_page(server), open_page(server)
+    start(alice, server, login_token=api.token(alice_cred["id"]), trickleIce=True)
+    start(bob, server, login_token=api.token(bob_cred["id"]))
+    wait_event(alice, "telnyx.ready")
+    wait_event(bob, "telnyx.ready")
+    bob.evaluate("() => { window.vxAutoAnswer = true; }")
+    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+    wait_state(alice, "active")
+    wait_state(bob, "active")
+    a, b = audio_flows(alice), audio_flows(bob)
+    assert a["received"] > 4000 and b["received"] > 4000
+    remote = bob.evaluate(
+        """async () => {
+            const pc = window.vxPCs[window.vxPCs.length - 1];
+            const types = [];
+            (await pc.getStats()).forEach((r) => {
+                if (r.type === 'remote-candidate') types.push(r.candidateType);
+            });
+            return { types, offer: pc.remoteDescription.sdp };
+        }"""
+    )
+    # Alice's trickled candidates reached Bob's peer (written into the offer he answered), not
+    # only peer-reflexive ones learned from her checks, which two NATs would not let through
+    assert "host" in remote["types"] and "a=candidate:" in remote["offer"]

@@ -10,6 +10,8 @@ from tests.unit.test_session import T0, config, grant, login, sends
 from voxgate.rtc import Session
 from voxgate.rtc.legs import CallState, InvalidTransition, transition
 from voxgate.rtc.outputs import Close, Offer, Output, Relay, RouteCall
+from voxgate.rtc.renegotiation import UPDATE_TIMEOUT
+from voxgate.rtc.trickle import TRICKLE_WAIT, with_candidates
 
 
 def session(**cfg: Any) -> Session:
@@ -159,3 +161,92 @@ def test_anonymous_invite_is_routed_to_its_assistant_only() -> None:
     assert next(o for o in outs if isinstance(o, RouteCall)).destination == "assistant:a1"
     other = invite(s, "c2", dest="alice")
     assert sends(other)[-1]["params"]["cause"] == "CALL_REJECTED"
+
+
+TRICKLE_OFFER = (
+    "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-options:trickle\r\n"
+)
+
+
+def _frame(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": method, "method": method, "params": params}
+
+
+def test_a_trickled_offer_rings_once_its_candidates_are_in() -> None:
+    s = session()
+    dialog = {"callID": "t1", "destination_number": "bob"}
+    outs = s.receive(
+        _frame("telnyx_rtc.invite", {"sdp": TRICKLE_OFFER, "dialogParams": dialog}), T0
+    )
+    assert sends(outs)[0]["result"]["message"] == "CALL CREATED"
+    assert not [o for o in outs if isinstance(o, RouteCall)]  # waits for candidates
+    cand = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host", "sdpMLineIndex": 0}
+    assert not [
+        o
+        for o in s.receive(_frame("telnyx_rtc.candidate", {**cand, "dialogParams": dialog}), T0)
+        if isinstance(o, RouteCall)
+    ]
+    end = s.receive(
+        _frame("telnyx_rtc.endOfCandidates", {"endOfCandidates": True, "dialogParams": dialog}), T0
+    )
+    route = next(o for o in end if isinstance(o, RouteCall))
+    assert route.offer.sdp.endswith("a=ice-options:trickle\r\na=" + cand["candidate"] + "\r\n")
+
+
+def test_a_trickled_offer_without_end_of_candidates_rings_after_the_wait() -> None:
+    s = session()
+    dialog = {"callID": "t2", "destination_number": "bob"}
+    s.receive(_frame("telnyx_rtc.invite", {"sdp": TRICKLE_OFFER, "dialogParams": dialog}), T0)
+    assert s.next_deadline() == T0 + TRICKLE_WAIT
+    route = next(o for o in s.on_timer(T0 + TRICKLE_WAIT) if isinstance(o, RouteCall))
+    assert route.offer.sdp == TRICKLE_OFFER  # nothing came: the offer as it was
+
+
+def test_candidates_go_into_the_m_section_they_name() -> None:
+    sdp = "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\n"
+    merged = with_candidates(sdp, [(1, "candidate:v"), (0, "a-without-prefix"), (7, "candidate:x")])
+    assert merged == (
+        "v=0\r\nm=audio 9 X 0\r\na=mid:0\r\na=candidate:a-without-prefix\r\n"
+        "m=video 9 X 96\r\na=mid:1\r\na=candidate:v\r\n"
+    )
+
+
+def _answered(s: Session, call_id: str = "c1") -> None:
+    invite(s, call_id)
+    s.on_call(lambda c: c.routed(call_id, 30, T0))
+    s.on_call(lambda c: c.relayed(call_id, "answer", {"sdp": "a"}))
+
+
+def test_hold_is_told_to_both_parties() -> None:
+    s = session()
+    _answered(s)
+    outs = s.receive(_frame("telnyx_rtc.modify", {"action": "hold", "callID": "c1"}), T0)
+    frames = sends(outs)
+    assert frames[0]["result"]["holdState"] == "held"
+    assert (
+        frames[1]["params"]["eventType"] == "voxgate.hold" and frames[1]["params"]["by"] == "local"
+    )
+    assert [o for o in outs if isinstance(o, Relay)] == [Relay("c1", "hold", {"held": True})]
+    again = s.receive(_frame("telnyx_rtc.modify", {"action": "hold", "callID": "c1"}), T0)
+    assert not [o for o in again if isinstance(o, Relay)]  # no change, nothing to tell
+    told = sends(s.on_call(lambda c: c.relayed("c1", "hold", {"held": False})))
+    assert told[0]["params"]["held"] is False and told[0]["params"]["by"] == "remote"
+
+
+def test_an_ice_restart_waits_for_the_other_party_then_gives_up_in_time() -> None:
+    s = session()
+    _answered(s)
+    params = {"action": "updateMedia", "callID": "c1", "sdp": "v=0 restart"}
+    outs = s.receive(_frame("telnyx_rtc.modify", params), T0 + 1)
+    assert sends(outs) == []  # answered when the other party renegotiated
+    assert [o for o in outs if isinstance(o, Relay)] == [
+        Relay("c1", "update_media", {"sdp": "v=0 restart"})
+    ]
+    busy = s.receive({**_frame("telnyx_rtc.modify", params), "id": "m2"}, T0 + 1)
+    assert "already in progress" in sends(busy)[0]["error"]["message"]
+    answered = sends(s.on_call(lambda c: c.relayed("c1", "update_media_answer", {"sdp": "v=0 ok"})))
+    assert answered[0]["id"] == "telnyx_rtc.modify" and answered[0]["result"]["sdp"] == "v=0 ok"
+    s.receive({**_frame("telnyx_rtc.modify", params), "id": "m3"}, T0 + 2)
+    assert s.next_deadline() == T0 + 2 + UPDATE_TIMEOUT
+    late = sends(s.on_timer(T0 + 2 + UPDATE_TIMEOUT))
+    assert late[0]["id"] == "m3" and "could not renegotiate" in late[0]["error"]["message"]

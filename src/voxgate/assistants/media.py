@@ -7,10 +7,12 @@ import contextlib
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from av.frame import Frame
+from av.packet import Packet
 
 from voxgate.assistants.bots import Bot
 
-__all__ = ["AssistantCall"]
+__all__ = ["AssistantCall", "HoldGate"]
 
 
 class AssistantCall:
@@ -18,6 +20,7 @@ class AssistantCall:
         self.bot = bot
         self.conversation = conversation
         self.pc = RTCPeerConnection()
+        self.gate: HoldGate | None = None
         self._incoming: asyncio.Future[MediaStreamTrack] = (
             asyncio.get_running_loop().create_future()
         )
@@ -33,13 +36,18 @@ class AssistantCall:
         incoming = self._incoming.result() if self._incoming.done() else None
         if incoming is None:
             raise ValueError("the offer carries no audio track")
-        outgoing = self.bot.outgoing(incoming)
+        outgoing = self.gate = HoldGate(self.bot.outgoing(incoming))
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":
                 transceiver.sender.replaceTrack(outgoing)
                 transceiver.direction = "sendrecv"
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return str(self.pc.localDescription.sdp)
+
+    def hold(self, held: bool) -> None:
+        """The caller put the call on hold (or took it off): stop (or resume) sending."""
+        if self.gate is not None:
+            self.gate.held = held
 
     async def message(self, text: str) -> str | None:
         self.conversation.append({"role": "user", "text": text})
@@ -51,3 +59,21 @@ class AssistantCall:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.pc.close()
+
+
+class HoldGate(MediaStreamTrack):
+    """Passes ``source`` through, except while held: then it keeps reading the source (so
+    nothing piles up) and hands the sender nothing, so no packet goes out."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self.held = False
+
+    async def recv(self) -> Frame | Packet[Any]:
+        while True:
+            frame = await self.source.recv()
+            if not self.held:
+                return frame

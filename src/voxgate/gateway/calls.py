@@ -224,6 +224,10 @@ class CallRouter:
             if link.assistant is not None:
                 await link.assistant.close()
         if link.assistant is not None:
+            if out.kind == "hold":
+                link.assistant.hold(out.params.get("held") is True)
+            if out.kind == "update_media":  # aiortc cannot restart ICE: refused at once
+                await self._tell(key, lambda c, k, now: c.relayed(k, "update_media_failed", {}))
             return
         if out.kind == "answer" and not link.answered:
             link.answered = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxgate.domain import ids
-from voxgate.domain.errors import InvalidParams, MethodNotFound
+from voxgate.domain.errors import InvalidParams
 from voxgate.domain.records import CallIds, Grant
 from voxgate.rtc.frames import Request
 from voxgate.rtc.legs import CallState, InvalidTransition, Leg, cause_code
@@ -23,7 +23,9 @@ from voxgate.rtc.outputs import (
     refuse,
     reply,
 )
+from voxgate.rtc.renegotiation import ANSWER_TO, Renegotiation
 from voxgate.rtc.speaker import Speaker
+from voxgate.rtc.trickle import TRICKLE_WAIT, Gathering, wants_candidates
 
 __all__ = ["CALL_METHODS", "Calls"]
 
@@ -48,17 +50,19 @@ _TO_CLIENT = {
 class Calls:
     def __init__(self, say: Speaker) -> None:
         self.say = say
+        self.media = Renegotiation(say)
         self.legs: dict[str, Leg] = {}
+        self.gathering: dict[str, Gathering] = {}  # trickled offers waiting for candidates
 
     @property
     def live(self) -> bool:
         return any(leg.live for leg in self.legs.values())
 
     def next_deadline(self) -> float | None:
-        return min(
-            (leg.ring_deadline for leg in self.legs.values() if leg.ring_deadline is not None),
-            default=None,
-        )
+        times = [leg.ring_deadline for leg in self.legs.values()]
+        times += [waiting.until for waiting in self.gathering.values()]
+        times += [leg.restart[1] for leg in self.legs.values() if leg.restart is not None]
+        return min((t for t in times if t is not None), default=None)
 
     # -- what the client asks --------------------------------------------------------------
     def invite(self, req: Request, grant: Grant, now: float, *, refused: bool) -> list[Output]:
@@ -87,14 +91,19 @@ class Calls:
             state if isinstance(state, str) else None,
             headers if isinstance(headers, list) else [],
         )
-        return [*outs, RouteCall(call_id, destination, offer)]
+        route = RouteCall(call_id, destination, offer)
+        if wants_candidates(sdp):  # a trickled offer: ring once its candidates are in
+            self.gathering[call_id] = Gathering(route, now + TRICKLE_WAIT)
+            return outs
+        return [*outs, route]
 
     def request(self, req: Request, now: float) -> list[Output]:
         """answer, bye, modify, info, candidate, ai_conversation (see ``CALL_METHODS``)."""
+        if req.method == "telnyx_rtc.modify":
+            return self._modify(req, now)
         handler = {
             "telnyx_rtc.answer": self._answer,
             "telnyx_rtc.bye": self._bye,
-            "telnyx_rtc.modify": self._modify,
             "telnyx_rtc.info": self._info,
             "ai_conversation": self._ai_conversation,
         }.get(req.method or "", self._candidate)
@@ -125,23 +134,11 @@ class Calls:
             return outs
         return outs + self._drop(leg, relay=(cause, code))
 
-    def _modify(self, req: Request) -> list[Output]:
-        call_id, leg = self._leg(req)
-        action = req.params.get("action")
+    def _modify(self, req: Request, now: float) -> list[Output]:
+        _call_id, leg = self._leg(req)
         if leg is None:
             return refuse(req, InvalidParams("no call with that callID"))
-        if action == "updateMedia":
-            return refuse(req, MethodNotFound("ICE restart (updateMedia) is not supported"))
-        if action == "toggleHold":
-            action = "unhold" if leg.state is CallState.HELD else "hold"
-        if action not in ("hold", "unhold"):
-            return refuse(req, InvalidParams("action must be hold, unhold or toggleHold"))
-        try:
-            leg.apply(action)
-        except InvalidTransition as exc:
-            return refuse(req, exc)
-        hold = "held" if leg.state is CallState.HELD else "active"
-        return self._result(req, {"callID": call_id, "action": action, "holdState": hold})
+        return self.media.modify(req, leg, now)
 
     def _info(self, req: Request) -> list[Output]:
         _call_id, leg = self._leg(req)
@@ -151,6 +148,8 @@ class Calls:
             return outs
         if isinstance(dtmf, str) and 0 < len(dtmf) <= 32:
             outs.append(Relay(leg.call_id, "info", {"dtmf": dtmf}))
+        elif isinstance(msg, dict) and msg.get("to") == ANSWER_TO:
+            outs += self.media.answered_by_client(leg, msg)
         elif isinstance(msg, dict):
             outs.append(Relay(leg.call_id, "info", {"msg": msg}))
         return outs
@@ -159,6 +158,13 @@ class Calls:
         _call_id, leg = self._leg(req)
         outs = self._result(req, {})
         if leg is None:
+            return outs
+        waiting = self.gathering.get(leg.call_id)
+        if waiting is not None:
+            waiting.add(req.params)
+            ended = req.method == "telnyx_rtc.endOfCandidates" or req.params.get("endOfCandidates")
+            if ended:
+                return [*outs, self.gathering.pop(leg.call_id).release()]
             return outs
         body = {k: req.params[k] for k in _CANDIDATE_KEYS if k in req.params}
         return [*outs, Relay(leg.call_id, "candidate", body)]
@@ -238,6 +244,8 @@ class Calls:
             return self._drop(
                 leg, bye=(cause, code if isinstance(code, int) else cause_code(cause))
             )
+        if kind in ("hold", "update_media", "update_media_answer", "update_media_failed"):
+            return self.media.relayed(leg, kind, params)
         method = _TO_CLIENT.get(kind)
         if method is None:
             return []
@@ -255,9 +263,15 @@ class Calls:
         body = {"callID": call_id, "type": "conversation.item.created", "item": item}
         return [self._to_client("ai_conversation", body)]
 
-    def ring_timeouts(self, now: float) -> list[Output]:
-        outs: list[Output] = []
+    def timeouts(self, now: float) -> list[Output]:
+        """Rings nobody answered, restarts nobody renegotiated."""
+        outs: list[Output] = [
+            self.gathering.pop(call_id).release()
+            for call_id, waiting in list(self.gathering.items())
+            if now >= waiting.until
+        ]
         for leg in list(self.legs.values()):
+            outs += self.media.timeouts(leg, now)
             deadline = leg.ring_deadline
             if deadline is not None and now >= deadline and leg.state is CallState.RINGING:
                 cause = ("NO_ANSWER", cause_code("NO_ANSWER"))
@@ -286,6 +300,7 @@ class Calls:
     ) -> list[Output]:
         """End ``leg``: a bye to our client (``bye``) and/or to the other leg (``relay``)."""
         leg.apply("hangup")
+        self.gathering.pop(leg.call_id, None)
         self.legs.pop(leg.call_id, None)
         outs: list[Output] = []
         if bye is not None:

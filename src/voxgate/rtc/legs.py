@@ -73,6 +73,7 @@ class Leg:
     ring_deadline: float | None = None
     peer: str = ""  # who is on the other side, for notices and logs
     ids: CallIds | None = None  # Telnyx's ids for this leg, once the call is routed
+    restart: tuple[str | int, float] | None = None  # an ICE restart waiting: (modify id, until)
 
     def apply(self, event: str) -> None:
         self.state = transition(self.state, event)

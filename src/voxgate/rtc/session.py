@@ -248,7 +248,7 @@ class Session:
             return []
         if self.state is State.CLOSED or self.grant is None:
             return []
-        outs = self._settle(self.calls.ring_timeouts(now))
+        outs = self._settle(self.calls.timeouts(now))
         if self.state is State.DETACHED:
             expired = self.detached_until is not None and now >= self.detached_until
             return outs + self._detach_expired() if expired else outs
