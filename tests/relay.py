@@ -56,6 +56,10 @@ class Relay:
     def freeze(self) -> None:
         self._flowing.clear()
 
+    def retarget(self, port: int) -> None:
+        """New connections go to ``port`` (a load balancer moving the client to another node)."""
+        self.target = (self.target[0], port)
+
     def heal(self) -> None:
         self._open.set()
         self._flowing.set()

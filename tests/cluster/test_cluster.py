@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
+from tests.relay import Relay
 from tests.rtc.conftest import Api, api_for
 from voxgate.client import Client, ClientError
 
@@ -272,3 +274,72 @@ async def test_redis_restart_fails_closed_then_recovers(
         for vg in (c.node1, c.node2, c.api):
             vg.stop()
         drop_pg_database(db)
+
+
+async def _call_across(
+    c: Cluster, alice: Client, bob_cred: dict[str, str]
+) -> tuple[Any, Any, Client]:
+    bob = await online(c, c.node2, bob_cred, reconnect=False)
+    out = await alice.new_call(bob_cred["sip_username"], sdp="v=0 offer")
+    incoming = (await bob.wait_for("incoming_call", 5)).data["call"]
+    await incoming.answer(sdp="v=0 answer")
+    await out.wait_state("active")
+    return out, incoming, bob
+
+
+async def _still_connected(out: Any, incoming: Any) -> None:
+    await out.dtmf("5")
+    for _ in range(100):
+        if incoming.received_dtmf:
+            break
+        await asyncio.sleep(0.05)
+    assert incoming.received_dtmf == ["5"]
+    await incoming.hangup()
+    await out.wait_state("hangup")
+
+
+async def test_a_call_survives_the_kill_of_the_callers_node(cluster: Cluster) -> None:
+    """Alice (node1) calls Bob (node2); node1 is killed with SIGKILL. Alice's client comes
+    back on node2 with its sessid; node2 adopts the session from Redis, lists the call, and
+    the call goes on: DTMF and the hang-up cross between the two as before."""
+    c = cluster
+    conn = c.rest.connection()
+    alice_cred, bob_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+    alice = Client(
+        c.node1.rtc_url,
+        login_token=c.rest.token(alice_cred["id"]),
+        fallback_urls=[c.node2.rtc_url],
+        max_backoff=0.5,
+    )
+    await alice.connect()
+    sessid = alice.sessid
+    out, incoming, bob = await _call_across(c, alice, bob_cred)
+    c.node1.stop(kill=True)
+    back = await alice.wait_for("reattached", 20)
+    assert (
+        back.data["calls"] == [out.id] and alice.sessid == sessid and alice.url == c.node2.rtc_url
+    )
+    assert incoming.state == "active" and out.state == "active"
+    await _still_connected(out, incoming)
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_client_moved_to_another_node_takes_its_calls_along(cluster: Cluster) -> None:
+    """A load balancer sends Alice's reconnect to node2 while node1 is alive: node2 adopts
+    the session and node1 lets it go without a bye to anyone."""
+    c = cluster
+    conn = c.rest.connection()
+    alice_cred, bob_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+    with Relay(c.node1.rtc_port) as lb:
+        alice = Client(lb.url, login_token=c.rest.token(alice_cred["id"]), max_backoff=0.5)
+        await alice.connect()
+        out, incoming, bob = await _call_across(c, alice, bob_cred)
+        lb.retarget(c.node2.rtc_port)
+        lb.cut()
+        back = await alice.wait_for("reattached", 20)
+        assert back.data["calls"] == [out.id]
+        assert not [e for e in bob.events if e.name == "call_ended"]
+        await _still_connected(out, incoming)
+        await alice.close()
+        await bob.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from voxgate.bus.base import BusEvent, Handler
 from voxgate.domain.records import Registration
@@ -17,6 +18,7 @@ class LocalBus:
         self.node_id = node_id
         self._handlers: list[Handler] = []
         self._regs: dict[str, Registration] = {}
+        self._sessions: dict[str, dict[str, Any]] = {}
 
     async def healthy(self) -> bool:
         return True
@@ -26,6 +28,7 @@ class LocalBus:
 
     async def close(self) -> None:
         self._regs.clear()
+        self._sessions.clear()
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -54,3 +57,13 @@ class LocalBus:
 
     async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
         return [r for r in self._regs.values() if r.connection_id == connection_id]
+
+    async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
+        self._sessions[sessid] = record  # one process: its sessions die with it anyway
+
+    async def session_record(self, sessid: str) -> tuple[dict[str, Any], bool] | None:
+        record = self._sessions.get(sessid)
+        return None if record is None else (record, True)
+
+    async def drop_session(self, sessid: str) -> None:
+        self._sessions.pop(sessid, None)

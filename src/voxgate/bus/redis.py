@@ -199,6 +199,25 @@ class RedisBus:
         found = [await self.registration(str(p)) for p in principals]
         return [r for r in found if r is not None and r.connection_id == connection_id]
 
+    async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
+        body = json.dumps({**record, "node": self.node_id})
+        with contextlib.suppress(RedisError, OSError):  # a lost record only costs a reattach
+            await self._redis.set(self._k("sess", sessid), body, px=int(ttl * 1000))
+
+    async def session_record(self, sessid: str) -> tuple[dict[str, Any], bool] | None:
+        try:
+            raw = await self._redis.get(self._k("sess", sessid))
+            if raw is None:
+                return None
+            record: dict[str, Any] = json.loads(raw)
+            return record, await self._alive(str(record.get("node", "")))
+        except (RedisError, OSError, ValueError):
+            return None
+
+    async def drop_session(self, sessid: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._k("sess", sessid))
+
 
 def _encode(event: BusEvent) -> str:
     if isinstance(event, Revoked):

@@ -65,6 +65,35 @@ class Link:
             return self.callee_node, self.callee
         return self.caller_node, self.caller
 
+    def moved(self, key: LegKey, node: str) -> None:
+        """The leg ``key`` now lives on ``node`` (its client reattached there)."""
+        if key == self.caller:
+            self.caller_node = node
+        else:
+            self.callee_node = node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call": self.call.to_dict(),
+            "caller": list(self.caller),
+            "callee": list(self.callee) if self.callee else None,
+            "answered": self.answered,
+            "caller_node": self.caller_node,
+            "callee_node": self.callee_node,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], now: float) -> Link:
+        callee = data.get("callee")
+        return cls(
+            CallInfo.from_dict(dict(data.get("call") or {}), now),
+            _key(data["caller"]),
+            _key(callee) if callee else None,
+            answered=bool(data.get("answered")),
+            caller_node=str(data.get("caller_node", "")),
+            callee_node=str(data.get("callee_node", "")),
+        )
+
 
 class CallRouter:
     def __init__(self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender) -> None:
@@ -269,6 +298,43 @@ class CallRouter:
         elif msg.kind == "relay":
             to, frm = _key(body["to"]), _key(body["from"])
             await self._deliver(self.node_id, to, frm, str(body["kind"]), dict(body["params"]))
+        elif msg.kind == "moved":
+            link = self.links.get(_key(body["key"]))
+            if link is not None:
+                link.moved(_key(body["moved"]), str(body["node"]))
+
+    # -- a session moving between nodes ---------------------------------------------------
+    def links_of(self, sessid: str) -> list[dict[str, Any]]:
+        """The links of a session's legs, for the bus (assistant calls stay with their
+        node: their media lives there)."""
+        return [
+            {"leg": key[1], **link.to_dict()}
+            for key, link in self.links.items()
+            if key[0] == sessid and link.assistant is None
+        ]
+
+    async def adopt(self, sessid: str, links: list[dict[str, Any]]) -> None:
+        """A session's legs now live here: take their links, tell the other legs' nodes."""
+        now = time.time()
+        for data in links:
+            key = (sessid, str(data["leg"]))
+            link = Link.from_dict(data, now)
+            link.moved(key, self.node_id)
+            node, other = link.other(key)
+            local = self.links.get(other) if other is not None else None
+            if local is not None:  # the other leg is here too: one link for both
+                local.moved(key, self.node_id)
+                link = local
+            elif other is not None and node:
+                body = {"key": list(other), "moved": list(key), "node": self.node_id}
+                with contextlib.suppress(BusUnavailable):
+                    await self.bus.publish(NodeMessage(node, "moved", body))
+            self.links[key] = link
+
+    def release(self, sessid: str) -> None:
+        """Another node took this session over: forget its links, say nothing to anyone."""
+        for key in [k for k in self.links if k[0] == sessid]:
+            del self.links[key]
 
     def _unlink(self, link: Link, *keys: LegKey) -> None:
         for key in (link.caller, link.callee, *keys):

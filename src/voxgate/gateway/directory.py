@@ -6,14 +6,17 @@ Plain bookkeeping with no I/O; the gateway keeps it current as sockets open, log
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from voxgate.domain.principals import Principal
+from voxgate.gateway.sockets import Socket
+from voxgate.rtc.outputs import Close
 from voxgate.rtc.session import Session
 
-__all__ = ["Directory", "P", "Tracked"]
+__all__ = ["Directory", "P", "Peer", "Tracked"]
 
 REVOCATION_MEMORY = 60.0  # seconds a revocation is remembered against racing logins
 MAX_REVOCATIONS = 100_000
@@ -26,6 +29,20 @@ class Tracked(Protocol):
 
 
 P = TypeVar("P", bound=Tracked)
+
+
+@dataclass(eq=False, slots=True)
+class Peer:
+    """A session and the socket it is on (none while the session is detached)."""
+
+    ws: Socket | None
+    session: Session
+    principal: str | None = None
+    jti: str | None = None
+    closing: Close | None = field(default=None)
+    inbox: collections.deque[str | bytes] = field(default_factory=collections.deque)
+    busy: bool = False
+    saved: tuple[tuple[str, str], ...] = ()  # the legs last kept on the bus (handover)
 
 
 @dataclass(slots=True)

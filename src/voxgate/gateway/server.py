@@ -7,12 +7,10 @@ in order by at most one task at a time, started when the first message arrives.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -25,7 +23,8 @@ from voxgate.domain.principals import Principal
 from voxgate.domain.records import Grant
 from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.calls import CallRouter
-from voxgate.gateway.directory import Directory
+from voxgate.gateway.directory import Directory, Peer
+from voxgate.gateway.handover import Handover
 from voxgate.gateway.presence import Presence
 from voxgate.gateway.sockets import Socket, tls_context
 from voxgate.gateway.timers import Alarm
@@ -53,19 +52,6 @@ from voxgate.webhooks import WebhookSender, WebhookSigner
 __all__ = ["Gateway", "session_config"]
 
 log = structlog.get_logger("voxgate.gateway")
-
-
-@dataclass(eq=False, slots=True)
-class Peer:
-    """A session and the socket it is on (none while the session is detached)."""
-
-    ws: Socket | None
-    session: Session
-    principal: str | None = None
-    jti: str | None = None
-    closing: Close | None = field(default=None)
-    inbox: collections.deque[str | bytes] = field(default_factory=collections.deque)
-    busy: bool = False
 
 
 class Gateway:
@@ -98,6 +84,7 @@ class Gateway:
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(webhook_signer)
         self.calls = CallRouter(self, store, bus, self.webhooks)
+        self.handover = Handover(bus, self.directory, self.calls, self.config)
         self.per_address: dict[str, int] = {}
         bus.subscribe(self._on_bus)
         hooks = getattr(bus, "on_reconnect", None)
@@ -222,7 +209,7 @@ class Gateway:
                 self._send(peer, out.frame)
             elif isinstance(out, Authenticate):
                 outcome = await self.authenticate(peer, out)
-                target = self.directory.peers.get(out.resume or "")
+                target = await self.handover.find(out.resume, outcome)
                 if (
                     isinstance(outcome, Grant)
                     and target is not None
@@ -250,6 +237,7 @@ class Gateway:
         if peer.ws is None and peer.session.state is State.CLOSED:
             await self._forget(peer)  # a detached session ended: nobody came back, or revoked
             return
+        await self.handover.remember(peer)
         self._schedule(peer)
 
     @staticmethod
@@ -268,6 +256,18 @@ class Gateway:
     def _send(peer: Peer, frame: dict[str, Any]) -> None:
         if peer.ws is not None:
             peer.ws.send(json.dumps(frame, separators=(",", ":")))
+
+    def _let_go(self, sessid: str) -> None:
+        peer = self.handover.let_go(sessid)
+        if peer is None:
+            return
+        self.timers.cancel(peer)
+        grant, sock, peer.ws = peer.session.grant, peer.ws, None
+        if grant is not None:
+            metrics.SESSIONS.labels(grant.method).dec()
+        if sock is not None:
+            sock.peer = None
+            sock.close(CloseCode.RESUMED_ELSEWHERE, "session resumed on another node")
 
     async def _reattach(self, fresh: Peer, target: Peer, request_id: Id, grant: Grant) -> None:
         """A reconnecting client resumes ``target`` on the socket ``fresh`` opened: the
@@ -333,6 +333,7 @@ class Gateway:
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
         await self.presence.release(peer)
+        await self.handover.forget(peer)
 
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
@@ -362,6 +363,9 @@ class Gateway:
                         else peer.session.revoke(event.reason, now)
                     )
                     await self.apply(peer, outs)
+        elif isinstance(event, NodeMessage) and event.kind == "release":
+            if event.node_id == self.node_id:
+                self._let_go(str(event.body.get("sessid", "")))
         elif isinstance(event, NodeMessage):
             await self.calls.on_node_message(event)
         elif isinstance(event, Displaced):

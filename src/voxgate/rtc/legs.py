@@ -8,7 +8,8 @@ its own legs (``rtc/calls.py``); the adapter relays between them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from voxgate.domain.errors import InvalidParams
 from voxgate.domain.records import CallIds
@@ -81,3 +82,25 @@ class Leg:
     @property
     def live(self) -> bool:
         return self.state is not CallState.HANGUP
+
+    def to_dict(self) -> dict[str, Any]:
+        """For another node to carry the call on (``from_dict``)."""
+        ids = asdict(self.ids) if self.ids is not None else None
+        return {
+            "call_id": self.call_id,
+            "direction": self.direction,
+            "state": self.state.value,
+            "peer": self.peer,
+            "ids": ids,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Leg:
+        ids = data.get("ids")
+        return cls(
+            str(data["call_id"]),
+            str(data["direction"]),
+            CallState(data["state"]),
+            peer=str(data.get("peer", "")),
+            ids=CallIds(**ids) if isinstance(ids, dict) else None,
+        )

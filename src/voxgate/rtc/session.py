@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxgate.domain import ids
-from voxgate.domain.errors import LoginFailed, MethodNotFound, NotAuthenticated
+from voxgate.domain.errors import LoginFailed, MethodNotFound
 from voxgate.domain.records import CallIds, Grant, Registration
 from voxgate.rtc import frames
 from voxgate.rtc.calls import CALL_METHODS, Calls
 from voxgate.rtc.config import SessionConfig
 from voxgate.rtc.frames import FrameError, Request, Response
+from voxgate.rtc.legs import Leg
 from voxgate.rtc.liveness import FrameBudget, Liveness
 from voxgate.rtc.logins import parse_login, resumed_session, user_agent
 from voxgate.rtc.outputs import (
@@ -41,7 +42,7 @@ from voxgate.rtc.outputs import (
     reply,
 )
 from voxgate.rtc.speaker import Speaker
-from voxgate.rtc.states import Input, Refusal, State, step
+from voxgate.rtc.states import Input, Refusal, State, refused, step
 
 __all__ = ["LoginOutcome", "Session", "SessionConfig"]
 
@@ -80,6 +81,17 @@ class Session:
         self.calls = Calls(self.say)
         self.liveness = Liveness(cfg.ping_interval, cfg.idle_timeout, t0)
         self.budget = FrameBudget(cfg.max_frames_per_second, cfg.frame_burst, cfg.frame_burst, t0)
+
+    @classmethod
+    def adopted(
+        cls, config: SessionConfig, sessid: str, grant: Grant, legs: list[Leg], now: float
+    ) -> Session:
+        """A session another node held, whose client reconnected here: detached until it
+        resumes (the node that held it is gone, or has let it go)."""
+        session = cls(config, "", 0, now, sessid=sessid, grant=grant, state=State.DETACHED)
+        session.detached_until = now + config.reattach_window
+        session.calls.legs = {leg.call_id: leg for leg in legs}
+        return session
 
     @property
     def voice_sdk_id(self) -> str:
@@ -120,7 +132,7 @@ class Session:
         if outcome is Refusal.NO_NEW_CALLS and self.grant is not None:
             return self.calls.invite(req, self.grant, now, refused=True)
         if isinstance(outcome, Refusal):
-            return self._refused(req, outcome)
+            return refused(req, outcome)
         if event is Input.PING:
             return reply(req, {"message": "PONG", "sessid": self.sessid})
         if event is Input.GATEWAY_STATE:
@@ -140,7 +152,7 @@ class Session:
             return []
         outcome = self._step(Input.LOGIN_AGAIN if self._pending is not None else Input.LOGIN)
         if isinstance(outcome, Refusal):
-            return self._refused(req, outcome)
+            return refused(req, outcome)
         self.user_agent = self.user_agent or user_agent(req.params)
         login = parse_login(str(req.method), req.params)
         self._pending = req.id
@@ -372,16 +384,10 @@ class Session:
         self.notice_sent = True
         return [Send(self.say.expiring(now, exp))]
 
-    def _origin(self) -> dict[str, Any]:
-        """Where this session comes from, for the audit trail."""
-        return dict(
-            address=self.address, port=self.port, user_agent=self.user_agent, sessid=self.sessid
-        )
-
-    def _refused(self, req: Request, refusal: Refusal) -> list[Output]:
-        """The reply to a request the table refuses."""
-        if refusal is Refusal.NOT_AUTHENTICATED:
-            return refuse(req, NotAuthenticated())
-        if refusal is Refusal.LOGIN_IN_PROGRESS:
-            return refuse(req, LoginFailed("Another login is in progress"))
-        return []
+    def _origin(self) -> dict[str, Any]:  # where this session comes from, for the audit trail
+        return {
+            "address": self.address,
+            "port": self.port,
+            "user_agent": self.user_agent,
+            "sessid": self.sessid,
+        }

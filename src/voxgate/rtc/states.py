@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["TABLE", "Input", "Refusal", "State", "step"]
+from voxgate.domain.errors import LoginFailed, NotAuthenticated
+from voxgate.rtc.frames import Request
+from voxgate.rtc.outputs import Output, refuse
+
+__all__ = ["TABLE", "Input", "Refusal", "State", "refused", "step"]
 
 
 class State(enum.Enum):
@@ -115,3 +119,12 @@ TABLE: dict[tuple[State, Input], Outcome] = {
 
 def step(state: State, event: Input) -> Outcome:
     return TABLE[(state, event)]
+
+
+def refused(req: Request, refusal: Refusal) -> list[Output]:
+    """The reply to a request the table refuses (the others are answered by nothing)."""
+    if refusal is Refusal.NOT_AUTHENTICATED:
+        return refuse(req, NotAuthenticated())
+    if refusal is Refusal.LOGIN_IN_PROGRESS:
+        return refuse(req, LoginFailed("Another login is in progress"))
+    return []
