@@ -52,20 +52,7 @@ def audio_flows(page: Page, both_ways: bool = True, minimum: int = 4000) -> dict
 def test_two_browsers_call_each_other_with_audio_both_ways(
     server: Voxgate, open_page: OpenPage
 ) -> None:
-    api = api_for(server)
-    conn = api.connection()
-    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-    alice, bob = open_page(server), open_page(server)
-    start(alice, server, login_token=api.token(alice_cred["id"]))
-    start(bob, server, login_token=api.token(bob_cred["id"]))
-    wait_event(alice, "telnyx.ready")
-    wait_event(bob, "telnyx.ready")
-    bob.evaluate("() => { window.vxAutoAnswer = true; }")
-    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-    wait_state(alice, "active")
-    wait_state(bob, "active")
-    a, b = audio_flows(alice), audio_flows(bob)
-    assert a["received"] > 4000 and b["received"] > 4000
+    alice, bob, alice_cred = _call_between_pages(server, open_page)  # audio both ways
     bob.evaluate("() => window.vxHangup()")  # either side ends both
     wait_state(alice, "hangup")
     assert next(s for s in states(alice) if s["state"] == "hangup")["cause"] == "NORMAL_CLEARING"
@@ -117,15 +104,23 @@ def test_browser_to_echo_assistant_hears_itself(server: Voxgate, open_page: Open
 
 
 def _call_between_pages(
-    server: Voxgate, open_page: OpenPage, alice_host: str
+    server: Voxgate,
+    open_page: OpenPage,
+    alice_host: str | None = None,
+    alice_options: dict[str, Any] | None = None,
+    **options: Any,
 ) -> tuple[Page, Page, dict[str, Any]]:
-    """Alice (signaling through ``alice_host``) calls Bob; both active, audio flowing."""
+    """Alice (signaling through ``alice_host``) calls Bob; both active, audio flowing.
+    ``options`` go to both pages' SDK (``vxHelper=True``: with the voxgate browser helper),
+    ``alice_options`` to Alice's only."""
     api = api_for(server)
     conn = api.connection()
     alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
     alice, bob = open_page(server), open_page(server)
-    start(alice, server, login_token=api.token(alice_cred["id"]), host=alice_host)
-    start(bob, server, login_token=api.token(bob_cred["id"]))
+    host = alice_host or server.rtc_url
+    token = api.token(alice_cred["id"])
+    start(alice, server, login_token=token, host=host, **options, **(alice_options or {}))
+    start(bob, server, login_token=api.token(bob_cred["id"]), **options)
     wait_event(alice, "telnyx.ready")
     wait_event(bob, "telnyx.ready")
     bob.evaluate("() => { window.vxAutoAnswer = true; }")
@@ -199,19 +194,7 @@ def _quiet_for(pages: list[Page], seconds: float = 2.0) -> bool:
 def test_hold_stops_audio_both_ways_and_unhold_brings_it_back(
     server: Voxgate, open_page: OpenPage
 ) -> None:
-    api = api_for(server)
-    conn = api.connection()
-    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-    alice, bob = open_page(server), open_page(server)
-    for page, cred in ((alice, alice_cred), (bob, bob_cred)):
-        start(page, server, login_token=api.token(cred["id"]), vxHelper=True)
-        wait_event(page, "telnyx.ready")
-    bob.evaluate("() => { window.vxAutoAnswer = true; }")
-    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-    wait_state(alice, "active")
-    wait_state(bob, "active")
-    audio_flows(alice)
-    audio_flows(bob)
+    alice, bob, _ = _call_between_pages(server, open_page, vxHelper=True)
     alice.evaluate("() => window.vxHold(true)")
     wait_state(alice, "held")
     held = wait_event(bob, "telnyx.notification", pred="e.payload.eventType === 'voxgate.hold'")
@@ -272,18 +255,7 @@ def test_ice_restart_is_renegotiated_through_the_other_page(
     """The SDK's own ICE restart (``modify`` ``updateMedia``) reaches the other page, whose
     helper answers it on the same peer connection: new ICE credentials on both sides, no
     error, no reconnect, audio on."""
-    api = api_for(server)
-    conn = api.connection()
-    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-    alice, bob = open_page(server), open_page(server)
-    for page, cred in ((alice, alice_cred), (bob, bob_cred)):
-        start(page, server, login_token=api.token(cred["id"]), vxHelper=True)
-        wait_event(page, "telnyx.ready")
-    bob.evaluate("() => { window.vxAutoAnswer = true; }")
-    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-    wait_state(alice, "active")
-    wait_state(bob, "active")
-    audio_flows(alice)
+    alice, bob, _ = _call_between_pages(server, open_page, vxHelper=True)
     before = _ufrags(alice)
     _restart_ice(alice)
     wait_event(bob, "telnyx.notification", pred="e.payload.eventType === 'voxgate.update_media'")
@@ -309,7 +281,7 @@ def test_an_ice_restart_nobody_answers_costs_one_reconnect_and_keeps_the_call(
     """Without the helper on the other page nobody can answer the restart offer: the gateway
     refuses it before the SDK's 10 s limit, the SDK reports 47001, reconnects once and
     reattaches, and the call goes on; no reconnect loop follows."""
-    alice, bob, _ = _call_between_pages(server, open_page, server.rtc_url)
+    alice, bob, _ = _call_between_pages(server, open_page)
     _restart_ice(alice)
     alice.wait_for_function(
         "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
@@ -330,20 +302,7 @@ def test_a_trickling_caller_reaches_a_callee_that_does_not_trickle(
     """The caller's SDK trickles (its offer carries no candidates; they follow as
     ``telnyx_rtc.candidate``); the callee's does not. The gateway relays the candidates to the
     callee's leg, and audio flows both ways."""
-    api = api_for(server)
-    conn = api.connection()
-    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-    alice, bob = open_page(server), open_page(server)
-    start(alice, server, login_token=api.token(alice_cred["id"]), trickleIce=True)
-    start(bob, server, login_token=api.token(bob_cred["id"]))
-    wait_event(alice, "telnyx.ready")
-    wait_event(bob, "telnyx.ready")
-    bob.evaluate("() => { window.vxAutoAnswer = true; }")
-    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-    wait_state(alice, "active")
-    wait_state(bob, "active")
-    a, b = audio_flows(alice), audio_flows(bob)
-    assert a["received"] > 4000 and b["received"] > 4000
+    _alice, bob, _ = _call_between_pages(server, open_page, alice_options={"trickleIce": True})
     remote = bob.evaluate(
         """async () => {
             const pc = window.vxPCs[window.vxPCs.length - 1];
