@@ -1,0 +1,109 @@
+"""A call in real browsers survives the kill of the caller's gateway node.
+
+Inside the loopback-only namespace (media must stay on 127.0.0.0/8) the machine's Postgres and
+Redis are out of reach, so this cluster brings its own: a private ``redis-server`` on a free
+loopback port, and one SQLite file shared by the API node and two gateway nodes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conformance.test_browser import events, start, wait_event
+from tests.conformance.test_media import OpenPage, _still_growing, audio_flows, states, wait_state
+from tests.harness import Voxgate, free_port
+from tests.relay import Relay
+from tests.rtc.conftest import api_for
+
+pytestmark = pytest.mark.media
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "private redis did not start"
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
+    tmp_path: Path, private_redis: str, open_page: OpenPage
+) -> None:
+    common = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/shared.db",
+        "env": {"VOXGATE_SECRET_FILE": str(tmp_path / "shared.secret")},
+    }
+    bus = ["--redis-url", private_redis, "--redis-prefix", "vxmedia:"]
+    api = Voxgate(tmp_path / "api", extra_args=[*bus, "--role", "api"], **common).start()  # type: ignore[arg-type]
+    nodes = [
+        Voxgate(
+            tmp_path / name,
+            extra_args=[*bus, "--role", "rtc", "--node-id", name],
+            api_key=api.api_key,
+            **common,  # type: ignore[arg-type]
+        ).start()
+        for name in ("node1", "node2")
+    ]
+    try:
+        rest = api_for(api)
+        conn = rest.connection()
+        alice_cred, bob_cred = rest.credential(conn["id"]), rest.credential(conn["id"])
+        with Relay(nodes[0].rtc_port) as lb:
+            alice, bob = open_page(api), open_page(api)
+            start(alice, api, login_token=rest.token(alice_cred["id"]), host=lb.url)
+            start(bob, api, login_token=rest.token(bob_cred["id"]), host=nodes[1].rtc_url)
+            wait_event(alice, "telnyx.ready")
+            wait_event(bob, "telnyx.ready")
+            bob.evaluate("() => { window.vxAutoAnswer = true; }")
+            alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+            wait_state(alice, "active")
+            wait_state(bob, "active")
+            audio_flows(alice)
+            audio_flows(bob)
+            nodes[0].stop(kill=True)  # SIGKILL: no goodbye, no hand-over
+            lb.retarget(nodes[1].rtc_port)  # the load balancer now sends Alice to node2
+            alice.wait_for_function(
+                "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
+                timeout=30_000,
+            )
+            for page in (alice, bob):
+                assert "hangup" not in [s["state"] for s in states(page)]
+                assert not events(page, "telnyx.error")  # no 48501: the call was reattached
+                assert _still_growing(page)
+            rest.wait_audit(alice_cred["id"], "reattached")
+            alice.evaluate("() => window.vxHangup()")  # and signaling still joins the two
+            wait_state(bob, "hangup")
+    finally:
+        for vg in (*nodes, api):
+            vg.stop()
