@@ -213,12 +213,14 @@ async def test_webhooks_are_signed_and_verify_with_the_official_sdk(
     a, b = api.credential(conn["id"]), api.credential(conn["id"])
     alice, bob = await online(api, server.rtc_url, a), await online(api, server.rtc_url, b)
     out = await alice.new_call(b["sip_username"])
-    await (await ring(bob)).answer(sdp="v=0 y")
+    incoming = await ring(bob)
+    await incoming.answer(sdp="v=0 y")
     await out.wait_state("active")
     await out.hangup()
     for _ in range(100):
         kinds = {json.loads(body)["data"]["event_type"] for body, _ in receiver.events}
-        if {"call.initiated", "call.answered", "call.hangup"} <= kinds:
+        hangup_count = sum(b"call.hangup" in body for body, _ in receiver.events)
+        if {"call.initiated", "call.answered", "call.hangup"} <= kinds and hangup_count >= 2:
             break
         await asyncio.sleep(0.05)
     public_key = server.cli("keys", "webhook-public-key").stdout.strip()
@@ -233,6 +235,15 @@ async def test_webhooks_are_signed_and_verify_with_the_official_sdk(
         json.loads(body)["data"]["payload"] for body, _ in receiver.events if b"call.hangup" in body
     ]
     assert hangups[0]["hangup_cause"] == "normal_clearing"
+    # the ids the SDK reads from invite/ringing/answer frames are the webhooks' ids
+    by_direction = {h["direction"]: h for h in hangups}
+    for call, direction in ((out, "outgoing"), (incoming, "incoming")):
+        hook = by_direction[direction]
+        assert call.telnyx_ids == {
+            "call_control_id": hook["call_control_id"],
+            "call_session_id": hook["call_session_id"],
+            "call_leg_id": hook["call_leg_id"],
+        }
     tampered, headers = receiver.events[0]
     with pytest.raises(ValueError, match="Signature verification failed"):
         client.webhooks.unwrap(tampered.decode().replace("call", "cell"), headers=headers)

@@ -286,21 +286,27 @@ class ControlPlane:
         now = utcnow()
         if cred.is_expired(now):
             raise CredentialExpired("can't update credentials in expired status", pointer="/status")
-        status = CredentialStatus.ACTIVE if active else CredentialStatus.INACTIVE
-        updated = await self._update_credential(cred_id, status=status, updated_at=now)
+        changes: dict[str, Any] = {"updated_at": now}
+        changes["status"] = CredentialStatus.ACTIVE if active else CredentialStatus.INACTIVE
+        if not active:  # cut off in the same write: a revocation is on the REST request's path
+            changes["tokens_valid_after"] = self._cutoff()
+        updated = await self._update_credential(cred_id, **changes)
         if updated is None:
             raise NotFound(pointer="/")
         if not active:
-            return await self._revoked_credential("credential deactivated", cred_id)
+            await self.revoke("credential deactivated", [cred_id], [])
         return updated
 
     async def revoke_tokens(self, cred_id: str) -> Credential:
         await self.get_credential(cred_id)
-        return await self._revoked_credential("tokens revoked", cred_id)
-
-    async def _revoked_credential(self, reason: str, cred_id: str) -> Credential:
-        await self.revoke(reason, [cred_id], [], cut_off=True)
-        return await self.get_credential(cred_id)
+        cutoff = self._cutoff()
+        updated = await self._update_credential(
+            cred_id, tokens_valid_after=cutoff, updated_at=utcnow()
+        )
+        if updated is None:
+            raise NotFound(pointer="/")
+        await self.revoke("tokens revoked", [cred_id], [])
+        return updated
 
     async def expire_due(self) -> list[str]:
         """Marks credentials whose time ran out and ends their sessions."""
@@ -319,8 +325,9 @@ class ControlPlane:
         cut_off: bool = False,
         expired: bool = False,
     ) -> None:
-        """The one way live sessions are ended: optionally cut off every token minted so far,
-        audit each credential, then publish so every node closes the sessions.
+        """The one way live sessions are ended: cut off every token minted so far (unless the
+        caller did, in the same write as its own change), audit each credential, then publish
+        so every node closes the sessions.
 
         ``expired``: time ran out rather than someone revoking (a call in progress may finish).
         """
