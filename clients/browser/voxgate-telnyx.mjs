@@ -25,6 +25,9 @@
  *    changed), voxgate hands its new offer to this side (`voxgate.update_media`); the helper
  *    answers it on the call's own RTCPeerConnection and sends the answer back, so the restart
  *    completes instead of failing (which would cost the other side a reconnect).
+ *  - ICE servers from your deployment: voxgate mints TURN credentials for every login
+ *    (`voxgate.ice_servers`) and the helper sets them as the client's `iceServers` before any
+ *    call, instead of the SDK's defaults (Telnyx's and Google's servers).
  */
 
 const WARNING = 'telnyx.warning';
@@ -32,6 +35,7 @@ const NOTIFICATION = 'telnyx.notification';
 const EXPIRING = 'voxgate.token_expiring';
 const HOLD = 'voxgate.hold';
 const UPDATE_MEDIA = 'voxgate.update_media';
+const ICE_SERVERS = 'voxgate.ice_servers';
 
 export function install(TelnyxRTC, options = {}) {
   const proto = TelnyxRTC && TelnyxRTC.prototype;
@@ -55,6 +59,9 @@ export function install(TelnyxRTC, options = {}) {
         if (notice && notice.eventType === EXPIRING) emitServerWarning(this, notice);
         if (notice && notice.eventType === HOLD) applyHold(this, notice);
         if (notice && notice.eventType === UPDATE_MEDIA) answerRestart(this, notice);
+        if (notice && notice.eventType === ICE_SERVERS && Array.isArray(notice.iceServers)) {
+          this.iceServers = notice.iceServers;
+        }
       });
     }
     return connect.apply(this, args);

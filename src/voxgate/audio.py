@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+from typing import Any
 
 import numpy as np
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection
 from av import AudioFrame
 
-__all__ = ["FRAME_SAMPLES", "SAMPLE_RATE", "ToneTrack"]
+__all__ = ["FRAME_SAMPLES", "SAMPLE_RATE", "ToneTrack", "peer_connection"]
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -60,3 +61,14 @@ class ToneTrack(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self._samples += FRAME_SAMPLES
         return frame
+
+
+def peer_connection(ice_servers: list[dict[str, Any]] | None = None) -> RTCPeerConnection:
+    """An aiortc peer using the ICE servers voxgate handed out (none: aiortc's defaults)."""
+    if not ice_servers:
+        return RTCPeerConnection()
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in ice_servers
+    ]
+    return RTCPeerConnection(RTCConfiguration(iceServers=servers))

@@ -35,6 +35,17 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     housekeeping_interval: float = 1.0
+    turn_url: tuple[str, ...] = ()  # turn:host:3478?transport=udp, turns:host:5349, ...
+    stun_url: tuple[str, ...] = ()
+    turn_secret: str | None = None  # coturn's static-auth-secret (prefer turn_secret_file)
+    turn_secret_file: Path | None = None
+    turn_ttl: float | None = None  # seconds; default: the token's remaining life, at most 24 h
+
+    def turn_key(self) -> bytes | None:
+        """The TURN REST API secret shared with coturn, from the setting or its file."""
+        if self.turn_secret_file is not None:
+            return self.turn_secret_file.read_text().strip().encode()
+        return self.turn_secret.encode() if self.turn_secret else None
 
     @property
     def serves_api(self) -> bool:

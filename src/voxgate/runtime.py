@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from voxgate.auth.keyring import Sealer
+from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus
 from voxgate.bus.local import LocalBus
 from voxgate.bus.redis import RedisBus
@@ -37,7 +38,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     else:
         bus = LocalBus(node_id)
     await bus.start()
-    control = ControlPlane(store, bus, Sealer.from_file(settings.secret_file))
+    ice = IceConfig(settings.turn_url, settings.stun_url, settings.turn_key(), settings.turn_ttl)
+    control = ControlPlane(store, bus, Sealer.from_file(settings.secret_file), ice=ice)
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:

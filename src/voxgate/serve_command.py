@@ -47,6 +47,11 @@ HELP = {
     "ping_interval": "Seconds between server pings (0: none).",
     "idle_timeout": "Seconds of silence after which a session counts as dropped (0: never).",
     "tls_cert": "PEM certificate: serve https:// and wss://.",
+    "turn_url": "A TURN server for clients (repeatable): turn:host:3478?transport=udp, ...",
+    "stun_url": "A STUN server for clients (repeatable).",
+    "turn_secret": "coturn's static-auth-secret (visible in ps: prefer --turn-secret-file).",
+    "turn_secret_file": "File holding coturn's static-auth-secret.",
+    "turn_ttl": "Seconds a TURN credential lives (default: the token's rest, at most 24 h).",
 }
 NOT_OPTIONS = {"bootstrap_api_key"}  # a secret: from the environment only, never argv
 
@@ -67,7 +72,8 @@ def serve(**options: Any) -> None:
         if options[shared] == getattr(DEFAULTS, shared):
             options[shared] = getattr(common, shared)
     bootstrap = os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None
-    settings = Settings(**options, bootstrap_api_key=bootstrap)
+    lists = {k: tuple(v) for k, v in options.items() if isinstance(v, list)}
+    settings = Settings(**{**options, **lists}, bootstrap_api_key=bootstrap)
     try:
         _run_loop(run_server(settings))
     except OSError as exc:
@@ -77,19 +83,24 @@ def serve(**options: Any) -> None:
 
 def _parameters() -> list[inspect.Parameter]:
     hints = typing.get_type_hints(Settings)
-    return [
-        inspect.Parameter(
-            field.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=getattr(DEFAULTS, field.name),
-            annotation=Annotated[
-                hints[field.name],
-                typer.Option(envvar="VOXGATE_" + field.name.upper(), help=HELP.get(field.name, "")),
-            ],
+    params = []
+    for field in dataclasses.fields(Settings):
+        if field.name in NOT_OPTIONS:
+            continue
+        kind, default = hints[field.name], getattr(DEFAULTS, field.name)
+        if typing.get_origin(kind) is tuple:  # repeatable: --turn-url A --turn-url B
+            kind, default = list[str], list(default)
+        help_text = HELP.get(field.name, "")
+        option = typer.Option(envvar="VOXGATE_" + field.name.upper(), help=help_text)
+        params.append(
+            inspect.Parameter(
+                field.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[kind, option],
+            )
         )
-        for field in dataclasses.fields(Settings)
-        if field.name not in NOT_OPTIONS
-    ]
+    return params
 
 
 serve.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "api": {"domain", "auth", "store", "bus", "services", "metrics"},
     "gateway": {
         "domain",
+        "auth",
         "rtc",
         "store",
         "bus",

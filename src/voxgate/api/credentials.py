@@ -1,4 +1,5 @@
-"""``/telephony_credentials``, their tokens, legacy actions and our audit extension."""
+"""``/telephony_credentials``, their tokens, legacy actions, and our extensions (audit trail,
+ICE servers)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from voxgate.api.deps import control, json_body
 from voxgate.api.paging import filters, page_args, page_envelope
 from voxgate.domain.errors import BadRequest, NotFound
 from voxgate.domain.records import CredentialStatus
+from voxgate.services.ice import credential_ice_servers
 from voxgate.services.schemas import CredentialCreate, CredentialUpdate, parse
 from voxgate.store.base import CredentialFilter
 
@@ -95,6 +97,14 @@ async def action(cred_id: str, action: str, request: Request) -> dict[str, Any]:
             "Unknown action; use activate, deactivate or revoke_tokens", pointer="/action"
         )
     return {"data": render.credential(cred)}
+
+
+@router.post(
+    "/{cred_id}/ice_servers",
+    summary="ICE servers (STUN, and TURN credentials named after the credential) for a client",
+)
+async def ice_servers(cred_id: str, request: Request) -> dict[str, Any]:
+    return {"data": render.ice_servers(await credential_ice_servers(control(request), cred_id))}
 
 
 @router.get("/{cred_id}/audit")

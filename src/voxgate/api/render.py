@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.domain.records import Assistant, AuditEvent, Connection, Credential, Registration
+from voxgate.domain.records import (
+    Assistant,
+    AuditEvent,
+    Connection,
+    Credential,
+    IceServers,
+    Registration,
+)
 from voxgate.domain.timeutil import from_epoch, iso, utcnow
 
-__all__ = ["assistant", "audit_event", "connection", "credential", "registration_status"]
+__all__ = [
+    "assistant",
+    "audit_event",
+    "connection",
+    "credential",
+    "ice_servers",
+    "registration_status",
+]
 
 
 def connection(conn: Connection, password: str | None = None) -> dict[str, Any]:
@@ -91,4 +105,12 @@ def assistant(item: Assistant) -> dict[str, Any]:
         "kind": item.kind,
         "instructions": item.settings.get("instructions"),
         "created_at": iso(item.created_at),
+    }
+
+
+def ice_servers(ice: IceServers) -> dict[str, Any]:
+    return {
+        "record_type": "ice_servers",
+        "ice_servers": list(ice.servers),
+        "expires_at": iso(from_epoch(ice.expires_at)),
     }

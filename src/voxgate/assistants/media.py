@@ -6,20 +6,26 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCSessionDescription
 from av.frame import Frame
 from av.packet import Packet
 
 from voxgate.assistants.bots import Bot
+from voxgate.audio import peer_connection
 
 __all__ = ["AssistantCall", "HoldGate"]
 
 
 class AssistantCall:
-    def __init__(self, bot: Bot, conversation: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        conversation: list[dict[str, Any]],
+        ice_servers: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.bot = bot
         self.conversation = conversation
-        self.pc = RTCPeerConnection()
+        self.pc = peer_connection(ice_servers)  # the server's own TURN, when configured
         self.gate: HoldGate | None = None
         self._incoming: asyncio.Future[MediaStreamTrack] = (
             asyncio.get_running_loop().create_future()

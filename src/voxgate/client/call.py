@@ -18,6 +18,7 @@ class Signaling(Protocol):
     """What a call needs from its client: the session id and a way to send requests."""
 
     sessid: str | None
+    ice_servers: list[dict[str, Any]]  # from the gateway's voxgate.ice_servers notice
 
     async def request(self, method: str, params: dict[str, Any], timeout: float = 10.0) -> Any: ...
 
@@ -145,18 +146,20 @@ class Call:
     # -- optional media --------------------------------------------------------------------
     async def media_offer(self, track: Any = None) -> str:
         """An SDP offer from a real aiortc peer sending ``track`` (a tone by default)."""
-        from aiortc import RTCPeerConnection
+        from voxgate.audio import peer_connection
 
-        self.pc = RTCPeerConnection()
+        self.pc = peer_connection(self.client.ice_servers)
         self._collect()
         self.pc.addTrack(track or _tone())
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return str(self.pc.localDescription.sdp)
 
     async def _media_answer(self) -> str:
-        from aiortc import RTCPeerConnection, RTCSessionDescription
+        from aiortc import RTCSessionDescription
 
-        self.pc = RTCPeerConnection()
+        from voxgate.audio import peer_connection
+
+        self.pc = peer_connection(self.client.ice_servers)
         self._collect()
         await self.pc.setRemoteDescription(RTCSessionDescription(self.remote_sdp or "", "offer"))
         for transceiver in self.pc.getTransceivers():

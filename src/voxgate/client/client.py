@@ -68,6 +68,7 @@ _CALL_METHODS = {
 _PLACEHOLDER_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=voxgate\r\nt=0 0\r\n"
 
 _NOTICES = {
+    "voxgate.ice_servers": "ice_servers",
     "voxgate.token_expiring": "token_expiring_soon",
     "voxgate.displaced": "displaced",
     "voxgate.revoked": "revoked",
@@ -103,6 +104,7 @@ class Client:
         self.max_backoff = max_backoff
         self.user_agent = user_agent
         self.sessid: str | None = None
+        self.ice_servers: list[dict[str, Any]] = []  # minted per login by the gateway
         self.ready = asyncio.Event()
         self.connections = 0
         self._ws: ClientConnection | None = None
@@ -302,6 +304,8 @@ class Client:
             self._spawn(self._ping())
         elif method in ("telnyx_rtc.event", "webrtc.event"):
             name = _NOTICES.get(str(params.get("eventType")), "notification")
+            if name == "ice_servers" and isinstance(params.get("iceServers"), list):
+                self.ice_servers = params["iceServers"]
             self._emit(Event(name, params))
         elif method == "telnyx_rtc.gatewayState":
             self._gateway_reported(params.get("state"))

@@ -17,6 +17,7 @@ __all__ = [
     "Credential",
     "CredentialStatus",
     "Grant",
+    "IceServers",
     "Page",
     "Registration",
     "SigningKey",
@@ -113,6 +114,14 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class IceServers:
+    """``RTCIceServer`` dicts for a client, and when their TURN credentials expire."""
+
+    servers: tuple[dict[str, Any], ...]
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Grant:
     """What a successful login proved. ``expires_at`` is epoch seconds (None: no expiry)."""
 
@@ -126,6 +135,7 @@ class Grant:
     assistant_id: str | None = None
     conversation_id: str | None = None
     issued_at: float | None = None  # the token's iat, to re-check it against revocations
+    ice: IceServers | None = None  # the ICE servers (TURN credentials) minted for this login
 
     @property
     def anonymous(self) -> bool:

@@ -7,11 +7,13 @@ revocation, flag a token presented from two addresses, count every outcome.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Generic
 
 import structlog
 
 from voxgate import metrics
+from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
@@ -26,6 +28,7 @@ __all__ = ["Authenticator"]
 
 log = structlog.get_logger("voxgate.gateway")
 
+ANONYMOUS_TURN_TTL = 3600.0
 _METHODS: dict[type, str] = {
     TokenLogin: "token",
     PasswordLogin: "password",
@@ -35,8 +38,14 @@ _METHODS: dict[type, str] = {
 
 class Authenticator(Generic[P]):
     def __init__(
-        self, bus: Bus, logins: LoginService, directory: Directory[P], audit: AuditLog
+        self,
+        bus: Bus,
+        logins: LoginService,
+        directory: Directory[P],
+        audit: AuditLog,
+        ice: IceConfig,
     ) -> None:
+        self.ice = ice
         self.bus = bus
         self.logins = logins
         self.directory = directory
@@ -70,7 +79,16 @@ class Authenticator(Generic[P]):
         if reused and grant.credential_id:
             details = {"jti": grant.jti, "addresses": reused}
             self.audit.record(grant.credential_id, "token_reuse", details)
-        return grant
+        return self._with_ice(grant, now)
+
+    def _with_ice(self, grant: Grant, now: float) -> Grant:
+        """The login's ICE servers: TURN credentials named after the identity (coturn's logs
+        show who relayed), expiring with the token; an anonymous session's within the hour,
+        since it only calls its assistant."""
+        if not self.ice.configured:
+            return grant
+        limit = now + ANONYMOUS_TURN_TTL if grant.anonymous else grant.expires_at
+        return replace(grant, ice=self.ice.issue(grant.principal, now, limit))
 
     async def _verify(self, login: LoginParams, address: str, now: float) -> Grant:
         if isinstance(login, TokenLogin):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import structlog
 
 from voxgate.assistants import AssistantCall, bot_for
+from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.principals import Principal
@@ -96,7 +97,10 @@ class Link:
 
 
 class CallRouter:
-    def __init__(self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender) -> None:
+    def __init__(
+        self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender, ice: IceConfig
+    ) -> None:
+        self.ice = ice
         self.host = host
         self.store = store
         self.bus = bus
@@ -174,7 +178,9 @@ class CallRouter:
         self, out: RouteCall, link: Link, assistant: Assistant, conversation_id: str | None
     ) -> None:
         conv_id = conversation_id or new_uuid()
-        bot = AssistantCall(bot_for(assistant), self.conversations.setdefault(conv_id, []))
+        ice = self.ice.issue(f"assistant-{assistant.id}", time.time(), None)
+        conversation = self.conversations.setdefault(conv_id, [])
+        bot = AssistantCall(bot_for(assistant), conversation, list(ice.servers))
         link.assistant = bot
         link.call.to = f"assistant:{assistant.id}"
         self.links[link.caller] = link

@@ -77,13 +77,13 @@ class Gateway:
         self.node_id = bus.node_id
         self.config = session_config(settings, self.node_id)
         self.directory: Directory[Peer] = Directory()
-        self.authenticate = Authenticator(bus, logins, self.directory, audit)
+        self.authenticate = Authenticator(bus, logins, self.directory, audit, logins.control.ice)
         self.presence = Presence(bus, self.directory, self.node_id)
         self.timers: Alarm[Peer] = Alarm(self._due)
         self._server: asyncio.Server | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(webhook_signer)
-        self.calls = CallRouter(self, store, bus, self.webhooks)
+        self.calls = CallRouter(self, store, bus, self.webhooks, logins.control.ice)
         self.handover = Handover(bus, self.directory, self.calls, self.config)
         self.per_address: dict[str, int] = {}
         bus.subscribe(self._on_bus)

@@ -189,7 +189,7 @@ class Session:
         if isinstance(verdict, Refusal):
             return []
         self.grant, self.notice_sent, self.grace_until = outcome, False, None
-        outs = [Send(self.say.logged_in(request_id))]
+        outs = [Send(self.say.logged_in(request_id)), *self._ice(outcome)]
         if current is not None:
             if outcome.credential_id:
                 details = {"jti": outcome.jti, "exp": outcome.expires_at, **self._origin()}
@@ -210,7 +210,8 @@ class Session:
         self.user_agent = socket.user_agent or self.user_agent
         self.liveness.start(now)
         held, self.held = self.held, []
-        outs: list[Output] = [Send(self.say.logged_in(request_id)), *map(Send, held)]
+        outs: list[Output] = [Send(self.say.logged_in(request_id)), *self._ice(grant)]
+        outs += map(Send, held)
         return outs + self._registered(grant, self.calls.live_ids, "reattached", now)
 
     def can_resume(self, grant: Grant) -> bool:
@@ -357,6 +358,9 @@ class Session:
             return outs
         self.held += [o.frame for o in outs if isinstance(o, Send)][: MAX_HELD - len(self.held)]
         return [o for o in outs if not isinstance(o, Send)]
+
+    def _ice(self, grant: Grant) -> list[Output]:  # before any call can need them
+        return [] if grant.ice is None else [Send(self.say.ice_servers(grant.ice))]
 
     def _detach_expired(self) -> list[Output]:
         """Nobody came back: the calls end, the other side of each hears why."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.domain.records import Registration
+from voxgate.domain.records import IceServers, Registration
 from voxgate.rtc import frames
 
 __all__ = ["NOTICE_CHANNEL", "Speaker"]
@@ -75,3 +75,8 @@ class Speaker:
             "at": by.registered_at,
             "node_id": by.node_id,
         }
+
+    def ice_servers(self, ice: IceServers) -> dict[str, Any]:
+        """The login's ICE servers; the browser helper sets them as the SDK's iceServers."""
+        body = {"iceServers": list(ice.servers), "expires_at": ice.expires_at}
+        return self.notice("voxgate.ice_servers", body)

@@ -19,6 +19,7 @@ from voxgate.auth.apikeys import digest_api_key
 from voxgate.auth.keyring import KeyRing, Sealer
 from voxgate.auth.passwords import Passwords
 from voxgate.auth.tokens import TokenClaims, mint
+from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus, BusUnavailable, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
@@ -42,6 +43,7 @@ from voxgate.services.schemas import (
     ConnectionUpdate,
     CredentialCreate,
     CredentialUpdate,
+    deep_merge,
 )
 from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
 
@@ -53,16 +55,6 @@ DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
 MINT_CACHE_TTL = 2.0
 
 
-def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 class ControlPlane:
     def __init__(
         self,
@@ -70,11 +62,13 @@ class ControlPlane:
         bus: Bus,
         sealer: Sealer,
         passwords: Passwords | None = None,
+        ice: IceConfig | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.sealer = sealer
         self.passwords = passwords or Passwords()
+        self.ice = ice or IceConfig((), (), None, None)
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
         self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
@@ -132,7 +126,7 @@ class ControlPlane:
             user_name=user_name,
             password_hash=self.passwords.hash(password),
             active=True if active is None else bool(active),
-            settings=_deep_merge(CONNECTION_DEFAULTS, fields),
+            settings=deep_merge(CONNECTION_DEFAULTS, fields),
             created_at=now,
             updated_at=now,
         )
@@ -169,7 +163,7 @@ class ControlPlane:
             if key in fields and fields[key] is not None:
                 changes[key] = fields.pop(key)
             fields.pop(key, None)
-        changes["settings"] = _deep_merge(conn.settings, fields)
+        changes["settings"] = deep_merge(conn.settings, fields)
         updated = await self.store.update_connection(conn_id, **changes)
         self._changed([], [conn_id])
         if updated is None:
@@ -370,19 +364,7 @@ class ControlPlane:
 
     # -- tokens ----------------------------------------------------------------------------
     async def mint_token(self, cred_id: str) -> tuple[str, TokenClaims]:
-        # The hot REST path: read through a short cache. A write on another API node can stay
-        # unseen for MINT_CACHE_TTL; a token minted then is still refused at login (its iat
-        # predates the revocation cut-off).
-        cred = await self._mint_cache.get(cred_id)
-        now = utcnow()
-        if cred.is_expired(now):
-            raise CredentialExpired(
-                "can't create a token for an expired credential", pointer="/status"
-            )
-        if cred.status != CredentialStatus.ACTIVE:
-            raise ValidationFailed(
-                "can't create a token for an inactive credential", pointer="/status"
-            )
+        cred, now = await self.usable_credential(cred_id, "a token"), utcnow()
         token, claims = mint(
             self.ring,
             subject=cred.id,
@@ -393,6 +375,17 @@ class ControlPlane:
         details = {"jti": claims.jti, "exp": claims.exp, "kid": claims.kid}
         self.audit_log.record(cred.id, "token_minted", details)
         return token, claims
+
+    async def usable_credential(self, cred_id: str, what: str) -> Credential:
+        """The credential ``what`` (a token, ICE servers) is made for, read through a 2 s cache
+        (another API node's write can stay unseen that long; a token minted then is still
+        refused at login, its iat predating the cut-off); 422 unless active."""
+        cred = await self._mint_cache.get(cred_id)
+        state = "expired" if cred.is_expired(utcnow()) else cred.status
+        if state != CredentialStatus.ACTIVE:
+            error = CredentialExpired if state == "expired" else ValidationFailed
+            raise error(f"can't create {what} for an {state} credential", pointer="/status")
+        return cred
 
     # -- audit -----------------------------------------------------------------------------
     async def list_audit(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:

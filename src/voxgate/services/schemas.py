@@ -19,6 +19,7 @@ __all__ = [
     "ConnectionUpdate",
     "CredentialCreate",
     "CredentialUpdate",
+    "deep_merge",
     "parse",
     "validation_error",
 ]
@@ -246,3 +247,14 @@ def parse(model: type[M], body: Any) -> M:
         return model.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A connection's settings updated by a partial body: nested objects merge, not replace."""
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
