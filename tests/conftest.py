@@ -7,6 +7,7 @@ import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database
 from tests.rtc.conftest import Api, api_for
+from tests.turn import Coturn, run_coturn
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return "test_secrets_scan" in path, "tests/conformance/" in path
 
     items.sort(key=order)
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[Coturn]:
+    """A private coturn on a loopback port with a generated secret (tests/turn.py)."""
+    yield from run_coturn(tmp_path)

@@ -5,124 +5,29 @@ foreign and tampered ones."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.harness import Voxgate, free_port
+from tests.harness import Voxgate
 from tests.rtc.conftest import api_for
+from tests.turn import Coturn, turn_entry, with_turn
 from voxgate.auth.turn import turn_credential
 from voxgate.client import Client
-
-
-@dataclass
-class Coturn:
-    port: int
-    secret: str
-    log: Path
-
-    def allocates(self, username: str, password: str) -> bool:
-        """A real TURN allocation (and a few relayed packets) with these credentials."""
-        run = subprocess.run(
-            [
-                "turnutils_uclient",
-                "-u",
-                username,
-                "-w",
-                password,
-                "-p",
-                str(self.port),
-                "-y",
-                "-n",
-                "2",
-                "-m",
-                "1",
-                "-l",
-                "100",
-                "127.0.0.1",
-            ],
-            capture_output=True,
-            timeout=20,
-        )
-        return run.returncode == 0
-
-
-@pytest.fixture
-def coturn(tmp_path: Path) -> Iterator[Coturn]:
-    port, secret = free_port(), secrets.token_hex(16)
-    low = 40000 + (port % 200) * 100
-    log = tmp_path / "turn.log"
-    proc = subprocess.Popen(
-        [
-            "turnserver",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--use-auth-secret",
-            f"--static-auth-secret={secret}",
-            "--realm=voxgate.test",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--allow-loopback-peers",
-            f"--min-port={low}",
-            f"--max-port={low + 99}",
-            f"--log-file={log}",
-            "--simple-log",
-            f"--pidfile={tmp_path}/turn.pid",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    turn = Coturn(port, secret, log)
-    deadline = time.monotonic() + 10
-    while not turn.allocates(*turn_credential(secret.encode(), "probe", time.time() + 60)):
-        assert time.monotonic() < deadline, "coturn did not start"
-        time.sleep(0.2)
-    yield turn
-    proc.terminate()
-    proc.wait(10)
-
-
-def _with_turn(make_server: type[Voxgate], turn: Coturn, tmp: Path, *extra: str) -> Voxgate:
-    secret_file = tmp / "turn.secret"
-    secret_file.write_text(turn.secret + "\n")
-    return make_server(
-        extra_args=[
-            "--turn-secret-file",
-            str(secret_file),
-            "--turn-url",
-            f"turn:127.0.0.1:{turn.port}?transport=udp",
-            "--turn-url",
-            f"turn:127.0.0.1:{turn.port}?transport=tcp",
-            "--stun-url",
-            f"stun:127.0.0.1:{turn.port}",
-            *extra,
-        ]
-    ).start()
-
-
-def _turn_entry(servers: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(s for s in servers if "username" in s)
 
 
 async def test_every_login_gets_turn_credentials_that_coturn_accepts(
     make_server: type[Voxgate], coturn: Coturn, tmp_path: Path
 ) -> None:
-    vg = _with_turn(make_server, coturn, tmp_path)
+    vg = with_turn(make_server, coturn, tmp_path)
     api = api_for(vg)
     cred = api.credential()
     client = Client(vg.rtc_url, login_token=api.token(cred["id"]), reconnect=False)
     await client.connect()
     notice = await client.wait_for("ice_servers", 5)
-    turn = _turn_entry(client.ice_servers)
+    turn = turn_entry(client.ice_servers)
     assert turn["urls"] == [
         f"turn:127.0.0.1:{coturn.port}?transport=udp",
         f"turn:127.0.0.1:{coturn.port}?transport=tcp",
@@ -141,7 +46,7 @@ async def test_every_login_gets_turn_credentials_that_coturn_accepts(
     # a refresh hands out new ones, expiring later
     await asyncio.sleep(1.1)
     await client.update_token(api.token(cred["id"]))
-    fresh = _turn_entry((await client.wait_for("ice_servers", 5)).data["iceServers"])
+    fresh = turn_entry((await client.wait_for("ice_servers", 5)).data["iceServers"])
     assert fresh["username"] != turn["username"]
     assert int(fresh["username"].split(":")[0]) > int(expiry)
     await client.close()
@@ -150,14 +55,14 @@ async def test_every_login_gets_turn_credentials_that_coturn_accepts(
 async def test_an_anonymous_session_gets_short_lived_credentials(
     make_server: type[Voxgate], coturn: Coturn, tmp_path: Path
 ) -> None:
-    vg = _with_turn(make_server, coturn, tmp_path)
+    vg = with_turn(make_server, coturn, tmp_path)
     api = api_for(vg)
     bot = api.post("/ai/assistants", {"name": "echo", "kind": "echo"}).json()["data"]
     client = Client(
         vg.rtc_url, anonymous_login={"target_type": "ai_assistant", "target_id": bot["id"]}
     )
     await client.connect()
-    turn = _turn_entry((await client.wait_for("ice_servers", 5)).data["iceServers"])
+    turn = turn_entry((await client.wait_for("ice_servers", 5)).data["iceServers"])
     expiry, identity = turn["username"].split(":", 1)
     assert identity == f"anon-{bot['id']}" and int(expiry) <= time.time() + 3600
     assert coturn.allocates(turn["username"], turn["credential"])
@@ -165,13 +70,13 @@ async def test_an_anonymous_session_gets_short_lived_credentials(
 
 
 def test_ice_servers_over_rest(make_server: type[Voxgate], coturn: Coturn, tmp_path: Path) -> None:
-    vg = _with_turn(make_server, coturn, tmp_path, "--turn-ttl", "600")
+    vg = with_turn(make_server, coturn, tmp_path, "--turn-ttl", "600")
     api = api_for(vg)
     cred = api.credential()
     path = f"/telephony_credentials/{cred['id']}/ice_servers"
     data = api.post(path).json()["data"]
     assert data["record_type"] == "ice_servers" and data["expires_at"].endswith("Z")
-    turn = _turn_entry(data["ice_servers"])
+    turn = turn_entry(data["ice_servers"])
     assert int(turn["username"].split(":")[0]) <= time.time() + 601  # --turn-ttl
     assert coturn.allocates(turn["username"], turn["credential"])
     assert httpx.post(vg.base_url + path).status_code == 401
