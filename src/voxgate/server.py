@@ -112,6 +112,8 @@ def _announce(settings: Settings, gateway: object | None) -> None:
     if gateway is not None:
         scheme = "wss" if settings.tls_cert else "ws"
         lines += [f"  signaling:  {scheme}://{settings.host}:{settings.rtc_port}"]
+        turn = "TURN on" if settings.turn_url else "no TURN: calls across NATs need --turn-url"
+        lines += [f"  media:      {turn} (README: Calls across NATs)"]
     lines += [
         f"  database:   {settings.database_url}",
         "  API key:    run `voxgate keys create --label me` (or set VOXGATE_BOOTSTRAP_API_KEY)",

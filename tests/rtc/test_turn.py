@@ -95,3 +95,25 @@ async def test_without_turn_nothing_changes(api: Any, server: Voxgate) -> None:
     await asyncio.sleep(0.2)
     assert client.ice_servers == [] and not [e for e in client.events if e.name == "ice_servers"]
     await client.close()
+
+
+def test_turn_settings_come_from_the_environment_too(
+    make_server: type[Voxgate], tmp_path: Path
+) -> None:
+    """As every setting: ``VOXGATE_TURN_URL`` (space-separated for several),
+    ``VOXGATE_TURN_SECRET_FILE``; and the banner says TURN is on."""
+    secret = tmp_path / "turn.secret"
+    secret.write_text("env-secret\n")
+    urls = ["turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1:5349"]
+    vg = make_server(
+        env={"VOXGATE_TURN_URL": " ".join(urls), "VOXGATE_TURN_SECRET_FILE": str(secret)}
+    ).start()
+    api = api_for(vg)
+    cred = api.credential()
+    servers = api.post(f"/telephony_credentials/{cred['id']}/ice_servers").json()["data"]
+    turn = turn_entry(servers["ice_servers"])
+    assert turn["urls"] == urls
+    assert (turn["username"], turn["credential"]) == turn_credential(
+        b"env-secret", f"cred-{cred['id']}", int(turn["username"].split(":")[0])
+    )
+    assert "media:      TURN on" in vg.log_path.read_text()
