@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import Voxgate, create_pg_database, drop_pg_database
+from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
 from tests.rtc.conftest import Api, api_for
 from tests.turn import Coturn, run_coturn
 
@@ -61,3 +64,52 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def coturn(tmp_path: Path) -> Iterator[Coturn]:
     """A private coturn on a loopback port with a generated secret (tests/turn.py)."""
     yield from run_coturn(tmp_path)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, tuple[Callable[[], None], ...]]]:
+    """A redis-server of the test's own on a free loopback port: its URL, and (start, stop)
+    to take it down and bring it back."""
+    port = free_port()
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        procs.append(
+            subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp_path),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        for _ in range(50):
+            if (
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("private redis did not start")
+
+    def stop() -> None:
+        procs[-1].kill()
+        procs[-1].wait(5)
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", (start, stop)
+    for p in procs:
+        if p.poll() is None:
+            p.kill()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
+from tests.harness import Voxgate, create_pg_database, drop_pg_database
 from tests.relay import Relay
 from tests.rtc.conftest import Api, api_for
 from voxgate.client import Client, ClientError
@@ -184,53 +182,6 @@ async def test_sigterm_drains_with_1001(cluster: Cluster) -> None:
     await client.wait_for("ready", 15)
     assert client.url == c.node2.rtc_url
     await client.close()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[str, callable]]:  # type: ignore[valid-type]
-    port = free_port()
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        procs.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
-        for _ in range(50):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-                ).stdout.strip()
-                == "PONG"
-            ):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("private redis did not start")
-
-    def stop() -> None:
-        procs[-1].kill()
-        procs[-1].wait(5)
-
-    start()
-    yield f"redis://127.0.0.1:{port}/0", (start, stop)
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
 
 
 async def test_redis_restart_fails_closed_then_recovers(

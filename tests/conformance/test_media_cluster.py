@@ -1,70 +1,33 @@
 """A call in real browsers survives the kill of the caller's gateway node.
 
 Inside the loopback-only namespace (media must stay on 127.0.0.0/8) the machine's Postgres and
-Redis are out of reach, so this cluster brings its own: a private ``redis-server`` on a free
-loopback port, and one SQLite file shared by the API node and two gateway nodes.
+Redis are out of reach, so this cluster brings its own: a private ``redis-server`` (the
+``private_redis`` fixture) and one SQLite file shared by the API node and two gateway nodes.
 """
 
 from __future__ import annotations
 
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.conformance.test_browser import events, start, wait_event
 from tests.conformance.test_media import OpenPage, _still_growing, audio_flows, states, wait_state
-from tests.harness import Voxgate, free_port
+from tests.harness import Voxgate
 from tests.relay import Relay
 from tests.rtc.conftest import api_for
 
 pytestmark = pytest.mark.media
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "private redis did not start"
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
 def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
-    tmp_path: Path, private_redis: str, open_page: OpenPage
+    tmp_path: Path, private_redis: tuple[str, object], open_page: OpenPage
 ) -> None:
     common = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/shared.db",
         "env": {"VOXGATE_SECRET_FILE": str(tmp_path / "shared.secret")},
     }
-    bus = ["--redis-url", private_redis, "--redis-prefix", "vxmedia:"]
+    bus = ["--redis-url", private_redis[0], "--redis-prefix", "vxmedia:"]
     api = Voxgate(tmp_path / "api", extra_args=[*bus, "--role", "api"], **common).start()  # type: ignore[arg-type]
     nodes = [
         Voxgate(
