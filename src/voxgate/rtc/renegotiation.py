@@ -71,7 +71,7 @@ class Renegotiation:
         """The helper's answer to a restart offer it was handed (``info`` to ``voxgate``)."""
         try:
             body = json.loads(msg.get("body") or "")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return []
         sdp = body.get("sdp") if isinstance(body, dict) else None
         if not isinstance(sdp, str) or body.get("type") != "update_media_answer":
