@@ -30,7 +30,7 @@ class Cluster:
     rest: Api
 
 
-def start_cluster(tmp: Path, redis_url: str) -> tuple[Cluster, str]:
+def start_cluster(tmp: Path, redis_url: str, *node_args: str) -> tuple[Cluster, str]:
     db = create_pg_database()
     prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
     secret = str(tmp / "shared.secret")
@@ -63,6 +63,7 @@ def start_cluster(tmp: Path, redis_url: str) -> tuple[Cluster, str]:
                 prefix,
                 "--node-id",
                 name,
+                *node_args,
             ],
             env={"VOXGATE_SECRET_FILE": secret},
             api_key=api.api_key,
@@ -294,3 +295,25 @@ async def test_a_client_moved_to_another_node_takes_its_calls_along(cluster: Clu
         await _still_connected(out, incoming)
         await alice.close()
         await bob.close()
+
+
+async def test_the_other_party_hears_why_when_a_dead_node_s_caller_never_returns(
+    tmp_path: Path,
+) -> None:
+    """Alice's node is killed and Alice never comes back: nobody holds her leg's timer, so
+    Bob's node notices the dead node and, after the reattach window, ends Bob's call with
+    RECOVERY_ON_TIMER_EXPIRE instead of leaving him on a silent line."""
+    c, db = start_cluster(tmp_path, REDIS, "--reattach-window", "2")
+    try:
+        conn = c.rest.connection()
+        alice_cred, bob_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+        alice = await online(c, c.node1, alice_cred, reconnect=False)
+        _out, incoming, bob = await _call_across(c, alice, bob_cred)
+        c.node1.stop(kill=True)
+        ended = await bob.wait_for("call_ended", 20)  # presence TTL (5 s) + the window (2 s)
+        assert ended.data["cause"] == "RECOVERY_ON_TIMER_EXPIRE" and incoming.state == "hangup"
+        await bob.close()
+    finally:
+        for vg in (c.node1, c.node2, c.api):
+            vg.stop()
+        drop_pg_database(db)

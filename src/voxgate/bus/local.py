@@ -67,3 +67,6 @@ class LocalBus:
 
     async def drop_session(self, sessid: str) -> None:
         self._sessions.pop(sessid, None)
+
+    async def node_alive(self, node_id: str) -> bool:
+        return node_id == self.node_id

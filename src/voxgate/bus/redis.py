@@ -160,6 +160,12 @@ class RedisBus:
     async def _alive(self, node_id: str) -> bool:
         return bool(await self._redis.exists(self._k("node", node_id)))
 
+    async def node_alive(self, node_id: str) -> bool:
+        try:
+            return node_id == self.node_id or await self._alive(node_id)
+        except (RedisError, OSError):
+            return True  # cannot tell: never end a call on a guess
+
     async def register(self, reg: Registration) -> Registration | None:
         try:
             old = await self._redis.eval(

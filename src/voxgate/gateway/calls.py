@@ -7,10 +7,10 @@ gateway through ``SessionHost`` alone: find a local session, feed it outputs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -21,6 +21,7 @@ from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.principals import Principal
 from voxgate.domain.records import Assistant, CallIds, Connection
+from voxgate.gateway.links import LegKey, Link, leg_key
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
@@ -33,9 +34,9 @@ from voxgate.webhooks.calls import CallEvents, CallInfo
 __all__ = ["CallRouter", "SessionHost"]
 
 log = structlog.get_logger("voxgate.calls")
-LegKey = tuple[str, str]  # (sessid, callID)
 LegEvent = Callable[[Calls, str, float], list[Output]]  # (the legs, callID, now) -> outputs
 ASSISTANT_RING = 30.0
+_GONE = {"cause": "RECOVERY_ON_TIMER_EXPIRE", "causeCode": 102}  # the other node never came back
 DEFAULT_RING = 90.0
 CONNECTION_CACHE_TTL = 5.0
 
@@ -49,53 +50,6 @@ class SessionHost(Protocol):
     async def apply_to(self, sessid: str, outs: list[Output]) -> None: ...
 
 
-@dataclass(slots=True)
-class Link:
-    """The two legs of one call; each node indexes it by its local leg."""
-
-    call: CallInfo
-    caller: LegKey
-    callee: LegKey | None = None
-    assistant: AssistantCall | None = None
-    answered: bool = False
-    caller_node: str = ""
-    callee_node: str = ""
-
-    def other(self, key: LegKey) -> tuple[str, LegKey | None]:
-        if key == self.caller:
-            return self.callee_node, self.callee
-        return self.caller_node, self.caller
-
-    def moved(self, key: LegKey, node: str) -> None:
-        """The leg ``key`` now lives on ``node`` (its client reattached there)."""
-        if key == self.caller:
-            self.caller_node = node
-        else:
-            self.callee_node = node
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "call": self.call.to_dict(),
-            "caller": list(self.caller),
-            "callee": list(self.callee) if self.callee else None,
-            "answered": self.answered,
-            "caller_node": self.caller_node,
-            "callee_node": self.callee_node,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], now: float) -> Link:
-        callee = data.get("callee")
-        return cls(
-            CallInfo.from_dict(dict(data.get("call") or {}), now),
-            _key(data["caller"]),
-            _key(callee) if callee else None,
-            answered=bool(data.get("answered")),
-            caller_node=str(data.get("caller_node", "")),
-            callee_node=str(data.get("callee_node", "")),
-        )
-
-
 class CallRouter:
     def __init__(
         self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender, ice: IceConfig
@@ -106,6 +60,7 @@ class CallRouter:
         self.bus = bus
         self.node_id = host.node_id
         self.links: dict[LegKey, Link] = {}
+        self._orphaned: dict[LegKey, float] = {}  # legs whose other node died: since when
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
         self.events = CallEvents(self._connection, webhooks)
@@ -224,7 +179,7 @@ class CallRouter:
     # -- relaying --------------------------------------------------------------------------
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None:
         """Ring a local session for a call placed here or on another node."""
-        to, frm = _key(body["to"]), _key(body["from"])
+        to, frm = leg_key(body["to"]), leg_key(body["from"])
         callee = self.host.session(to[0])
         meta = dict(body.get("link") or {})
         ids = CallIds.for_leg(str(meta.get("id", "")), "incoming")
@@ -302,12 +257,12 @@ class CallRouter:
         if msg.kind == "offer":
             await self.offer(str(body.get("node", "")), body)
         elif msg.kind == "relay":
-            to, frm = _key(body["to"]), _key(body["from"])
+            to, frm = leg_key(body["to"]), leg_key(body["from"])
             await self._deliver(self.node_id, to, frm, str(body["kind"]), dict(body["params"]))
         elif msg.kind == "moved":
-            link = self.links.get(_key(body["key"]))
+            link = self.links.get(leg_key(body["key"]))
             if link is not None:
-                link.moved(_key(body["moved"]), str(body["node"]))
+                link.moved(leg_key(body["moved"]), str(body["node"]))
 
     # -- a session moving between nodes ---------------------------------------------------
     def links_of(self, sessid: str) -> list[dict[str, Any]]:
@@ -337,6 +292,40 @@ class CallRouter:
                     await self.bus.publish(NodeMessage(node, "moved", body))
             self.links[key] = link
 
+    async def sweep_forever(self, window: float) -> None:
+        while True:
+            await asyncio.sleep(max(0.5, window / 4))
+            try:
+                await self.sweep(time.time(), window)
+            except Exception:
+                log.exception("call sweep failed")
+
+    async def sweep(self, now: float, window: float) -> None:
+        """End the calls whose other leg was on a node that died, once nobody has reattached
+        it for ``window`` seconds: the local party hears RECOVERY_ON_TIMER_EXPIRE."""
+        dead: dict[str, bool] = {}
+        for key, link in list(self.links.items()):
+            node, other = link.other(key)
+            if other is None or not node or node == self.node_id or self.links.get(key) is not link:
+                continue
+            if self.host.session(key[0]) is None:
+                continue
+            if node not in dead:
+                dead[node] = not await self.bus.node_alive(node)
+            if not dead[node]:
+                self._orphaned.pop(key, None)
+                continue
+            since = self._orphaned.setdefault(key, now)
+            if now - since >= window:
+                del self._orphaned[key]
+                self._unlink(link, key)
+                await self._tell(key, lambda c, k, _now: c.relayed(k, "bye", _GONE))
+                await self._report(
+                    link,
+                    "call.hangup",
+                    {"state": "hangup", "hangup_cause": "recovery_on_timer_expire"},
+                )
+
     def release(self, sessid: str) -> None:
         """Another node took this session over: forget its links, say nothing to anyone."""
         for key in [k for k in self.links if k[0] == sessid]:
@@ -360,7 +349,3 @@ class CallRouter:
 
     async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None:
         await self.events.report(link.call, event_type, extra)
-
-
-def _key(value: Any) -> LegKey:
-    return (str(value[0]), str(value[1]))

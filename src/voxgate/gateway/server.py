@@ -111,6 +111,7 @@ class Gateway:
             backlog=LISTEN_BACKLOG,
         )
         self.webhooks.start()
+        self._spawn(self.calls.sweep_forever(self.settings.reattach_window))
 
     async def stop(self) -> None:
         if self._server is not None:

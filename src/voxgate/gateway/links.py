@@ -1,0 +1,68 @@
+"""The two legs of one call, as the router joins them: which leg talks to which, on which node.
+
+Both nodes of a cross-node call hold a copy, each indexed by its local leg; a copy travels on
+the bus when a session moves to another node (``to_dict``/``from_dict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from voxgate.assistants import AssistantCall
+from voxgate.webhooks.calls import CallInfo
+
+__all__ = ["LegKey", "Link", "leg_key"]
+
+LegKey = tuple[str, str]  # (sessid, callID)
+
+
+@dataclass(slots=True)
+class Link:
+    """The two legs of one call; each node indexes it by its local leg."""
+
+    call: CallInfo
+    caller: LegKey
+    callee: LegKey | None = None
+    assistant: AssistantCall | None = None
+    answered: bool = False
+    caller_node: str = ""
+    callee_node: str = ""
+
+    def other(self, key: LegKey) -> tuple[str, LegKey | None]:
+        if key == self.caller:
+            return self.callee_node, self.callee
+        return self.caller_node, self.caller
+
+    def moved(self, key: LegKey, node: str) -> None:
+        """The leg ``key`` now lives on ``node`` (its client reattached there)."""
+        if key == self.caller:
+            self.caller_node = node
+        else:
+            self.callee_node = node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call": self.call.to_dict(),
+            "caller": list(self.caller),
+            "callee": list(self.callee) if self.callee else None,
+            "answered": self.answered,
+            "caller_node": self.caller_node,
+            "callee_node": self.callee_node,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], now: float) -> Link:
+        callee = data.get("callee")
+        return cls(
+            CallInfo.from_dict(dict(data.get("call") or {}), now),
+            leg_key(data["caller"]),
+            leg_key(callee) if callee else None,
+            answered=bool(data.get("answered")),
+            caller_node=str(data.get("caller_node", "")),
+            callee_node=str(data.get("callee_node", "")),
+        )
+
+
+def leg_key(value: Any) -> LegKey:
+    return (str(value[0]), str(value[1]))
