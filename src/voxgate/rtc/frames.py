@@ -29,7 +29,6 @@ class Request:
     id: Id | None
     method: str | None
     params: dict[str, Any]
-    raw: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,7 @@ def parse_frame(data: str | bytes | dict[str, Any]) -> Request | Response | Fram
         params = {}
     if not isinstance(params, dict):
         return FrameError(InvalidParams("Invalid params: must be an object"), frame_id)
-    return Request(frame_id, method, params, obj)
+    return Request(frame_id, method, params)
 
 
 def result_frame(frame_id: Id | None, result: dict[str, Any], **top: Any) -> dict[str, Any]:

@@ -113,4 +113,4 @@ class Renegotiation:
 
 
 def _request(request_id: Any) -> Request:
-    return Request(request_id, "telnyx_rtc.modify", {}, {})
+    return Request(request_id, "telnyx_rtc.modify", {})
