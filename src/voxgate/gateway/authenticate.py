@@ -7,7 +7,7 @@ revocation, flag a token presented from two addresses, count every outcome.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Generic
 
 import structlog
@@ -36,20 +36,13 @@ _METHODS: dict[type, str] = {
 }
 
 
+@dataclass(slots=True)
 class Authenticator(Generic[P]):
-    def __init__(
-        self,
-        bus: Bus,
-        logins: LoginService,
-        directory: Directory[P],
-        audit: AuditLog,
-        ice: IceConfig,
-    ) -> None:
-        self.ice = ice
-        self.bus = bus
-        self.logins = logins
-        self.directory = directory
-        self.audit = audit
+    bus: Bus
+    logins: LoginService
+    directory: Directory[P]
+    audit: AuditLog
+    ice: IceConfig
 
     async def __call__(self, peer: P, req: Authenticate) -> LoginOutcome:
         login, now = req.login, time.time()

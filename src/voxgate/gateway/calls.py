@@ -54,10 +54,7 @@ class CallRouter:
     def __init__(
         self, host: SessionHost, store: Store, bus: Bus, webhooks: WebhookSender, ice: IceConfig
     ) -> None:
-        self.ice = ice
-        self.host = host
-        self.store = store
-        self.bus = bus
+        self.host, self.store, self.bus, self.ice = host, store, bus, ice
         self.node_id = host.node_id
         self.links: dict[LegKey, Link] = {}
         self._orphaned: dict[LegKey, float] = {}  # legs whose other node died: since when
