@@ -108,9 +108,11 @@ def _call_between_pages(
     open_page: OpenPage,
     alice_host: str | None = None,
     alice_options: dict[str, Any] | None = None,
+    bob_host: str | None = None,
     **options: Any,
 ) -> tuple[Page, Page, dict[str, Any]]:
-    """Alice (signaling through ``alice_host``) calls Bob; both active, audio flowing.
+    """Alice (signaling through ``alice_host``) calls Bob (through ``bob_host``); both
+    active, audio flowing.
     ``options`` go to both pages' SDK (``vxHelper=True``: with the voxgate browser helper),
     ``alice_options`` to Alice's only."""
     api = api_for(server)
@@ -120,7 +122,8 @@ def _call_between_pages(
     host = alice_host or server.rtc_url
     token = api.token(alice_cred["id"])
     start(alice, server, login_token=token, host=host, **options, **(alice_options or {}))
-    start(bob, server, login_token=api.token(bob_cred["id"]), **options)
+    bob_token = api.token(bob_cred["id"])
+    start(bob, server, login_token=bob_token, host=bob_host or server.rtc_url, **options)
     wait_event(alice, "telnyx.ready")
     wait_event(bob, "telnyx.ready")
     bob.evaluate("() => { window.vxAutoAnswer = true; }")

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.test_browser import events, start, wait_event
-from tests.conformance.test_media import OpenPage, _still_growing, audio_flows, states, wait_state
+from tests.conformance.test_browser import events
+from tests.conformance.test_media import (
+    OpenPage,
+    _call_between_pages,
+    _still_growing,
+    states,
+    wait_state,
+)
 from tests.harness import Voxgate
 from tests.relay import Relay
 from tests.rtc.conftest import api_for
@@ -39,21 +45,10 @@ def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
         for name in ("node1", "node2")
     ]
     try:
-        rest = api_for(api)
-        conn = rest.connection()
-        alice_cred, bob_cred = rest.credential(conn["id"]), rest.credential(conn["id"])
         with Relay(nodes[0].rtc_port) as lb:
-            alice, bob = open_page(api), open_page(api)
-            start(alice, api, login_token=rest.token(alice_cred["id"]), host=lb.url)
-            start(bob, api, login_token=rest.token(bob_cred["id"]), host=nodes[1].rtc_url)
-            wait_event(alice, "telnyx.ready")
-            wait_event(bob, "telnyx.ready")
-            bob.evaluate("() => { window.vxAutoAnswer = true; }")
-            alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-            wait_state(alice, "active")
-            wait_state(bob, "active")
-            audio_flows(alice)
-            audio_flows(bob)
+            alice, bob, alice_cred = _call_between_pages(
+                api, open_page, alice_host=lb.url, bob_host=nodes[1].rtc_url
+            )
             nodes[0].stop(kill=True)  # SIGKILL: no goodbye, no hand-over
             lb.retarget(nodes[1].rtc_port)  # the load balancer now sends Alice to node2
             alice.wait_for_function(
@@ -64,7 +59,7 @@ def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
                 assert "hangup" not in [s["state"] for s in states(page)]
                 assert not events(page, "telnyx.error")  # no 48501: the call was reattached
                 assert _still_growing(page)
-            rest.wait_audit(alice_cred["id"], "reattached")
+            api_for(api).wait_audit(alice_cred["id"], "reattached")
             alice.evaluate("() => window.vxHangup()")  # and signaling still joins the two
             wait_state(bob, "hangup")
     finally:

@@ -68,11 +68,15 @@ class Authenticator(Generic[P]):
             metrics.REFRESHES.inc()
         else:
             metrics.SESSIONS.labels(grant.method).inc()
+        self.track(peer, grant)
+        return self._with_ice(grant, now)
+
+    def track(self, peer: P, grant: Grant) -> None:
+        """``peer`` now speaks for ``grant``; a token presented from two addresses is audited."""
         reused = self.directory.track(peer, grant.principal, grant.jti)
         if reused and grant.credential_id:
             details = {"jti": grant.jti, "addresses": reused}
             self.audit.record(grant.credential_id, "token_reuse", details)
-        return self._with_ice(grant, now)
 
     def _with_ice(self, grant: Grant, now: float) -> Grant:
         """The login's ICE servers: TURN credentials named after the identity (coturn's logs

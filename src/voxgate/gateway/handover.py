@@ -8,6 +8,7 @@ Only cluster mode needs this; on the in-process bus it costs a dict entry per ca
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
@@ -36,7 +37,7 @@ class Handover:
     async def remember(self, peer: Peer) -> None:
         """After any change to a session's legs: keep the record current (or drop it)."""
         session = peer.session
-        legs = tuple((leg.call_id, leg.state.value) for leg in session.calls.legs.values())
+        legs = _signature(session.calls.legs.values())
         if legs == peer.saved or self.config.reattach_window <= 0:
             return
         peer.saved = legs
@@ -86,7 +87,7 @@ class Handover:
         legs = [Leg.from_dict(leg) for leg in record.get("legs") or []]
         session = Session.adopted(self.config, sessid, Grant(**saved), legs, time.time())
         peer = Peer(None, session)
-        peer.saved = tuple((leg.call_id, leg.state.value) for leg in legs)
+        peer.saved = _signature(legs)
         self.directory.add(peer)
         self.directory.track(peer, grant.principal, None)
         await self.router.adopt(sessid, list(record.get("links") or []))
@@ -103,3 +104,8 @@ class Handover:
             del self.directory.registered[peer.principal]  # the bus entry is the new node's
         self.directory.forget(peer)
         return peer
+
+
+def _signature(legs: Iterable[Leg]) -> tuple[tuple[str, str], ...]:
+    """What a record depends on: the legs and their states (a change rewrites it)."""
+    return tuple((leg.call_id, leg.state.value) for leg in legs)

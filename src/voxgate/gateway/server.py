@@ -289,10 +289,7 @@ class Gateway:
         target.ws, target.closing, target.inbox = sock, None, fresh.inbox
         if sock is not None:
             sock.peer = target
-        reused = self.directory.track(target, grant.principal, grant.jti)
-        if reused and grant.credential_id:
-            details = {"jti": grant.jti, "addresses": reused}
-            self.audit_log.record(grant.credential_id, "token_reuse", details)
+        self.authenticate.track(target, grant)
         outs = target.session.resume(request_id, grant, now, socket=fresh.session)
         await self.apply(target, outs)
         if target.inbox and not target.busy:
