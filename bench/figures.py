@@ -261,10 +261,9 @@ def detached_memory() -> Row:
 
     from voxgate.config import Settings
     from voxgate.domain.records import Grant
-    from voxgate.gateway.server import session_config
     from voxgate.rtc import Session
 
-    cfg = session_config(Settings(), "bench")
+    cfg = Settings().session_config("bench")
     t0 = 1_000_000.0
 
     def per_session(detach: bool) -> float:

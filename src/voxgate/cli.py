@@ -231,7 +231,7 @@ def audit(
     """Show a credential's audit trail, newest first."""
 
     async def go(rt: Runtime) -> list[dict[str, Any]]:
-        page = await rt.control.list_audit(credential_id, 1, 250)
+        page = await rt.control.audit_log.page(credential_id, 1, 250)
         return [render.audit_event(e) for e in page.items]
 
     _print(_run(go))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxgate.rtc.config import SessionConfig
+
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./voxgate.db"
@@ -46,6 +48,20 @@ class Settings:
         if self.turn_secret_file is not None:
             return self.turn_secret_file.read_text().strip().encode()
         return self.turn_secret.encode() if self.turn_secret else None
+
+    def session_config(self, node_id: str) -> SessionConfig:
+        """The gateway core's limits and timers (the core takes plain values, not Settings)."""
+        return SessionConfig(
+            expiry_notice=self.expiry_notice,
+            handshake_timeout=self.handshake_timeout,
+            max_frames_per_second=self.max_frames_per_second,
+            frame_burst=max(4 * self.max_frames_per_second, 20),
+            node_id=node_id,
+            expiry_grace=self.expiry_grace,
+            reattach_window=self.reattach_window,
+            ping_interval=self.ping_interval,
+            idle_timeout=self.idle_timeout,
+        )
 
     @property
     def serves_api(self) -> bool:

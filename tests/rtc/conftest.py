@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.harness import ERROR_BODIES, SECRETS, Voxgate
 
@@ -71,3 +75,35 @@ def api_for(vg: Voxgate) -> Api:
         event_hooks={"response": [_keep_errors]},
     )
     return Api(vg, http)
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps every delivery (body, headers)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[bytes, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.events.append((body, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.httpd.shutdown()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import telnyx
 
 from tests.harness import Voxgate
-from tests.rtc.conftest import Api, api_for
+from tests.rtc.conftest import Api, Receiver, api_for
 from voxgate.client import Call, Client
 
 
@@ -176,38 +173,8 @@ async def test_assistant_call_with_real_media_and_conversation(api: Api, server:
     await anon.close()
 
 
-class _Receiver:
-    def __init__(self) -> None:
-        self.events: list[tuple[bytes, dict[str, str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.events.append((body, {k.lower(): v for k, v in self.headers.items()}))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
-
-
-@pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
-    yield r
-    r.httpd.shutdown()
-
-
 async def test_webhooks_are_signed_and_verify_with_the_official_sdk(
-    api: Api, server: Voxgate, receiver: _Receiver
+    api: Api, server: Voxgate, receiver: Receiver
 ) -> None:
     conn = api.connection(webhook_event_url=receiver.url)
     a, b = api.credential(conn["id"]), api.credential(conn["id"])

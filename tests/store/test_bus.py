@@ -8,10 +8,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voxgate.bus.base import Bus, BusEvent, Displaced, NodeMessage, Registration, Revoked
 from voxgate.bus.local import LocalBus
 from voxgate.bus.redis import RedisBus
+from voxgate.domain.registrations import TELNYX_RULE, Admission, Policy, Verdict
 
 
 def reg(principal: str, session: str, node: str, conn: str = "c1", at: float = 0.0) -> Registration:
@@ -49,16 +52,83 @@ async def buses(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]
 async def test_latest_registration_wins_and_reports_who_it_replaced(buses: tuple[Bus, Bus]) -> None:
     a, b = buses
     assert await a.healthy()
-    assert await a.register(reg("cred:x", "s1", a.node_id)) is None
-    replaced = await b.register(reg("cred:x", "s2", b.node_id))
-    assert replaced is not None and replaced.session_id == "s1"
-    current = await a.registration("cred:x")
-    assert current is not None and current.session_id == "s2"
+    assert await a.register(reg("cred:x", "s1", a.node_id), TELNYX_RULE) == Verdict()
+    verdict = await b.register(reg("cred:x", "s2", b.node_id), TELNYX_RULE)
+    assert [r.session_id for r in verdict.displaced] == ["s1"]
+    assert [r.session_id for r in await a.registrations("cred:x")] == ["s2"]
     assert [r.session_id for r in await a.registrations_of_connection("c1")] == ["s2"]
     await a.unregister("cred:x", "s1")  # stale: must not remove s2's registration
-    assert (await b.registration("cred:x")).session_id == "s2"  # type: ignore[union-attr]
+    assert [r.session_id for r in await b.registrations("cred:x")] == ["s2"]
     await b.unregister("cred:x", "s2")
-    assert await a.registration("cred:x") is None
+    assert await a.registrations("cred:x") == []
+    assert await a.registrations_of_connection("c1") == []
+
+
+async def test_first_wins_refuses_past_the_cap_and_ring_all_keeps_the_newest(
+    buses: tuple[Bus, Bus],
+) -> None:
+    a, b = buses
+    first = Admission(Policy.FIRST_WINS, 2)
+    t0 = time.time()
+    assert await a.register(reg("cred:f", "s1", a.node_id, at=t0), first) == Verdict()
+    assert await b.register(reg("cred:f", "s2", b.node_id, at=t0 + 1), first) == Verdict()
+    refused = await b.register(reg("cred:f", "s3", b.node_id, at=t0 + 2), first)
+    assert refused.refused_by is not None and refused.refused_by.session_id == "s1"
+    # the same session registering again (a reattach) is never its own rival
+    assert await a.register(reg("cred:f", "s1", a.node_id, at=t0 + 3), first) == Verdict()
+    assert [r.session_id for r in await a.registrations("cred:f")] == ["s2", "s1"]
+
+    everyone = Admission(Policy.RING_ALL, 3)
+    for i in range(5):
+        verdict = await (a if i % 2 else b).register(
+            reg("cred:r", f"r{i}", (a if i % 2 else b).node_id, at=t0 + i), everyone
+        )
+        assert [r.session_id for r in verdict.displaced] == ([f"r{i - 3}"] if i >= 3 else [])
+    assert [r.session_id for r in await b.registrations("cred:r")] == ["r2", "r3", "r4"]
+
+
+def test_the_lua_script_and_admit_agree_on_random_histories() -> None:
+    """The Redis bus runs ``admit`` as Lua; the same random histories give the same verdicts
+    and the same registrations on both buses."""
+    prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(list(Policy)),
+                st.integers(1, 3),
+                st.integers(0, 5),
+                st.booleans(),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    def check(history: list[tuple[Policy, int, int, bool]]) -> None:
+        asyncio.run(_compare(history, prefix + uuid.uuid4().hex[:6] + ":"))
+
+    check()
+
+
+async def _compare(history: list[tuple[Policy, int, int, bool]], prefix: str) -> None:
+    local = LocalBus("n1")
+    remote = RedisBus("redis://127.0.0.1:6379/0", node_id="n1", prefix=prefix, node_ttl=5.0)
+    await remote.start()
+    try:
+        t0 = 1_000_000.0
+        for step, (policy, cap, session, leave) in enumerate(history):
+            if leave:
+                for bus in (local, remote):
+                    await bus.unregister("cred:h", f"s{session}")
+                continue
+            new = reg("cred:h", f"s{session}", "n1", at=t0 + step)
+            verdicts = [await bus.register(new, Admission(policy, cap)) for bus in (local, remote)]
+            assert verdicts[0] == verdicts[1]
+            held = [await bus.registrations("cred:h") for bus in (local, remote)]
+            assert held[0] == held[1]
+    finally:
+        await remote.close()
 
 
 async def test_events_reach_every_subscriber(buses: tuple[Bus, Bus]) -> None:
@@ -72,6 +142,7 @@ async def test_events_reach_every_subscriber(buses: tuple[Bus, Bus]) -> None:
     events: list[BusEvent] = [
         Revoked(("cred:1", "cred:2"), "credential deactivated"),
         Revoked(("cred:3",), "credential expired", expired=True),
+        Revoked((), "token presented from two addresses", jtis=("j1",)),
         Displaced("s1", reg("cred:x", "s2", "n2")),
         NodeMessage(b.node_id, "relay", {"to": ["s", "c"], "kind": "bye", "params": {}}),
     ]
@@ -90,11 +161,11 @@ async def test_a_dead_nodes_registrations_vanish() -> None:
     watcher = RedisBus("redis://127.0.0.1:6379/0", node_id="watcher", prefix=prefix, node_ttl=1.0)
     await dying.start()
     await watcher.start()
-    await dying.register(reg("cred:z", "s9", "dying"))
-    assert await watcher.registration("cred:z") is not None
+    await dying.register(reg("cred:z", "s9", "dying"), TELNYX_RULE)
+    assert await watcher.registrations("cred:z") != []
     for task in dying._tasks:  # the process "crashes": heartbeats stop, nothing is cleaned up
         task.cancel()
     await asyncio.sleep(1.5)
-    assert await watcher.registration("cred:z") is None
+    assert await watcher.registrations("cred:z") == []
     await watcher.close()
     await dying._redis.aclose()

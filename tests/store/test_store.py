@@ -158,7 +158,7 @@ async def test_revoke_tokens_and_delete(plane: ControlPlane) -> None:
     await plane.delete_credential(cred.id)
     with pytest.raises(NotFound):
         await plane.get_credential(cred.id)
-    audit = await plane.list_audit(cred.id, 1, 50)  # the trail outlives the credential
+    audit = await plane.audit_log.page(cred.id, 1, 50)  # the trail outlives the credential
     assert {e.kind for e in audit.items} >= {"token_minted", "revoked"}
 
 

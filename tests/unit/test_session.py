@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from voxgate.config import Settings
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant, Registration
-from voxgate.gateway.server import session_config
 from voxgate.rtc import Session, SessionConfig, State
 from voxgate.rtc.outputs import Audit, Authenticate, Close, Output, Register, Send
 
@@ -22,7 +21,7 @@ def config(**settings: Any) -> SessionConfig:
     """The gateway's config from ``Settings`` with these overrides. Pings, the idle timeout
     and reattach are off unless a test turns them on: most tests pin exact deadlines."""
     quiet = {"ping_interval": 0.0, "idle_timeout": 0.0, "reattach_window": 0.0}
-    return session_config(Settings(**{**quiet, **settings}), "n1")
+    return Settings(**{**quiet, **settings}).session_config("n1")
 
 
 CFG = config(expiry_notice=3600, handshake_timeout=10)

@@ -81,8 +81,8 @@ async def check_registration_status(conn_id: str, request: Request) -> dict[str,
     plane = control(request)
     conn = await plane.get_connection(conn_id)
     regs = await plane.bus.registrations_of_connection(conn_id)
-    own = await plane.bus.registration(Principal.connection(conn_id))
-    if own is not None and own not in regs:
-        regs.append(own)
+    regs += [
+        r for r in await plane.bus.registrations(Principal.connection(conn_id)) if r not in regs
+    ]
     latest = max(regs, key=lambda r: r.registered_at, default=None)
     return {"data": render.registration_status(conn, latest)}

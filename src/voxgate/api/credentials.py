@@ -110,5 +110,5 @@ async def ice_servers(cred_id: str, request: Request) -> dict[str, Any]:
 @router.get("/{cred_id}/audit")
 async def audit(cred_id: str, request: Request) -> dict[str, Any]:
     number, size = page_args(request.query_params, default=50, maximum=250)
-    page = await control(request).list_audit(cred_id, number, size)
+    page = await control(request).audit_log.page(cred_id, number, size)
     return page_envelope(page, render.audit_event)

@@ -13,6 +13,7 @@ from voxgate.domain.records import (
     Registration,
 )
 from voxgate.domain.timeutil import from_epoch, iso, utcnow
+from voxgate.services.schemas import REGISTRATION_DEFAULTS
 
 __all__ = [
     "assistant",
@@ -32,6 +33,7 @@ def connection(conn: Connection, password: str | None = None) -> dict[str, Any]:
         "user_name": conn.user_name,
         "password": password if password is not None else "********",
         "active": conn.active,
+        **REGISTRATION_DEFAULTS,  # connections made before these existed
         **conn.settings,
         "created_at": iso(conn.created_at),
         "updated_at": iso(conn.updated_at),
@@ -52,6 +54,8 @@ def credential(cred: Credential, password: str | None = None) -> dict[str, Any]:
         "expired": cred.is_expired(now),
         "expires_at": iso(cred.expires_at),
         "user_id": "voxgate",
+        "registration_policy": cred.registration_policy,
+        "max_registrations": cred.max_registrations,
         "created_at": iso(cred.created_at),
         "updated_at": iso(cred.updated_at),
     }

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from voxgate.domain.records import Registration
+from voxgate.domain.registrations import Admission, Registration, Verdict
 
 __all__ = [
     "Bus",
@@ -27,11 +27,12 @@ class Revoked:
     principals: tuple[str, ...]
     reason: str
     expired: bool = False  # time ran out (grace applies) rather than someone revoked
+    jtis: tuple[str, ...] = ()  # single tokens revoked (token reuse): their sessions close
 
 
 @dataclass(frozen=True, slots=True)
 class Displaced:
-    """``session_id`` lost its registration to ``by`` (latest registration wins)."""
+    """``session_id`` lost its registration to ``by`` (a newer one, past the cap)."""
 
     session_id: str
     by: Registration
@@ -62,12 +63,15 @@ class Bus(Protocol):
     async def close(self) -> None: ...
     def subscribe(self, handler: Handler) -> None: ...
     async def publish(self, event: BusEvent) -> None: ...
-    async def register(self, reg: Registration) -> Registration | None:
-        """Take the principal's registration; returns the one it replaced, if any."""
+    async def register(self, reg: Registration, admission: Admission) -> Verdict:
+        """Add ``reg`` to the principal's registrations under ``admission``, atomically
+        (``domain.registrations.admit``): refused, or in, with whom it displaced."""
         ...
 
     async def unregister(self, principal: str, session_id: str) -> None: ...
-    async def registration(self, principal: str) -> Registration | None: ...
+    async def registrations(self, principal: str) -> list[Registration]:
+        """The principal's registrations on live nodes, oldest first."""
+        ...
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         """What another node needs to resume this session's calls if this node dies."""

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from voxgate.bus.base import BusEvent, Handler
-from voxgate.domain.records import Registration
+from voxgate.domain.registrations import Admission, Registration, Verdict, admit, seniority
 
 __all__ = ["LocalBus"]
 
@@ -17,7 +17,7 @@ class LocalBus:
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
         self._handlers: list[Handler] = []
-        self._regs: dict[str, Registration] = {}
+        self._regs: dict[str, dict[str, Registration]] = {}  # principal -> sessid -> reg
         self._sessions: dict[str, dict[str, Any]] = {}
 
     async def healthy(self) -> bool:
@@ -40,23 +40,32 @@ class LocalBus:
             except Exception:  # one failing listener must not starve the others
                 log.exception("bus handler failed")
 
-    async def register(self, reg: Registration) -> Registration | None:
-        previous = self._regs.get(reg.principal)
-        self._regs[reg.principal] = reg
-        if previous is not None and previous.session_id != reg.session_id:
-            return previous
-        return None
+    async def register(self, reg: Registration, admission: Admission) -> Verdict:
+        held = self._regs.setdefault(reg.principal, {})
+        verdict = admit(list(held.values()), reg, admission)
+        if verdict.refused_by is None:
+            for gone in verdict.displaced:
+                del held[gone.session_id]
+            held[reg.session_id] = reg
+        return verdict
 
     async def unregister(self, principal: str, session_id: str) -> None:
-        current = self._regs.get(principal)
-        if current is not None and current.session_id == session_id:
-            del self._regs[principal]
+        held = self._regs.get(principal)
+        if held is not None:
+            held.pop(session_id, None)
+            if not held:
+                del self._regs[principal]
 
-    async def registration(self, principal: str) -> Registration | None:
-        return self._regs.get(principal)
+    async def registrations(self, principal: str) -> list[Registration]:
+        return sorted(self._regs.get(principal, {}).values(), key=seniority)
 
     async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
-        return [r for r in self._regs.values() if r.connection_id == connection_id]
+        return [
+            r
+            for held in self._regs.values()
+            for r in held.values()
+            if r.connection_id == connection_id
+        ]
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         self._sessions[sessid] = record  # one process: its sessions die with it anyway

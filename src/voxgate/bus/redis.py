@@ -2,7 +2,7 @@
 
 Keys (all under a per-deployment prefix):
   ``node:<id>``        heartbeat, expires after ``node_ttl`` unless refreshed
-  ``reg:<principal>``  JSON registration (who receives the principal's inbound calls)
+  ``regs:<principal>`` hash: session id -> JSON registration (who may receive its calls)
   ``conn:<id>``        set of principals registered under a connection
 Channels: ``events`` (revocations, displacements) and ``node:<id>`` (call signals).
 
@@ -31,29 +31,58 @@ from voxgate.bus.base import (
     Registration,
     Revoked,
 )
+from voxgate.domain.registrations import Admission, Verdict, seniority
 from voxgate.tasks import cancel_and_wait
 
 __all__ = ["RedisBus"]
 
 log = logging.getLogger(__name__)
 
-# Take the registration; return the previous one (or nil). Atomic, so two nodes racing for the
-# same principal both see a consistent "who was before me".
+# Admit a registration (domain.registrations.admit, step for step): drop entries of dead nodes,
+# refuse under first_wins when the cap is reached, else displace the oldest past the cap.
+# Atomic, so two nodes racing for one principal both see a consistent "who was before me".
+# KEYS: the principal's hash, its connection's set. ARGV: the registration, its session id,
+# the principal, policy, cap, the node-key prefix.
 _REGISTER = """
-local old = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-return old
-"""
-# Delete only if the registration still belongs to this session.
-_UNREGISTER = """
-local cur = redis.call('GET', KEYS[1])
-if cur and cjson.decode(cur)['session_id'] == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return 1
+local entries = redis.call('HGETALL', KEYS[1])
+local others = {}
+for i = 1, #entries, 2 do
+  local sid, raw = entries[i], entries[i + 1]
+  if sid ~= ARGV[2] then
+    local reg = cjson.decode(raw)
+    if redis.call('EXISTS', ARGV[6] .. reg['node_id']) == 1 then
+      table.insert(others, {sid = sid, raw = raw, at = tonumber(reg['registered_at'])})
+    else
+      redis.call('HDEL', KEYS[1], sid)
+    end
+  end
 end
-return 0
+table.sort(others, function(x, y)
+  if x.at == y.at then return x.sid < y.sid end
+  return x.at < y.at
+end)
+local cap = math.max(1, tonumber(ARGV[5]))
+if ARGV[4] == 'first_wins' and #others >= cap then
+  return {'refused', others[1].raw}
+end
+local out = {'ok'}
+for i = 1, #others - cap + 1 do
+  redis.call('HDEL', KEYS[1], others[i].sid)
+  table.insert(out, others[i].raw)
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+return out
+"""
+# Remove a session's registration; the connection's set forgets the principal with its last.
+_UNREGISTER = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('SREM', ARGV[3] .. cjson.decode(raw)['connection_id'], ARGV[2])
+end
+return 1
 """
 
 
@@ -166,44 +195,46 @@ class RedisBus:
         except (RedisError, OSError):
             return True  # cannot tell: never end a call on a guess
 
-    async def register(self, reg: Registration) -> Registration | None:
+    async def register(self, reg: Registration, admission: Admission) -> Verdict:
         try:
-            old = await self._redis.eval(
+            answer = await self._redis.eval(
                 _REGISTER,
                 2,
-                self._k("reg", reg.principal),
+                self._k("regs", reg.principal),
                 self._k("conn", reg.connection_id),
                 json.dumps(asdict(reg)),
+                reg.session_id,
                 reg.principal,
+                admission.policy.value,
+                str(admission.max_registrations),
+                self._k("node", ""),
             )
-            previous = Registration(**json.loads(old)) if old else None
-            if previous is None or previous.session_id == reg.session_id:
-                return None
-            return previous if await self._alive(previous.node_id) else None
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis register failed: {type(exc).__name__}") from exc
+        others = [Registration(**json.loads(raw)) for raw in answer[1:]]
+        if answer[0] == "refused":
+            return Verdict(refused_by=others[0])
+        return Verdict(displaced=tuple(others))
 
     async def unregister(self, principal: str, session_id: str) -> None:
-        cur = await self._redis.get(self._k("reg", principal))
-        conn = json.loads(cur)["connection_id"] if cur else ""
         await self._redis.eval(
-            _UNREGISTER, 2, self._k("reg", principal), self._k("conn", conn), session_id, principal
+            _UNREGISTER, 1, self._k("regs", principal), session_id, principal, self._k("conn", "")
         )
 
-    async def registration(self, principal: str) -> Registration | None:
+    async def registrations(self, principal: str) -> list[Registration]:
         try:
-            raw = await self._redis.get(self._k("reg", principal))
-            if raw is None:
-                return None
-            reg = Registration(**json.loads(raw))
-            return reg if await self._alive(reg.node_id) else None
+            raw = await self._redis.hgetall(self._k("regs", principal))
+            found = [Registration(**json.loads(v)) for v in raw.values()]
+            nodes = {r.node_id for r in found}
+            alive = {n for n in nodes if await self._alive(n)}
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis lookup failed: {type(exc).__name__}") from exc
+        return sorted((r for r in found if r.node_id in alive), key=seniority)
 
     async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
         principals = await self._redis.smembers(self._k("conn", connection_id))
-        found = [await self.registration(str(p)) for p in principals]
-        return [r for r in found if r is not None and r.connection_id == connection_id]
+        found = [r for p in principals for r in await self.registrations(str(p))]
+        return [r for r in found if r.connection_id == connection_id]
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         body = json.dumps({**record, "node": self.node_id})
@@ -233,6 +264,7 @@ def _encode(event: BusEvent) -> str:
                 "principals": list(event.principals),
                 "reason": event.reason,
                 "expired": event.expired,
+                "jtis": list(event.jtis),
             }
         )
     if isinstance(event, Displaced):
@@ -248,7 +280,10 @@ def _decode(data: str) -> BusEvent | None:
     try:
         obj = json.loads(data)
         if obj["t"] == "revoked":
-            return Revoked(tuple(obj["principals"]), obj["reason"], bool(obj.get("expired")))
+            jtis = tuple(str(j) for j in obj.get("jtis") or ())
+            return Revoked(
+                tuple(obj["principals"]), obj["reason"], bool(obj.get("expired")), jtis=jtis
+            )
         if obj["t"] == "displaced":
             return Displaced(obj["session_id"], Registration(**obj["by"]))
         if obj["t"] == "node":

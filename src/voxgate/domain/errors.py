@@ -107,9 +107,14 @@ class LoginFailed(VoxgateError):
     title = "Login Incorrect"
     rpc_code = -32001
 
-    def __init__(self, detail: str | None = None, *, subject: str | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, subject: str | None = None, final: bool = False
+    ) -> None:
         super().__init__(detail)
         self.subject = subject  # the credential id, when the token's signature was genuine
+        # Retrying cannot help (first_wins: the credential is registered elsewhere): the socket
+        # is punted, so the SDK shows one error instead of reconnecting and failing forever.
+        self.final = final
 
 
 class NotAuthenticated(VoxgateError):

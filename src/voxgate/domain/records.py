@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from voxgate.domain.registrations import TELNYX_RULE, Admission, Registration, TokenReuse
+
 T = TypeVar("T")
 
 __all__ = [
@@ -67,6 +69,8 @@ class Credential:
     tokens_valid_after: datetime
     created_at: datetime
     updated_at: datetime
+    registration_policy: str | None = None  # None: the connection's
+    max_registrations: int | None = None  # None: the connection's, else the policy's default
 
     def is_expired(self, now: datetime) -> bool:
         return self.status == CredentialStatus.EXPIRED or self.expires_at <= now
@@ -136,27 +140,12 @@ class Grant:
     conversation_id: str | None = None
     issued_at: float | None = None  # the token's iat, to re-check it against revocations
     ice: IceServers | None = None  # the ICE servers (TURN credentials) minted for this login
+    admission: Admission = TELNYX_RULE  # how many registrations, and which of them ring
+    on_token_reuse: TokenReuse = TokenReuse.AUDIT
 
     @property
     def anonymous(self) -> bool:
         return self.method == "anonymous"
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """Who holds a principal's inbound route: one per credential (or connection login)."""
-
-    principal: str
-    connection_id: str
-    credential_id: str | None
-    sip_username: str
-    session_id: str
-    node_id: str
-    address: str
-    port: int
-    user_agent: str
-    registered_at: float
-    transport: str = "WSS"
 
 
 @dataclass(frozen=True, slots=True)

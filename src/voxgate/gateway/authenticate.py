@@ -1,12 +1,14 @@
 """A core's ``Authenticate`` becomes a grant or a refusal.
 
 Around the login service: fail closed when presence is down, refuse a login that raced a
-revocation, flag a token presented from two addresses, count every outcome.
+revocation or that its credential's first_wins policy keeps out, count every outcome; and
+(``track``) notice a token presented from two addresses.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Generic
 
@@ -18,6 +20,7 @@ from voxgate.bus.base import Bus
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.records import Grant
 from voxgate.gateway.directory import Directory, P
+from voxgate.gateway.presence import Presence
 from voxgate.rtc.logins import AnonymousLogin, LoginParams, PasswordLogin, TokenLogin
 from voxgate.rtc.outputs import Authenticate
 from voxgate.rtc.session import LoginOutcome
@@ -43,6 +46,8 @@ class Authenticator(Generic[P]):
     directory: Directory[P]
     audit: AuditLog
     ice: IceConfig
+    presence: Presence[P]
+    on_reuse: Callable[[Grant, list[str]], Awaitable[None]]  # what the connection asked for
 
     async def __call__(self, peer: P, req: Authenticate) -> LoginOutcome:
         login, now = req.login, time.time()
@@ -63,20 +68,30 @@ class Authenticator(Generic[P]):
             # a revocation arrived while we checked (maybe against a cached record)
             metrics.LOGINS.labels(method, "failed").inc()
             return LoginFailed("Credential was revoked", subject=grant.credential_id)
+        holder = None if req.refresh else await self.presence.holder(grant, req.resume)
+        if holder is not None:
+            metrics.LOGINS.labels(method, "failed").inc()
+            detail = (
+                f"Credential is already registered by {holder.user_agent or 'another device'}"
+                " (registration_policy first_wins)"
+            )
+            return LoginFailed(detail, subject=grant.credential_id, final=True)
         metrics.LOGINS.labels(method, "ok").inc()
         if req.refresh:
             metrics.REFRESHES.inc()
         else:
             metrics.SESSIONS.labels(grant.method).inc()
-        self.track(peer, grant)
         return self._with_ice(grant, now)
 
-    def track(self, peer: P, grant: Grant) -> None:
-        """``peer`` now speaks for ``grant``; a token presented from two addresses is audited."""
+    async def track(self, peer: P, grant: Grant) -> None:
+        """``peer`` now speaks for ``grant`` (a login, a refresh, or a reattach once the session
+        moved to its new socket). The same token from two sessions at two addresses is token
+        reuse: audited, then answered as the connection says (``on_reuse``)."""
         reused = self.directory.track(peer, grant.principal, grant.jti)
         if reused and grant.credential_id:
-            details = {"jti": grant.jti, "addresses": reused}
+            details = {"jti": grant.jti, "addresses": reused, "action": grant.on_token_reuse.value}
             self.audit.record(grant.credential_id, "token_reuse", details)
+            await self.on_reuse(grant, reused)
 
     def _with_ice(self, grant: Grant, now: float) -> Grant:
         """The login's ICE servers: TURN credentials named after the identity (coturn's logs

@@ -20,7 +20,8 @@ from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import Assistant, CallIds, Connection
+from voxgate.domain.records import Assistant, CallIds, Connection, Registration
+from voxgate.domain.registrations import ringing
 from voxgate.gateway.links import LegKey, Link, leg_key
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
@@ -37,6 +38,7 @@ log = structlog.get_logger("voxgate.calls")
 LegEvent = Callable[[Calls, str, float], list[Output]]  # (the legs, callID, now) -> outputs
 ASSISTANT_RING = 30.0
 _GONE = {"cause": "RECOVERY_ON_TIMER_EXPIRE", "causeCode": 102}  # the other node never came back
+_LOST = {"cause": "LOSE_RACE", "causeCode": 502}  # a forked call was answered by another leg
 DEFAULT_RING = 90.0
 CONNECTION_CACHE_TTL = 5.0
 
@@ -60,7 +62,7 @@ class CallRouter:
         self._orphaned: dict[LegKey, float] = {}  # legs whose other node died: since when
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
-        self.events = CallEvents(self._connection, webhooks)
+        self.events = CallEvents(self.connection, webhooks)
 
     # -- routing ---------------------------------------------------------------------------
     async def route(self, sessid: str, out: RouteCall) -> None:
@@ -92,39 +94,54 @@ class CallRouter:
         principal, connection_id = await self._principal_for(dest)
         if principal is None:
             return await self._fail(link, "UNALLOCATED_NUMBER")
-        reg = await self.bus.registration(principal)
-        if reg is None or reg.session_id == link.caller[0]:
-            return await self._fail(link, "SUBSCRIBER_ABSENT")
-        conn = await self._connection(connection_id)
+        regs = await self._reachable(await self.bus.registrations(principal), link.caller[0])
+        if isinstance(regs, str):
+            return await self._fail(link, regs)
+        conn = await self.connection(connection_id)
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
         timeout = float(inbound.get("timeout_2xx_secs") or DEFAULT_RING)
-        link.caller_node, link.callee_node = self.node_id, reg.node_id
-        link.callee = (reg.session_id, new_uuid())  # we choose the callee's callID
+        link.caller_node = self.node_id
+        legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]  # we choose callIDs
+        forked = len(legs) > 1
+        if forked:
+            link.forks = dict(legs)
+        else:
+            link.callee, link.callee_node = legs[0]
         if connection_id:
             link.call.connections["incoming"] = connection_id
-        if reg.node_id == self.node_id:
-            callee = self.host.session(reg.session_id)
-            if callee is None:
-                return await self._fail(link, "SUBSCRIBER_ABSENT")
-            if callee.busy:
-                return await self._fail(link, "USER_BUSY")
-        # The caller must be ringing before the callee can possibly answer.
+        # The caller must be ringing before a callee can possibly answer.
         self.links[link.caller] = link
         ids = CallIds.for_leg(link.call.id, "outgoing")
         await self._tell(link.caller, lambda c, k, now: c.routed(k, timeout, now, dest, ids))
-        body = {
-            "to": list(link.callee),
-            "from": list(link.caller),
-            "offer": out.offer.to_dict(),
-            "link": link.call.to_dict(),
-        }
-        if reg.node_id == self.node_id:
-            await self.offer(self.node_id, body)
-        else:
-            await self.bus.publish(
-                NodeMessage(reg.node_id, "offer", {**body, "node": self.node_id})
-            )
+        for key, node in legs:
+            body = {
+                "to": list(key),
+                "from": list(link.caller),
+                "offer": out.offer.to_dict(),
+                "link": link.call.to_dict(),
+                "fork": forked,
+            }
+            if node == self.node_id:
+                await self.offer(self.node_id, body)
+            else:
+                await self.bus.publish(NodeMessage(node, "offer", {**body, "node": self.node_id}))
+        if forked or legs[0][1] != self.node_id:
             await self._report(link, "call.initiated", {"state": "ringing"})
+
+    async def _reachable(self, regs: list[Registration], caller: str) -> list[Registration] | str:
+        """The registrations a call rings (its identity's policy decides), or why none: the
+        cause for the caller. A local one must be connected and free."""
+        found, busy = [], False
+        for reg in ringing([r for r in regs if r.session_id != caller]):
+            if reg.node_id == self.node_id:
+                callee = self.host.session(reg.session_id)
+                if callee is None:
+                    continue
+                if callee.busy:
+                    busy = True
+                    continue
+            found.append(reg)
+        return found or ("USER_BUSY" if busy else "SUBSCRIBER_ABSENT")
 
     async def _to_assistant(
         self, out: RouteCall, link: Link, assistant: Assistant, conversation_id: str | None
@@ -190,13 +207,14 @@ class CallRouter:
             cause = "SUBSCRIBER_ABSENT" if callee is None else "USER_BUSY"
             bye = {"cause": cause, "causeCode": cause_code(cause)}
             return await self._deliver(caller_node, frm, to, "bye", bye)
-        link = self.links.get(frm) if caller_node == self.node_id else None
+        fork = bool(body.get("fork"))
+        link = self.links.get(frm) if caller_node == self.node_id and not fork else None
         if link is None:
             call = CallInfo.from_dict(meta, time.time())
-            link = Link(call, frm, to, caller_node=caller_node, callee_node=self.node_id)
+            link = Link(call, frm, to, caller_node=caller_node, callee_node=self.node_id, fork=fork)
         self.links[to] = link
         await self.host.apply_to(to[0], outs)
-        if caller_node == self.node_id:
+        if caller_node == self.node_id and not fork:
             await self._report(link, "call.initiated", {"state": "ringing"})
 
     async def relay(self, sessid: str, out: Relay) -> None:
@@ -204,10 +222,13 @@ class CallRouter:
         link = self.links.get(key)
         if link is None:
             return
+        undecided = link.fork and not link.answered  # the caller's side reports on forks
         if out.kind == "bye":
             self._unlink(link, key)
             cause = out.cause.lower()
-            await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
+            if not undecided:
+                hangup = {"state": "hangup", "hangup_cause": cause}
+                await self._report(link, "call.hangup", hangup)
             if link.assistant is not None:
                 await link.assistant.close()
         if link.assistant is not None:
@@ -218,9 +239,9 @@ class CallRouter:
             return
         if out.kind == "answer" and not link.answered:
             link.answered = True
-            await self._report(link, "call.answered", {"state": "answered"})
-        node, other = link.other(key)
-        if other is not None:
+            if not undecided:
+                await self._report(link, "call.answered", {"state": "answered"})
+        for node, other in link.others(key):
             await self._deliver(node, other, key, out.kind, out.params)
 
     async def assistant_message(self, sessid: str, out: AssistantMessage) -> None:
@@ -241,11 +262,34 @@ class CallRouter:
                 await self.bus.publish(NodeMessage(node, "relay", body))
             return
         link = self.links.get(to)
+        forked = link is not None and to == link.caller and frm != link.callee
+        if forked and link is not None and not await self._from_fork(link, frm, kind, params):
+            return
         if link is not None and kind == "bye":
             self._unlink(link, to)
         if link is not None and kind == "answer":
             link.answered = True
         await self._tell(to, lambda c, k, now: c.relayed(k, kind, params))
+
+    async def _from_fork(self, link: Link, frm: LegKey, kind: str, params: dict[str, Any]) -> bool:
+        """A ringing leg of a forked call speaks to the caller: the first answer wins and the
+        others hear LOSE_RACE; a decline only drops its fork, unless it was the last one.
+        Returns whether the caller hears it."""
+        if frm not in link.forks:
+            return False  # a fork that lost (its bye is on its way): it has nothing to say
+        if kind == "answer":
+            for node, loser in link.chose(frm):
+                await self._deliver(node, loser, link.caller, "bye", _LOST)
+            await self._report(link, "call.answered", {"state": "answered"})
+            return True
+        if kind != "bye":
+            return False  # nothing from a leg the caller has not chosen
+        del link.forks[frm]
+        if link.forks:
+            return False
+        cause = str(params.get("cause") or "NORMAL_CLEARING").lower()
+        await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
+        return True
 
     async def on_node_message(self, msg: NodeMessage) -> None:
         if msg.node_id != self.node_id:
@@ -341,7 +385,7 @@ class CallRouter:
             await self.host.apply_to(leg[0], session.on_call(lambda c: event(c, leg[1], now)))
 
     # -- webhooks --------------------------------------------------------------------------
-    async def _connection(self, conn_id: str) -> Connection | None:
+    async def connection(self, conn_id: str) -> Connection | None:
         return await self.connections.get(conn_id) if conn_id else None
 
     async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ class Peer:
 class Directory(Generic[P]):
     peers: dict[str, P] = field(default_factory=dict)  # sessid -> peer
     by_principal: dict[str, set[P]] = field(default_factory=dict)
-    registered: dict[str, P] = field(default_factory=dict)  # principal -> its registered peer
+    registered: dict[str, P] = field(default_factory=dict)  # sessid -> a peer registered here
     revoked_at: dict[str, float] = field(default_factory=dict)  # principal -> when
     jti_addresses: dict[str, set[str]] = field(default_factory=dict)
 
@@ -67,8 +67,9 @@ class Directory(Generic[P]):
             self.by_principal.setdefault(principal, set()).add(peer)
         if jti is None or peer.principal != principal:
             return []
-        if peer.jti is not None and peer.jti != jti:
-            self._drop_jti(peer)
+        # Whatever this session presented before (at whatever address: a reattach moves it)
+        # is its own, never a rival: only other sessions count.
+        self._drop_jti(peer)
         peer.jti = jti
         holders = self.jti_addresses.setdefault(jti, set())
         address = peer.session.address
@@ -88,10 +89,10 @@ class Directory(Generic[P]):
 
     def forget(self, peer: P) -> None:
         self.peers.pop(peer.session.sessid, None)
+        if self.registered.get(peer.session.sessid) is peer:
+            del self.registered[peer.session.sessid]
         principal = peer.principal
         if principal is not None:
-            if self.registered.get(principal) is peer:
-                del self.registered[principal]
             holders = self.by_principal.get(principal)
             if holders is not None:
                 holders.discard(peer)

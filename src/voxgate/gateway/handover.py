@@ -100,9 +100,7 @@ class Handover:
         if peer is None:
             return None
         self.router.release(sessid)
-        if peer.principal is not None and self.directory.registered.get(peer.principal) is peer:
-            del self.directory.registered[peer.principal]  # the bus entry is the new node's
-        self.directory.forget(peer)
+        self.directory.forget(peer)  # its registration on the bus is the new node's now
         return peer
 
 

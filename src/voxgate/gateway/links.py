@@ -2,11 +2,14 @@
 
 Both nodes of a cross-node call hold a copy, each indexed by its local leg; a copy travels on
 the bus when a session moves to another node (``to_dict``/``from_dict``).
+
+A call to a ring_all identity forks: the caller's copy lists every ringing leg in ``forks``
+until one answers and becomes ``callee``; each ringing leg has its own copy (``fork``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voxgate.assistants import AssistantCall
@@ -28,11 +31,27 @@ class Link:
     answered: bool = False
     caller_node: str = ""
     callee_node: str = ""
+    forks: dict[LegKey, str] = field(default_factory=dict)  # ringing legs -> their nodes
+    fork: bool = False  # the copy of one ringing leg of a forked call
 
     def other(self, key: LegKey) -> tuple[str, LegKey | None]:
         if key == self.caller:
             return self.callee_node, self.callee
         return self.caller_node, self.caller
+
+    def others(self, key: LegKey) -> list[tuple[str, LegKey]]:
+        """Whom a leg's message goes to: the caller's reaches every ringing fork."""
+        if key == self.caller and self.forks:
+            return [(node, leg) for leg, node in self.forks.items()]
+        node, other = self.other(key)
+        return [] if other is None else [(node, other)]
+
+    def chose(self, key: LegKey) -> list[tuple[str, LegKey]]:
+        """The fork ``key`` answered: it is the callee now; returns the ones that lost."""
+        self.callee, self.callee_node = key, self.forks.pop(key)
+        losers = [(node, leg) for leg, node in self.forks.items()]
+        self.forks = {}
+        return losers
 
     def moved(self, key: LegKey, node: str) -> None:
         """The leg ``key`` now lives on ``node`` (its client reattached there)."""
@@ -49,6 +68,8 @@ class Link:
             "answered": self.answered,
             "caller_node": self.caller_node,
             "callee_node": self.callee_node,
+            "forks": [[*leg, node] for leg, node in self.forks.items()],
+            "fork": self.fork,
         }
 
     @classmethod
@@ -61,6 +82,8 @@ class Link:
             answered=bool(data.get("answered")),
             caller_node=str(data.get("caller_node", "")),
             callee_node=str(data.get("callee_node", "")),
+            forks={leg_key(f): str(f[2]) for f in data.get("forks") or ()},
+            fork=bool(data.get("fork")),
         )
 
 

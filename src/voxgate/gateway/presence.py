@@ -1,5 +1,5 @@
-"""This node's registrations on the bus: claim one (the latest wins), release it, and take
-them all back after a bus outage (Redis may have lost them)."""
+"""This node's registrations on the bus: claim one (under its credential's registration
+policy), release it, and take them all back after a bus outage (Redis may have lost them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from voxgate.bus.base import Bus, BusUnavailable, Displaced
 from voxgate.domain.records import Grant, Registration
 from voxgate.gateway.directory import Directory, P
 
-__all__ = ["Presence"]
+__all__ = ["Presence", "RegistrationRefused"]
+
+
+class RegistrationRefused(Exception):
+    """first_wins, and the credential's registrations are all taken (by ``holder``)."""
+
+    def __init__(self, holder: Registration) -> None:
+        super().__init__(holder.user_agent)
+        self.holder = holder
 
 
 class Presence(Generic[P]):
@@ -34,24 +42,35 @@ class Presence(Generic[P]):
             port=session.port,
             user_agent=user_agent,
             registered_at=time.time(),
+            policy=grant.admission.policy.value,
         )
 
     async def claim(self, peer: P, grant: Grant, user_agent: str) -> None:
-        """Take the principal's registration; the session that held it hears it was displaced.
-        Raises ``BusUnavailable``: the caller closes the socket (the client retries)."""
+        """Register; the sessions pushed past the cap hear they were displaced. Raises
+        ``RegistrationRefused`` (first_wins lost a race with another login) and
+        ``BusUnavailable``: the caller closes the socket."""
         reg = self.registration(peer, grant, user_agent)
-        previous = await self.bus.register(reg)
-        self.directory.registered[reg.principal] = peer
-        if previous is not None:
+        verdict = await self.bus.register(reg, grant.admission)
+        if verdict.refused_by is not None:
+            raise RegistrationRefused(verdict.refused_by)
+        self.directory.registered[peer.session.sessid] = peer
+        for gone in verdict.displaced:
             metrics.DISPLACEMENTS.inc()
-            await self.bus.publish(Displaced(previous.session_id, reg))
+            await self.bus.publish(Displaced(gone.session_id, reg))
+
+    async def holder(self, grant: Grant, sessid: str | None) -> Registration | None:
+        """Who would refuse a new login of ``grant`` (first_wins with the cap reached);
+        ``sessid``: a session the login resumes, never its own rival."""
+        if grant.anonymous or grant.admission.policy != "first_wins":
+            return None
+        held = [r for r in await self.bus.registrations(grant.principal) if r.session_id != sessid]
+        return held[0] if len(held) >= grant.admission.max_registrations else None
 
     async def release(self, peer: P) -> None:
         principal = peer.principal
         if principal is None:
             return
-        if self.directory.registered.get(principal) is peer:
-            del self.directory.registered[principal]
+        self.directory.registered.pop(peer.session.sessid, None)
         with contextlib.suppress(Exception):  # a bus outage: the key expires with its node
             await self.bus.unregister(principal, peer.session.sessid)
 
@@ -59,5 +78,6 @@ class Presence(Generic[P]):
         for peer in list(self.directory.registered.values()):
             grant = peer.session.grant
             if grant is not None:
+                reg = self.registration(peer, grant, peer.session.user_agent)
                 with contextlib.suppress(BusUnavailable):
-                    await self.bus.register(self.registration(peer, grant, peer.session.user_agent))
+                    await self.bus.register(reg, grant.admission)

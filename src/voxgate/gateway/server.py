@@ -25,7 +25,8 @@ from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory, Peer
 from voxgate.gateway.handover import Handover
-from voxgate.gateway.presence import Presence
+from voxgate.gateway.presence import Presence, RegistrationRefused
+from voxgate.gateway.reuse import ReuseResponse
 from voxgate.gateway.sockets import Socket, tls_context
 from voxgate.gateway.timers import Alarm
 from voxgate.rtc.frames import Id
@@ -42,14 +43,14 @@ from voxgate.rtc.outputs import (
     Send,
     Unregister,
 )
-from voxgate.rtc.session import Session, SessionConfig
+from voxgate.rtc.session import Session
 from voxgate.rtc.states import State
 from voxgate.services.audit import AuditLog
 from voxgate.services.logins import LoginService
 from voxgate.store.base import Store
 from voxgate.webhooks import WebhookSender, WebhookSigner
 
-__all__ = ["Gateway", "session_config"]
+__all__ = ["Gateway"]
 
 log = structlog.get_logger("voxgate.gateway")
 
@@ -75,15 +76,18 @@ class Gateway:
         self.logins = logins
         self.audit_log = audit
         self.node_id = bus.node_id
-        self.config = session_config(settings, self.node_id)
+        self.config = settings.session_config(self.node_id)
         self.directory: Directory[Peer] = Directory()
-        self.authenticate = Authenticator(bus, logins, self.directory, audit, logins.control.ice)
         self.presence = Presence(bus, self.directory, self.node_id)
         self.timers: Alarm[Peer] = Alarm(self._due)
         self._server: asyncio.Server | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(webhook_signer)
         self.calls = CallRouter(self, store, bus, self.webhooks, logins.control.ice)
+        reuse = ReuseResponse(logins.control, self.webhooks, self.calls.connection)
+        self.authenticate = Authenticator(
+            bus, logins, self.directory, audit, logins.control.ice, self.presence, reuse
+        )
         self.handover = Handover(bus, self.directory, self.calls, self.config)
         self.per_address: dict[str, int] = {}
         bus.subscribe(self._on_bus)
@@ -221,6 +225,8 @@ class Gateway:
                 await self.apply(
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
+                if isinstance(outcome, Grant) and peer.session.grant is outcome:
+                    await self.authenticate.track(peer, outcome)
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Unregister):
@@ -289,9 +295,9 @@ class Gateway:
         target.ws, target.closing, target.inbox = sock, None, fresh.inbox
         if sock is not None:
             sock.peer = target
-        self.authenticate.track(target, grant)
         outs = target.session.resume(request_id, grant, now, socket=fresh.session)
         await self.apply(target, outs)
+        await self.authenticate.track(target, grant)  # at its new address: not a rival
         if target.inbox and not target.busy:
             target.busy = True
             self._spawn(self._drain(target))
@@ -299,6 +305,9 @@ class Gateway:
     async def _register(self, peer: Peer, out: Register) -> None:
         try:
             await self.presence.claim(peer, out.grant, out.user_agent)
+        except RegistrationRefused as refused:  # first_wins: another login won the race
+            reason = f"credential already registered by {refused.holder.user_agent}"
+            await self.apply(peer, [Close(CloseCode.REGISTERED_ELSEWHERE, reason)])
         except BusUnavailable:
             log.warning("registration failed: bus unavailable")
             reason = "presence service unavailable, try again"
@@ -333,6 +342,13 @@ class Gateway:
         await self.presence.release(peer)
         await self.handover.forget(peer)
 
+    async def _refuse_tokens(self, jtis: tuple[str, ...], reason: str, now: float) -> None:
+        """Single tokens revoked (token reuse): refused from now on, their sessions end."""
+        self.logins.refuse_tokens(jtis)
+        for peer in [p for p in self.directory.peers.values() if p.jti in jtis]:
+            metrics.REVOCATIONS.inc()
+            await self.apply(peer, peer.session.revoke(reason, now))
+
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
         self.timers.schedule(peer, peer.session.next_deadline())
@@ -350,6 +366,8 @@ class Gateway:
     async def _on_bus(self, event: BusEvent) -> None:
         now = time.time()
         if isinstance(event, Revoked):
+            if event.jtis:
+                await self._refuse_tokens(event.jtis, event.reason, now)
             self.logins.invalidate(*Principal.ids_of(event.principals))
             self.directory.note_revoked(event.principals, now)
             for principal in event.principals:
@@ -375,18 +393,3 @@ class Gateway:
 LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {CloseCode.POLICY: "frames_per_second", CloseCode.LOGIN_TIMEOUT: "login_timeout"}
-
-
-def session_config(settings: Settings, node_id: str) -> SessionConfig:
-    """The core's limits and timers, from ``Settings`` (where every default lives)."""
-    return SessionConfig(
-        expiry_notice=settings.expiry_notice,
-        handshake_timeout=settings.handshake_timeout,
-        max_frames_per_second=settings.max_frames_per_second,
-        frame_burst=max(4 * settings.max_frames_per_second, 20),
-        node_id=node_id,
-        expiry_grace=settings.expiry_grace,
-        reattach_window=settings.reattach_window,
-        ping_interval=settings.ping_interval,
-        idle_timeout=settings.idle_timeout,
-    )

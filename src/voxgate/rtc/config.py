@@ -1,5 +1,5 @@
 """The core's limits and timers. The gateway builds it from ``Settings``, where every
-default lives (``gateway.server.session_config``)."""
+default lives (``config.Settings.session_config``)."""
 
 from __future__ import annotations
 

@@ -51,6 +51,7 @@ CAUSES: dict[str, int] = {
     "CALL_REJECTED": 21,
     "NORMAL_TEMPORARY_FAILURE": 41,
     "RECOVERY_ON_TIMER_EXPIRE": 102,  # the client did not come back within the reattach window
+    "LOSE_RACE": 502,  # FreeSWITCH's (Telnyx runs it): another registration answered first
     "ORIGINATOR_CANCEL": 487,
 }
 

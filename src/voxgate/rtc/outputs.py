@@ -48,6 +48,7 @@ class CloseCode(enum.IntEnum):
     REVOKED = 4003
     NO_TRAFFIC = 4005  # nothing heard within the idle timeout: treated as a dropped network
     RESUMED_ELSEWHERE = 4006  # the session was reattached on a newer socket
+    REGISTERED_ELSEWHERE = 4007  # first_wins: the credential is registered by another device
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,9 @@ class Session:
                 kind = "refresh_failed" if current else "login_failed"
                 details = {"reason": outcome.detail, **self._origin()}
                 outs.append(Audit(outcome.subject, kind, details))
+            if outcome.final and current is None:
+                reason = outcome.detail or "login refused"
+                outs += [Send(self.say.punt(reason)), Close(CloseCode.REGISTERED_ELSEWHERE, reason)]
             return outs
         same = current is None or outcome.principal == current.principal
         verdict = self._step(Input.LOGIN_OK if same else Input.LOGIN_OTHER_IDENTITY)

@@ -15,7 +15,8 @@ from typing import Any
 import structlog
 
 from voxgate.domain import ids
-from voxgate.domain.records import AuditEvent
+from voxgate.domain.errors import NotFound
+from voxgate.domain.records import AuditEvent, Page
 from voxgate.domain.timeutil import utcnow
 from voxgate.store.base import Store
 
@@ -55,6 +56,15 @@ class AuditLog:
                         "audit write failed", error=type(exc).__name__, queued=len(self._pending)
                     )
                     raise
+
+    async def page(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:
+        """A credential's trail, newest writes included. It outlives a deleted credential; only
+        an unknown credential with no trail is a 404."""
+        await self.flush()
+        page = await self.store.list_audit(cred_id, number, size)
+        if page.total == 0 and await self.store.get_credential(cred_id) is None:
+            raise NotFound(pointer="/")
+        return page
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -26,7 +26,6 @@ from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
 from voxgate.domain.records import (
     ApiKey,
-    AuditEvent,
     Connection,
     Credential,
     CredentialStatus,
@@ -209,6 +208,8 @@ class ControlPlane:
             tokens_valid_after=from_epoch(0),
             created_at=now,
             updated_at=now,
+            registration_policy=body.registration_policy,
+            max_registrations=body.max_registrations,
         )
         await self.store.add_credential(cred)
         return cred, password
@@ -260,6 +261,9 @@ class ControlPlane:
             changes["tag"] = fields["tag"]
         if fields.get("expires_at") is not None:
             changes["expires_at"] = self._expiry(fields["expires_at"], now)
+        for key in ("registration_policy", "max_registrations"):  # null: the connection's
+            if key in fields:
+                changes[key] = fields[key]
         updated = await self._update_credential(cred_id, **changes)
         if updated is None:
             raise NotFound(pointer="/")
@@ -301,6 +305,12 @@ class ControlPlane:
             raise NotFound(pointer="/")
         await self.revoke("tokens revoked", [cred_id], [])
         return updated
+
+    async def revoke_token(self, cred_id: str, jti: str, expires_at: float, reason: str) -> None:
+        """Refuse one token from now on (token reuse), and end the sessions that used it."""
+        await self.store.revoke_jti(jti, cred_id, from_epoch(expires_at), utcnow())
+        self.audit_log.record(cred_id, "token_revoked", {"jti": jti, "reason": reason})
+        await self._publish(Revoked((), reason, jtis=(jti,)))
 
     async def expire_due(self) -> list[str]:
         """Marks credentials whose time ran out and ends their sessions."""
@@ -386,14 +396,3 @@ class ControlPlane:
             error = CredentialExpired if state == "expired" else ValidationFailed
             raise error(f"can't create {what} for an {state} credential", pointer="/status")
         return cred
-
-    # -- audit -----------------------------------------------------------------------------
-    async def list_audit(self, cred_id: str, number: int, size: int) -> Page[AuditEvent]:
-        await self.audit_log.flush()
-        if await self.store.get_credential(cred_id) is None:
-            # Audit outlives deleted credentials; only unknown-and-empty is a 404.
-            page = await self.store.list_audit(cred_id, number, size)
-            if page.total == 0:
-                raise NotFound(pointer="/")
-            return page
-        return await self.store.list_audit(cred_id, number, size)

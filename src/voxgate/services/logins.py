@@ -13,14 +13,27 @@ from voxgate.auth.throttle import LoginThrottle
 from voxgate.auth.tokens import verify_signature
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import CredentialStatus, Grant
+from voxgate.domain.records import Connection, Credential, CredentialStatus, Grant
+from voxgate.domain.registrations import Admission, Policy, TokenReuse
 from voxgate.domain.timeutil import from_epoch, to_epoch
 from voxgate.services.cache import TtlCache
 from voxgate.services.control import ControlPlane
 
-__all__ = ["Grant", "LoginService"]
+__all__ = ["CONNECTION_LOGIN", "Grant", "LoginService", "admission"]
 
 KEY_RELOAD_INTERVAL = 5.0
+# A connection's own user name/password is shared by every device set up with it: as on
+# Telnyx, all of them ring (parallel forking), up to the ring_all cap.
+CONNECTION_LOGIN = Admission.resolve(None, None, default=Policy.RING_ALL)
+
+
+def admission(cred: Credential, conn: Connection) -> Admission:
+    """The credential's own rule, else its connection's; the cap likewise, else the policy's."""
+    policy = cred.registration_policy or conn.settings.get("registration_policy")
+    cap = cred.max_registrations
+    if cap is None:
+        cap = conn.settings.get("max_registrations")
+    return Admission.resolve(policy, cap)
 
 
 class LoginService:
@@ -36,6 +49,11 @@ class LoginService:
         self._creds = TtlCache(control.store.get_credential, cache_ttl)
         self._conns = TtlCache(control.store.get_connection, cache_ttl)
         control.on_change.append(self.invalidate)
+        # Tokens revoked one by one (token reuse): a handful at most, each until its exp.
+        # The bus adds one at once (``refuse_tokens``); a reload every few seconds covers
+        # a node that started, or missed the event, after the revocation.
+        self._revoked_jtis: set[str] = set()
+        self._jtis_loaded = -KEY_RELOAD_INTERVAL
 
     def invalidate(self, credential_ids: list[str], connection_ids: list[str]) -> None:
         self._creds.drop(*credential_ids)
@@ -55,7 +73,7 @@ class LoginService:
             raise LoginFailed("JWT token authentication failed")
         if cred.effective_status(from_epoch(now)) != CredentialStatus.ACTIVE:
             raise LoginFailed("Credential is not active", subject=cred.id)
-        if claims.iat < to_epoch(cred.tokens_valid_after):
+        if claims.iat < to_epoch(cred.tokens_valid_after) or await self._jti_revoked(claims.jti):
             raise LoginFailed("JWT token has been revoked", subject=cred.id)
         conn = await self._conns.get(cred.connection_id)
         if conn is None or not conn.active:
@@ -69,6 +87,8 @@ class LoginService:
             float(min(claims.exp, to_epoch(cred.expires_at))),
             jti=claims.jti,
             issued_at=float(claims.iat),
+            admission=admission(cred, conn),
+            on_token_reuse=TokenReuse(conn.settings.get("on_token_reuse") or TokenReuse.AUDIT),
         )
 
     async def password_login(self, login: str, password: str, address: str, now: float) -> Grant:
@@ -102,12 +122,21 @@ class LoginService:
                 cred.id,
                 cred.sip_username,
                 to_epoch(cred.expires_at),
+                admission=admission(cred, owner),
             )
         assert conn is not None
         if not conn.active:
             raise LoginFailed("Login Incorrect")
         self.throttle.success(keys)
-        return Grant("password", Principal.connection(conn.id), conn.id, None, conn.user_name, None)
+        return Grant(
+            "password",
+            Principal.connection(conn.id),
+            conn.id,
+            None,
+            conn.user_name,
+            None,
+            admission=CONNECTION_LOGIN,
+        )
 
     async def anonymous_login(self, assistant_id: str, conversation_id: str | None) -> Grant:
         assistant = await self.control.store.get_assistant(assistant_id)
@@ -135,6 +164,16 @@ class LoginService:
                 return False
         conn = await store.get_connection(grant.connection_id)
         return conn is not None and conn.active
+
+    def refuse_tokens(self, jtis: tuple[str, ...]) -> None:
+        self._revoked_jtis.update(jtis)
+
+    async def _jti_revoked(self, jti: str) -> bool:
+        clock = time.monotonic()
+        if clock - self._jtis_loaded >= KEY_RELOAD_INTERVAL:
+            self._jtis_loaded = clock
+            self._revoked_jtis = await self.control.store.revoked_jtis(from_epoch(time.time()))
+        return jti in self._revoked_jtis
 
     async def _maybe_reload_keys(self) -> bool:
         """A token from a key rotated in by another process: reload the ring, at most every 5 s."""

@@ -12,9 +12,23 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from voxgate.domain.errors import ValidationFailed
+from voxgate.domain.registrations import MAX_REGISTRATIONS
+
+# Who may register at once and who rings (domain/registrations.py), and the answer to a token
+# presented from two addresses; each null means "the default" (the connection's, for a
+# credential).
+PolicyName = Literal["latest_wins", "first_wins", "ring_all"]
+RegistrationCap = int | None
+TokenReuseName = Literal["audit", "revoke_token", "deactivate_credential"]
+REGISTRATION_DEFAULTS: dict[str, Any] = {
+    "registration_policy": "latest_wins",
+    "max_registrations": None,
+    "on_token_reuse": "audit",
+}
 
 __all__ = [
     "CONNECTION_DEFAULTS",
+    "REGISTRATION_DEFAULTS",
     "ConnectionCreate",
     "ConnectionUpdate",
     "CredentialCreate",
@@ -122,6 +136,7 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
         "jitterbuffer_msec_max": 200,
     },
     "noise_suppression": "disabled",
+    **REGISTRATION_DEFAULTS,
 }
 
 
@@ -164,6 +179,9 @@ class _ConnectionFields(BaseModel):
     inbound: Inbound | None = None
     outbound: Outbound | None = None
     jitter_buffer: JitterBuffer | None = None
+    registration_policy: PolicyName | None = None
+    max_registrations: RegistrationCap = Field(None, ge=1, le=MAX_REGISTRATIONS)
+    on_token_reuse: TokenReuseName | None = None
 
     @field_validator("webhook_event_url", "webhook_event_failover_url")
     @classmethod
@@ -210,6 +228,8 @@ class _CredentialFields(BaseModel):
     name: str | None = Field(None, max_length=255)
     tag: str | None = Field(None, max_length=255)
     expires_at: str | None = None
+    registration_policy: PolicyName | None = None
+    max_registrations: RegistrationCap = Field(None, ge=1, le=MAX_REGISTRATIONS)
 
     @field_validator("connection_id", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -29,6 +30,7 @@ __all__ = [
     "connections",
     "credentials",
     "metadata",
+    "revoked_tokens",
     "signing_keys",
 ]
 
@@ -91,6 +93,8 @@ credentials = Table(
     Column("tokens_valid_after", Instant, nullable=False),
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
+    Column("registration_policy", String(16), nullable=True),
+    Column("max_registrations", Integer, nullable=True),
     Index("ix_credentials_connection", "connection_id"),
     Index("ix_credentials_tag", "tag"),
     Index("ix_credentials_name", "name"),
@@ -126,4 +130,14 @@ assistants = Table(
     Column("kind", String(32), nullable=False),
     Column("settings", JSON, nullable=False),
     Column("created_at", Instant, nullable=False),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("credential_id", String(36), nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Column("revoked_at", Instant, nullable=False),
+    Index("ix_revoked_tokens_expires_at", "expires_at"),
 )
