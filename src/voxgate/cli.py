@@ -14,7 +14,13 @@ from voxgate.config import Settings
 from voxgate.domain.errors import VoxgateError
 from voxgate.runtime import Runtime, open_runtime
 from voxgate.serve_command import COMMON, DEFAULTS, DbUrl, SecretFile, serve
-from voxgate.services.schemas import ConnectionCreate, CredentialCreate, parse
+from voxgate.services.schemas import (
+    ConnectionCreate,
+    ConnectionUpdate,
+    CredentialCreate,
+    CredentialUpdate,
+    parse,
+)
 from voxgate.store.base import ConnectionFilter, CredentialFilter
 
 __all__ = ["app", "main"]
@@ -158,7 +164,68 @@ def connections_list() -> None:
     _print(_run(go))
 
 
+# Who may register at once, and who rings (README: "Many devices, one identity").
+Policy = Annotated[
+    str | None,
+    typer.Option(help="latest_wins, first_wins or ring_all; 'default' clears it"),
+]
+Cap = Annotated[
+    int | None,
+    typer.Option(help="registrations at once (1-100); 0 clears it (the policy's default)"),
+]
+
+
+def _registration_fields(policy: str | None, cap: int | None) -> dict[str, Any]:
+    """The PATCH body a CLI call stands for: only what was given; 'default'/0 clear."""
+    body: dict[str, Any] = {}
+    if policy is not None:
+        body["registration_policy"] = None if policy == "default" else policy
+    if cap is not None:
+        body["max_registrations"] = cap or None
+    return body
+
+
+@connections_app.command("update")
+def connections_update(
+    connection_id: str,
+    registration_policy: Policy = None,
+    max_registrations: Cap = None,
+    on_token_reuse: Annotated[
+        str | None, typer.Option(help="audit, revoke_token or deactivate_credential")
+    ] = None,
+) -> None:
+    """Change a connection's defaults for its credentials, and its answer to token reuse."""
+    body = _registration_fields(registration_policy, max_registrations)
+    if on_token_reuse is not None:
+        body["on_token_reuse"] = on_token_reuse
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        conn, _ = await rt.control.update_connection(connection_id, parse(ConnectionUpdate, body))
+        return render.connection(conn)
+
+    _print(_run(go))
+
+
 # -- credentials --------------------------------------------------------------------------
+@credentials_app.command("update")
+def credentials_update(
+    credential_id: str,
+    registration_policy: Policy = None,
+    max_registrations: Cap = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Change a credential: its registration policy and cap, name or tag."""
+    body = _registration_fields(registration_policy, max_registrations)
+    body |= {k: v for k, v in (("name", name), ("tag", tag)) if v is not None}
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        cred = await rt.control.update_credential(credential_id, parse(CredentialUpdate, body))
+        return render.credential(cred)
+
+    _print(_run(go))
+
+
 @credentials_app.command("create")
 def credentials_create(
     connection_id: Annotated[str, typer.Option()],

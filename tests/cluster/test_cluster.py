@@ -317,3 +317,37 @@ async def test_the_other_party_hears_why_when_a_dead_node_s_caller_never_returns
         for vg in (c.node1, c.node2, c.api):
             vg.stop()
         drop_pg_database(db)
+
+
+async def test_a_policy_change_takes_effect_on_the_next_login_on_every_node(
+    cluster: Cluster,
+) -> None:
+    """Both nodes have just read the credential (latest_wins) when the API node switches it
+    to ring_all: the next logins, on either node, are admitted under ring_all at once, and a
+    call forks across the nodes."""
+    c = cluster
+    conn = c.rest.connection()
+    cred, caller_cred = c.rest.credential(conn["id"]), c.rest.credential(conn["id"])
+    for vg in (c.node1, c.node2):  # each node caches the credential as it is now
+        warm = await online(c, vg, cred, reconnect=False)
+        await warm.close()
+    r = c.rest.http.patch(
+        f"/telephony_credentials/{cred['id']}", json={"registration_policy": "ring_all"}
+    )
+    r.raise_for_status()
+    desk = await online(c, c.node1, cred, reconnect=False, user_agent="desk")
+    laptop = await online(c, c.node2, cred, reconnect=False, user_agent="laptop")
+    caller = await online(c, c.node1, caller_cred, reconnect=False)
+    call = await caller.new_call(cred["sip_username"], sdp="v=0 offer")
+    on_desk = (await desk.wait_for("incoming_call", 5)).data["call"]
+    on_laptop = (await laptop.wait_for("incoming_call", 5)).data["call"]
+    assert not [e for e in desk.events if e.name == "displaced"]
+    await on_laptop.answer(sdp="v=0 from the laptop")
+    await call.wait_state("active")
+    assert call.remote_sdp == "v=0 from the laptop"
+    await on_desk.wait_state("hangup")
+    assert on_desk.cause == "LOSE_RACE"
+    await call.hangup()
+    await on_laptop.wait_state("hangup")
+    for client in (desk, laptop, caller):
+        await client.close()

@@ -285,3 +285,34 @@ async def test_a_refresh_and_a_reattach_from_a_new_address_are_not_reuse(
     kinds = api.audit_kinds(cred["id"])
     assert "token_reuse" not in kinds and "token_revoked" not in kinds
     await back.close()
+
+
+def test_the_cli_sets_and_clears_the_policies(api: Api, server: Voxgate) -> None:
+    conn = api.connection()
+    cred = api.credential(conn["id"])
+    out = server.cli(
+        "credentials",
+        "update",
+        cred["id"],
+        "--registration-policy",
+        "ring_all",
+        "--max-registrations",
+        "4",
+    )
+    shown = json.loads(out.stdout)
+    assert (shown["registration_policy"], shown["max_registrations"]) == ("ring_all", 4)
+    read = api.http.get(f"/telephony_credentials/{cred['id']}").json()["data"]
+    assert (read["registration_policy"], read["max_registrations"]) == ("ring_all", 4)
+    cleared = server.cli(
+        "credentials", "update", cred["id"], "--registration-policy", "default"
+    ).stdout
+    assert json.loads(cleared)["registration_policy"] is None
+    conn_out = server.cli(
+        "connections", "update", conn["id"], "--on-token-reuse", "revoke_token"
+    ).stdout
+    assert json.loads(conn_out)["on_token_reuse"] == "revoke_token"
+    bad = server.cli(
+        "credentials", "update", cred["id"], "--registration-policy", "nobody", check=False
+    )
+    assert bad.returncode == 1 and "registration_policy" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ __all__ = [
     "Bus",
     "BusEvent",
     "BusUnavailable",
+    "Changed",
     "Displaced",
     "Handler",
     "NodeMessage",
@@ -39,6 +40,15 @@ class Displaced:
 
 
 @dataclass(frozen=True, slots=True)
+class Changed:
+    """These records were written: every node drops what it cached of them, so the next login
+    sees the change (a registration policy, a connection's settings) wherever it lands."""
+
+    credential_ids: tuple[str, ...]
+    connection_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeMessage:
     """A call signal for one node: offer a call to, or relay a message for, its sessions."""
 
@@ -47,7 +57,7 @@ class NodeMessage:
     body: dict[str, Any]
 
 
-BusEvent = Revoked | Displaced | NodeMessage
+BusEvent = Revoked | Displaced | Changed | NodeMessage
 Handler = Callable[[BusEvent], Awaitable[None]]
 
 

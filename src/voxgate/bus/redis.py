@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from voxgate.bus.base import (
     BusEvent,
     BusUnavailable,
+    Changed,
     Displaced,
     Handler,
     NodeMessage,
@@ -267,6 +268,9 @@ def _encode(event: BusEvent) -> str:
                 "jtis": list(event.jtis),
             }
         )
+    if isinstance(event, Changed):
+        ids = {"credential_ids": list(event.credential_ids)}
+        return json.dumps({"t": "changed", **ids, "connection_ids": list(event.connection_ids)})
     if isinstance(event, Displaced):
         return json.dumps(
             {"t": "displaced", "session_id": event.session_id, "by": asdict(event.by)}
@@ -283,6 +287,10 @@ def _decode(data: str) -> BusEvent | None:
             jtis = tuple(str(j) for j in obj.get("jtis") or ())
             return Revoked(
                 tuple(obj["principals"]), obj["reason"], bool(obj.get("expired")), jtis=jtis
+            )
+        if obj["t"] == "changed":
+            return Changed(
+                tuple(map(str, obj["credential_ids"])), tuple(map(str, obj["connection_ids"]))
             )
         if obj["t"] == "displaced":
             return Displaced(obj["session_id"], Registration(**obj["by"]))

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import structlog
 
+from voxgate.bus.base import Revoked
 from voxgate.domain.records import Connection, Grant
 from voxgate.domain.registrations import TokenReuse
-from voxgate.domain.timeutil import from_epoch, iso
+from voxgate.domain.timeutil import from_epoch, iso, utcnow
 from voxgate.services.control import ControlPlane
 from voxgate.webhooks import WebhookSender
 
@@ -44,8 +45,11 @@ class ReuseResponse:
         log.warning("token reuse", credential_id=cred_id, action=action.value)
         await self._notify(grant, addresses)
         reason = "token presented from two addresses"
-        if action is TokenReuse.REVOKE_TOKEN:
-            await self.control.revoke_token(cred_id, jti, grant.expires_at or 0.0, reason)
+        if action is TokenReuse.REVOKE_TOKEN:  # refused from now on; its sessions end
+            expires = from_epoch(grant.expires_at or 0.0)
+            await self.control.store.revoke_jti(jti, cred_id, expires, utcnow())
+            self.control.audit_log.record(cred_id, "token_revoked", {"jti": jti, "reason": reason})
+            await self.control.publish(Revoked((), reason, jtis=(jti,)))
         elif action is TokenReuse.DEACTIVATE_CREDENTIAL:
             await self.control.set_credential_active(cred_id, False)
 

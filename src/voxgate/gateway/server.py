@@ -17,13 +17,13 @@ import structlog
 from picows import ws_create_server
 
 from voxgate import metrics
-from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Displaced, NodeMessage, Revoked
+from voxgate.bus.base import Bus, BusUnavailable
 from voxgate.config import Settings
-from voxgate.domain.principals import Principal
 from voxgate.domain.records import Grant
 from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory, Peer
+from voxgate.gateway.events import BusEvents
 from voxgate.gateway.handover import Handover
 from voxgate.gateway.presence import Presence, RegistrationRefused
 from voxgate.gateway.reuse import ReuseResponse
@@ -90,10 +90,11 @@ class Gateway:
         )
         self.handover = Handover(bus, self.directory, self.calls, self.config)
         self.per_address: dict[str, int] = {}
-        bus.subscribe(self._on_bus)
+        self.events = BusEvents(self)
+        bus.subscribe(self.events)
         hooks = getattr(bus, "on_reconnect", None)
         if isinstance(hooks, list):
-            hooks.append(self._after_bus_outage)
+            hooks.append(self.events.after_outage)
 
     @property
     def port(self) -> int:
@@ -264,7 +265,7 @@ class Gateway:
         if peer.ws is not None:
             peer.ws.send(json.dumps(frame, separators=(",", ":")))
 
-    def _let_go(self, sessid: str) -> None:
+    def let_go(self, sessid: str) -> None:
         peer = self.handover.let_go(sessid)
         if peer is None:
             return
@@ -313,19 +314,6 @@ class Gateway:
             reason = "presence service unavailable, try again"
             await self.apply(peer, [Close(CloseCode.TRY_AGAIN_LATER, reason)])
 
-    async def _after_bus_outage(self) -> None:
-        """Redis is back: take our registrations back (it may have lost them) and end every
-        session whose credential was revoked while events could not reach us."""
-        now = time.time()
-        await self.presence.reclaim()
-        for peer in list(self.directory.peers.values()):
-            grant = peer.session.grant
-            if grant is None or grant.anonymous:
-                continue
-            if not await self.logins.still_valid(grant, now):
-                reason = "revoked while the bus was unavailable"
-                await self.apply(peer, peer.session.revoke(reason, now))
-
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
@@ -342,13 +330,6 @@ class Gateway:
         await self.presence.release(peer)
         await self.handover.forget(peer)
 
-    async def _refuse_tokens(self, jtis: tuple[str, ...], reason: str, now: float) -> None:
-        """Single tokens revoked (token reuse): refused from now on, their sessions end."""
-        self.logins.refuse_tokens(jtis)
-        for peer in [p for p in self.directory.peers.values() if p.jti in jtis]:
-            metrics.REVOCATIONS.inc()
-            await self.apply(peer, peer.session.revoke(reason, now))
-
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
         self.timers.schedule(peer, peer.session.next_deadline())
@@ -362,32 +343,6 @@ class Gateway:
                 await self.apply(peer, peer.session.on_timer(now))
             except Exception:
                 log.exception("timer handling failed")
-
-    async def _on_bus(self, event: BusEvent) -> None:
-        now = time.time()
-        if isinstance(event, Revoked):
-            if event.jtis:
-                await self._refuse_tokens(event.jtis, event.reason, now)
-            self.logins.invalidate(*Principal.ids_of(event.principals))
-            self.directory.note_revoked(event.principals, now)
-            for principal in event.principals:
-                for peer in self.directory.of(principal):
-                    metrics.REVOCATIONS.inc()
-                    outs = (
-                        peer.session.expire(now)
-                        if event.expired
-                        else peer.session.revoke(event.reason, now)
-                    )
-                    await self.apply(peer, outs)
-        elif isinstance(event, NodeMessage) and event.kind == "release":
-            if event.node_id == self.node_id:
-                self._let_go(str(event.body.get("sessid", "")))
-        elif isinstance(event, NodeMessage):
-            await self.calls.on_node_message(event)
-        elif isinstance(event, Displaced):
-            target = self.directory.peers.get(event.session_id)
-            if target is not None:
-                await self.apply(target, target.session.displaced(event.by, now))
 
 
 LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries

@@ -8,6 +8,7 @@ published on the bus.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from voxgate.auth.keyring import KeyRing, Sealer
 from voxgate.auth.passwords import Passwords
 from voxgate.auth.tokens import TokenClaims, mint
 from voxgate.auth.turn import IceConfig
-from voxgate.bus.base import Bus, BusUnavailable, Revoked
+from voxgate.bus.base import Bus, BusUnavailable, Changed, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
@@ -87,8 +88,6 @@ class ControlPlane:
         return self.ring
 
     async def rotate_signing_key(self) -> str:
-        import secrets
-
         kid = ids.new_kid()
         secret = secrets.token_bytes(64)
         await self.store.add_signing_key(
@@ -164,7 +163,7 @@ class ControlPlane:
             fields.pop(key, None)
         changes["settings"] = deep_merge(conn.settings, fields)
         updated = await self.store.update_connection(conn_id, **changes)
-        self._changed([], [conn_id])
+        await self._changed_everywhere([], [conn_id])
         if updated is None:
             raise NotFound(pointer="/")
         if conn.active and not updated.active:
@@ -267,6 +266,7 @@ class ControlPlane:
         updated = await self._update_credential(cred_id, **changes)
         if updated is None:
             raise NotFound(pointer="/")
+        await self._changed_everywhere([cred_id], [])
         if "connection_id" in changes and changes["connection_id"] != cred.connection_id:
             await self.revoke("credential moved to another connection", [cred_id], [])
         return updated
@@ -306,12 +306,6 @@ class ControlPlane:
         await self.revoke("tokens revoked", [cred_id], [])
         return updated
 
-    async def revoke_token(self, cred_id: str, jti: str, expires_at: float, reason: str) -> None:
-        """Refuse one token from now on (token reuse), and end the sessions that used it."""
-        await self.store.revoke_jti(jti, cred_id, from_epoch(expires_at), utcnow())
-        self.audit_log.record(cred_id, "token_revoked", {"jti": jti, "reason": reason})
-        await self._publish(Revoked((), reason, jtis=(jti,)))
-
     async def expire_due(self) -> list[str]:
         """Marks credentials whose time ran out and ends their sessions."""
         expired = await self.store.expire_credentials(utcnow())
@@ -346,7 +340,7 @@ class ControlPlane:
             *map(Principal.connection, connection_ids),
             *map(Principal.credential, credential_ids),
         )
-        await self._publish(Revoked(principals, reason, expired=expired))
+        await self.publish(Revoked(principals, reason, expired=expired))
 
     @staticmethod
     def _cutoff() -> datetime:
@@ -354,7 +348,11 @@ class ControlPlane:
         up to now has ``iat`` below it and every later one is minted at or above it."""
         return from_epoch(math.floor(utcnow().timestamp()) + 1)
 
-    async def _publish(self, event: Revoked) -> None:
+    async def _changed_everywhere(self, cred_ids: list[str], conn_ids: list[str]) -> None:
+        self._changed(cred_ids, conn_ids)
+        await self.publish(Changed(tuple(cred_ids), tuple(conn_ids)))
+
+    async def publish(self, event: Revoked | Changed) -> None:
         """The store already holds the change; if the bus is down, gateways re-check their
         sessions against the store when it returns, so the revocation is not lost."""
         try:
