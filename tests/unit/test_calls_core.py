@@ -250,3 +250,37 @@ def test_an_ice_restart_waits_for_the_other_party_then_gives_up_in_time() -> Non
     assert s.next_deadline() == T0 + 2 + UPDATE_TIMEOUT
     late = sends(s.on_timer(T0 + 2 + UPDATE_TIMEOUT))
     assert late[0]["id"] == "m3" and "could not renegotiate" in late[0]["error"]["message"]
+
+
+def _new_tab(takeover: bool) -> Session:
+    """The socket a reconnecting client opened; its login may say it takes a session over."""
+    tab = Session(config(), "198.51.100.9", 2, T0)
+    variables = {"voxgate_takeover": True} if takeover else {}
+    frame = {"login_token": "t", "reconnection": True, "sessid": "x", "userVariables": variables}
+    tab.receive({"jsonrpc": "2.0", "id": "L", "method": "login", "params": frame}, T0 + 2)
+    return tab
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_a_tab_taking_a_session_over_is_rung_again_for_the_calls_still_ringing(
+    takeover: bool,
+) -> None:
+    s = session(reattach_window=60)
+    call_id, outs = s.incoming_call(Offer("offer", caller_number="alice"), T0)
+    first = sends(outs)[0]
+    s.lost(T0 + 1, clean=False)
+    resumed = sends(s.resume("L", grant(exp=T0 + 1000), T0 + 2, socket=_new_tab(takeover)))
+    invites = [f["params"] for f in resumed if f.get("method") == "telnyx_rtc.invite"]
+    # the same invite again (callID, SDP, ids) for a tab that holds no calls; a client that
+    # reconnected on its own still has the call and is not rung twice
+    assert invites == ([first["params"]] if takeover else [])
+    answered = s.receive(
+        {
+            "jsonrpc": "2.0",
+            "id": "a",
+            "method": "telnyx_rtc.answer",
+            "params": {"sdp": "v=0 tab", "dialogParams": {"callID": call_id}},
+        },
+        T0 + 3,
+    )
+    assert [o.kind for o in answered if isinstance(o, Relay)] == ["answer"]

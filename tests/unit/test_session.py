@@ -132,7 +132,7 @@ def test_refresh_same_credential_keeps_sessid_and_moves_expiry() -> None:
     assert sends(outs)[0]["result"] == {"message": "logged in", "sessid": sid}
     assert not any(isinstance(o, Register) for o in outs)  # no new registration, no new handshake
     assert all(f.get("method") != "telnyx_rtc.clientReady" for f in sends(outs))
-    assert s.expires_at == T0 + 90_000 and s.sessid == sid
+    assert s.grant is not None and s.grant.expires_at == T0 + 90_000 and s.sessid == sid
     assert any(isinstance(o, Audit) and o.kind == "refreshed" for o in outs)
 
 
@@ -141,7 +141,9 @@ def test_refresh_with_another_credential_is_refused_and_changes_nothing() -> Non
     login(s, grant(exp=T0 + 1000))
     outs = login(s, grant("cred:other", exp=T0 + 90_000), req_id="L2")
     assert sends(outs)[0]["error"]["code"] == -32001
-    assert s.grant is not None and s.grant.principal == "cred:c1" and s.expires_at == T0 + 1000
+    assert (
+        s.grant is not None and s.grant.principal == "cred:c1" and s.grant.expires_at == T0 + 1000
+    )
 
 
 def test_failed_refresh_keeps_the_old_expiry() -> None:
@@ -150,7 +152,7 @@ def test_failed_refresh_keeps_the_old_expiry() -> None:
     outs = login(s, LoginFailed("JWT token expired"), req_id="L2")
     assert (
         sends(outs)[0]["error"]["code"] == -32001
-        and s.expires_at == T0 + 1000
+        and s.grant.expires_at == T0 + 1000
         and s.state is State.READY
     )
 

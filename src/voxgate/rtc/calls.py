@@ -223,7 +223,17 @@ class Calls:
             invite["client_state"] = offer.client_state
         if offer.custom_headers:
             invite["dialogParams"] = {"custom_headers": offer.custom_headers}
-        return call_id, [self._to_client("telnyx_rtc.invite", _with_ids(invite, leg))]
+        leg.invite = _with_ids(invite, leg)
+        return call_id, [self._to_client("telnyx_rtc.invite", leg.invite)]
+
+    def ringing_again(self) -> list[Output]:
+        """The invites of the calls still ringing here, for a client that does not hold them
+        (a tab that took the session over)."""
+        return [
+            self._to_client("telnyx_rtc.invite", leg.invite)
+            for leg in self.legs.values()
+            if leg.invite is not None and leg.state is CallState.RINGING
+        ]
 
     def relayed(self, call_id: str, kind: str, params: dict[str, Any]) -> list[Output]:
         """The other leg said something; tell our client."""

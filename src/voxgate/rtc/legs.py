@@ -76,6 +76,7 @@ class Leg:
     peer: str = ""  # who is on the other side, for notices and logs
     ids: CallIds | None = None  # Telnyx's ids for this leg, once the call is routed
     restart: tuple[str | int, float] | None = None  # an ICE restart waiting: (modify id, until)
+    invite: dict[str, Any] | None = None  # an inbound leg's invite, to ring a new tab again
 
     def apply(self, event: str) -> None:
         self.state = transition(self.state, event)

@@ -86,6 +86,14 @@ def user_agent(params: dict[str, Any]) -> str:
     return ua[:256] if isinstance(ua, str) else ""
 
 
+def takes_over(params: dict[str, Any]) -> bool:
+    """A browser tab taking a session over from another tab of the same app (the browser
+    helper's ``shareAcrossTabs``): it holds none of the session's calls yet, so the calls
+    still ringing are offered to it again."""
+    variables = params.get("userVariables")
+    return isinstance(variables, dict) and variables.get("voxgate_takeover") is True
+
+
 def resumed_session(params: dict[str, Any]) -> str | None:
     """The session a reconnecting SDK asks to resume: ``reconnection: true`` with ``sessid``
     (the SDK sends it while its previous session is under 90 s old)."""

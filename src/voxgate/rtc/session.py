@@ -27,7 +27,7 @@ from voxgate.rtc.config import SessionConfig
 from voxgate.rtc.frames import FrameError, Request, Response
 from voxgate.rtc.legs import Leg
 from voxgate.rtc.liveness import FrameBudget, Liveness
-from voxgate.rtc.logins import parse_login, resumed_session, user_agent
+from voxgate.rtc.logins import parse_login, resumed_session, takes_over, user_agent
 from voxgate.rtc.outputs import (
     Audit,
     Authenticate,
@@ -65,6 +65,7 @@ class Session:
     state: State = State.CONNECTED
     grant: Grant | None = None
     user_agent: str = ""
+    takeover: bool = False  # this socket's login takes a session over from another tab
     notice_sent: bool = False  # the expiry notice for the current grant went out
     grace_until: float | None = None  # set while DRAINING
     detached_until: float | None = None  # set while DETACHED
@@ -96,10 +97,6 @@ class Session:
     @property
     def voice_sdk_id(self) -> str:
         return self.say.voice_sdk_id
-
-    @property
-    def expires_at(self) -> float | None:
-        return self.grant.expires_at if self.grant else None
 
     def _step(self, event: Input) -> State | Refusal:
         """Look ``event`` up in the table; a transition is taken at once."""
@@ -154,6 +151,7 @@ class Session:
         if isinstance(outcome, Refusal):
             return refused(req, outcome)
         self.user_agent = self.user_agent or user_agent(req.params)
+        self.takeover = takes_over(req.params)
         login = parse_login(str(req.method), req.params)
         self._pending = req.id
         if isinstance(login, LoginFailed):  # bad shape: refused without asking the store
@@ -215,7 +213,8 @@ class Session:
         held, self.held = self.held, []
         outs: list[Output] = [Send(self.say.logged_in(request_id)), *self._ice(grant)]
         outs += map(Send, held)
-        return outs + self._registered(grant, self.calls.live_ids, "reattached", now)
+        outs += self._registered(grant, self.calls.live_ids, "reattached", now)
+        return outs + (self.calls.ringing_again() if socket.takeover else [])
 
     def can_resume(self, grant: Grant) -> bool:
         """Could a new socket logged in with ``grant`` take this session over?"""
@@ -385,7 +384,7 @@ class Session:
         return [*outs, *map(Send, self.say.ended(event, reason)), Close(code, reason)]
 
     def _due_notice(self, now: float) -> list[Output]:
-        exp = self.expires_at
+        exp = self.grant.expires_at if self.grant else None
         if exp is None or self.notice_sent or now < exp - self.config.expiry_notice:
             return []
         self.notice_sent = True
