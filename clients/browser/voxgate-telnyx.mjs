@@ -28,7 +28,14 @@
  *  - ICE servers from your deployment: voxgate mints TURN credentials for every login
  *    (`voxgate.ice_servers`) and the helper sets them as the client's `iceServers` before any
  *    call, instead of the SDK's defaults (Telnyx's and Google's servers).
+ *  - One registration for all tabs of an origin, opt-in:
+ *      install(TelnyxRTC, { shareAcrossTabs: true, getToken: () => fetch('/api/telnyx-token')
+ *        .then((r) => r.text()) });
+ *    one tab leads (one socket, one login), the others see its ready, calls and warnings and
+ *    can answer a call, which moves it to them (share-tabs.mjs says how).
  */
+
+import { TabShare } from './share-tabs.mjs';
 
 const WARNING = 'telnyx.warning';
 const NOTIFICATION = 'telnyx.notification';
@@ -64,20 +71,32 @@ export function install(TelnyxRTC, options = {}) {
         }
       });
     }
+    if (options.shareAcrossTabs && !this.__voxgateShare) {
+      const client = this;
+      this.__voxgateShare = new TabShare(
+        this,
+        () => connect.apply(client, args),
+        (event, payload) => deliver(client, event, payload),
+        { getToken: options.getToken, channel: options.channel },
+        (event, handler) => on.call(client, event, handler),
+      );
+      return this.__voxgateShare.start();
+    }
     return connect.apply(this, args);
   };
 
   proto.on = function (event, handler) {
-    if (event !== WARNING || typeof handler !== 'function') return on.call(this, event, handler);
-    const wrapped = (payload) => handler(normalize(payload));
-    warningHandlers(this).set(handler, wrapped);
+    if (typeof handler !== 'function') return on.call(this, event, handler);
+    const wrapped = event === WARNING ? (payload) => handler(normalize(payload)) : handler;
+    appHandlers(this, event).set(handler, wrapped);
     return on.call(this, event, wrapped);
   };
 
   proto.off = function (event, handler) {
-    if (event === WARNING && handler && warningHandlers(this).has(handler)) {
-      const wrapped = warningHandlers(this).get(handler);
-      warningHandlers(this).delete(handler);
+    const handlers = appHandlers(this, event);
+    if (handler && handlers.has(handler)) {
+      const wrapped = handlers.get(handler);
+      handlers.delete(handler);
       return off.call(this, event, wrapped);
     }
     return off.call(this, event, handler);
@@ -88,6 +107,8 @@ export function install(TelnyxRTC, options = {}) {
       if (typeof token !== 'string' || token.split('.').length !== 3) {
         return Promise.reject(new TypeError('updateToken(token): expected a JWT string'));
       }
+      const share = this.__voxgateShare;
+      if (share && share.role !== 'leader') return share.updateToken(token); // the leader logs in
       if (!this.connected) return Promise.reject(new Error('updateToken: the client is not connected'));
       return new Promise((resolve, reject) => {
         this.login({ creds: { login_token: token }, onSuccess: resolve, onError: reject });
@@ -97,9 +118,16 @@ export function install(TelnyxRTC, options = {}) {
   return TelnyxRTC;
 }
 
-function warningHandlers(client) {
-  if (!client.__voxgateWarnings) client.__voxgateWarnings = new Map();
-  return client.__voxgateWarnings;
+/** The app's handlers, by event (as registered with the SDK: warnings wrapped), so the helper
+ * can raise events itself: server warnings, and a follower tab's events from its leader. */
+function appHandlers(client, event) {
+  if (!client.__voxgateHandlers) client.__voxgateHandlers = new Map();
+  if (!client.__voxgateHandlers.has(event)) client.__voxgateHandlers.set(event, new Map());
+  return client.__voxgateHandlers.get(event);
+}
+
+function deliver(client, event, payload) {
+  for (const wrapped of [...appHandlers(client, event).values()]) wrapped(payload);
 }
 
 function normalize(payload) {
@@ -120,8 +148,7 @@ function emitServerWarning(client, notice) {
     expiresIn: notice.expires_in,
     clockSkew: typeof notice.server_time === 'number' ? Date.now() / 1000 - notice.server_time : undefined,
   };
-  const payload = normalize({ warning, sessionId: client.sessionid });
-  for (const wrapped of warningHandlers(client).values()) wrapped(payload);
+  deliver(client, WARNING, { warning, sessionId: client.sessionid });
 }
 
 function applyHold(client, notice) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from http import cookies
@@ -36,10 +37,10 @@ STATIC = {
     "/seed.html": (HERE / "seed.html", "text/html"),
     "/sdk/bundle.js": (SDK_LIB / "bundle.js", "text/javascript"),
     "/sdk/bundle.mjs": (SDK_LIB / "bundle.mjs", "text/javascript"),
-    "/voxgate/voxgate-telnyx.mjs": (
-        REPO / "clients" / "browser" / "voxgate-telnyx.mjs",
-        "text/javascript",
-    ),
+    **{
+        f"/voxgate/{name}": (REPO / "clients" / "browser" / name, "text/javascript")
+        for name in ("voxgate-telnyx.mjs", "share-tabs.mjs")
+    },
 }
 
 
@@ -88,7 +89,8 @@ class PageServer:
                 for k, v in (extra or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)  # a tab closed while its request was answered
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -141,12 +143,20 @@ def open_page(
         *,
         user_agent: str | None = None,
         credential: str | None = None,
+        tab_of: Page | None = None,
     ) -> Page:
+        """A page in a browser of its own, or (``tab_of``) another tab of that page's browser:
+        same origin storage, cookies, locks and broadcast channels."""
         pages.voxgate = vg
-        ctx = browser.new_context(user_agent=user_agent) if user_agent else browser.new_context()
+        if tab_of is not None:
+            ctx = tab_of.context
+        else:
+            ctx = (
+                browser.new_context(user_agent=user_agent) if user_agent else browser.new_context()
+            )
+            contexts.append(ctx)
         if credential:
             ctx.add_cookies([{"name": "vx_cred", "value": credential, "url": pages.origin}])
-        contexts.append(ctx)
         page = ctx.new_page()
         page.goto(pages.origin + path)
         return page
