@@ -50,6 +50,7 @@ class PageServer:
 
     def __init__(self) -> None:
         self.voxgate: Voxgate | None = None
+        self.mounts: dict[str, Path] = {}  # URL prefix -> directory (a test's own files)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,10 +58,11 @@ class PageServer:
                 path = self.path.split("?", 1)[0]
                 if path == "/api/telnyx-token":
                     return self._token()
-                if path not in STATIC:
+                found = STATIC.get(path) or outer.mounted(path)
+                if found is None:
                     self.send_error(404)
                     return
-                file, ctype = STATIC[path]
+                file, ctype = found
                 body = file.read_bytes()
                 self._reply(200, body, ctype)
 
@@ -99,6 +101,15 @@ class PageServer:
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+
+    def mounted(self, path: str) -> tuple[Path, str] | None:
+        for prefix, root in self.mounts.items():
+            if path.startswith(prefix) and ".." not in path:
+                file = root / path.removeprefix(prefix)
+                if file.is_file():
+                    types = {".mjs": "text/javascript", ".js": "text/javascript"}
+                    return file, types.get(file.suffix, "text/html")
+        return None
 
     @property
     def origin(self) -> str:
