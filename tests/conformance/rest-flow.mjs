@@ -32,6 +32,14 @@ out.tokenParts = token.split('.').length;
 out.tokenSub = JSON.parse(Buffer.from(token.split('.')[1], 'base64').toString()).sub;
 out.credentialId = created[0].id;
 
+// voxgate's registration fields, set with the SDK's own update calls and read back
+const policy = await client.telephonyCredentials.update(created[0].id, { registration_policy: 'ring_all', max_registrations: 3 });
+const again = await client.telephonyCredentials.retrieve(created[0].id);
+const connUpdated = await client.credentialConnections.update(conn.data.id, { on_token_reuse: 'revoke_token' });
+out.policy = [policy.data.registration_policy, again.data.registration_policy, again.data.max_registrations];
+out.onTokenReuse = (await client.credentialConnections.retrieve(conn.data.id)).data.on_token_reuse;
+out.connPolicy = connUpdated.data.registration_policy;
+
 async function errorOf(fn) {
   try { await fn(); return null; } catch (e) { return { name: e.constructor.name, status: e.status, code: e.error?.errors?.[0]?.code }; }
 }

@@ -33,3 +33,5 @@ def test_node_sdk_rest_flow(server: Voxgate) -> None:
     )
     assert out["unauthenticated"] == {"name": "AuthenticationError", "status": 401, "code": "10009"}
     assert out["registration"] == "Not Registered"
+    assert out["policy"] == ["ring_all", "ring_all", 3]
+    assert out["onTokenReuse"] == "revoke_token" and out["connPolicy"] == "latest_wins"
