@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page
@@ -24,6 +25,28 @@ ANSWER_RINGING = """() => {
     .find((c) => c.direction === 'inbound' && c.state === 'ringing');
   call.answer();
 }"""
+
+
+def all_ring(
+    server: Voxgate,
+    open_page: OpenPage,
+    devices: list[Page],
+    login: Callable[[], dict[str, Any]],
+    caller_cred: dict[str, Any],
+    dest: str,
+) -> Page:
+    """Log every device in (``login`` gives each its credentials), then a caller dials
+    ``dest`` and every device rings. Returns the caller's page."""
+    for device in devices:
+        start(device, server, **login())
+        wait_event(device, "telnyx.ready")
+    caller = open_page(server)
+    start(caller, server, login_token=api_for(server).token(caller_cred["id"]))
+    wait_event(caller, "telnyx.ready")
+    caller.evaluate("dest => window.vxDial(dest)", dest)
+    for device in devices:
+        wait_state(device, "ringing")
+    return caller
 
 
 def test_first_wins_shows_one_error_and_the_first_page_keeps_the_calls(
@@ -62,15 +85,8 @@ def test_ring_all_rings_three_pages_and_the_one_that_answers_gets_the_audio(
         cred = api.credential(conn["id"], registration_policy="ring_all")
         caller_cred = api.credential(conn["id"])
         tabs = [open_page(server) for _ in range(3)]
-        for tab in tabs:
-            start(tab, server, login_token=api.token(cred["id"]))
-            wait_event(tab, "telnyx.ready")
-        caller = open_page(server)
-        start(caller, server, login_token=api.token(caller_cred["id"]))
-        wait_event(caller, "telnyx.ready")
-        caller.evaluate("dest => window.vxDial(dest)", cred["sip_username"])
-        for tab in tabs:
-            wait_state(tab, "ringing")
+        login = lambda: {"login_token": api.token(cred["id"])}  # noqa: E731
+        caller = all_ring(server, open_page, tabs, login, caller_cred, cred["sip_username"])
         tabs[1].evaluate(ANSWER_RINGING)
         wait_state(caller, "active")
         audio_flows(tabs[1])
@@ -100,15 +116,8 @@ def test_a_connection_login_on_two_pages_rings_both(server: Voxgate, open_page: 
     conn = api.connection()
     caller_cred = api.credential(conn["id"])
     phones = [open_page(server) for _ in range(2)]
-    for phone in phones:
-        start(phone, server, login=conn["user_name"], password=conn["password"])
-        wait_event(phone, "telnyx.ready")
-    caller = open_page(server)
-    start(caller, server, login_token=api.token(caller_cred["id"]))
-    wait_event(caller, "telnyx.ready")
-    caller.evaluate("dest => window.vxDial(dest)", conn["user_name"])
-    for phone in phones:
-        wait_state(phone, "ringing")
+    login = lambda: {"login": conn["user_name"], "password": conn["password"]}  # noqa: E731
+    caller = all_ring(server, open_page, phones, login, caller_cred, conn["user_name"])
     phones[0].evaluate(ANSWER_RINGING)
     wait_state(caller, "active")
     audio_flows(phones[0])
