@@ -12,6 +12,7 @@ import typer
 from voxgate.api import render
 from voxgate.config import Settings
 from voxgate.domain.errors import VoxgateError
+from voxgate.domain.records import ApiKey
 from voxgate.runtime import Runtime, open_runtime
 from voxgate.serve_command import COMMON, DEFAULTS, DbUrl, SecretFile, serve
 from voxgate.services.schemas import (
@@ -81,11 +82,31 @@ app.command()(serve)
 # -- keys ---------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(
-    label: Annotated[str, typer.Option()],
+    label: Annotated[str, typer.Option("--label")],
+    scope: Annotated[
+        str, typer.Option(help="admin (everything) or tokens (read credentials, mint tokens)")
+    ] = "admin",
 ) -> None:
-    """Create an API key. It is printed once; only its SHA-256 digest is stored."""
-    key, _ = _run(lambda rt: rt.control.create_api_key(label))
+    """Create an API key; it is printed once and only its SHA-256 digest is stored."""
+    key, _ = _run(lambda rt: rt.control.api_keys.create(label, scope))
     typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list_api() -> None:
+    """List API keys: label, prefix, scope, created, last used, revoked."""
+    _print(_run(lambda rt: _rendered(rt.control.api_keys.list())))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key (every node refuses it within 5 s)."""
+    _run(lambda rt: rt.control.api_keys.revoke(key_id))
+    typer.echo(f"revoked {key_id}")
+
+
+async def _rendered(keys: Awaitable[list[ApiKey]]) -> list[dict[str, Any]]:
+    return [render.api_key(k) for k in await keys]
 
 
 @keys_app.command("rotate-signing")

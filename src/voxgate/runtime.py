@@ -43,7 +43,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:
-            await control.ensure_api_key(settings.bootstrap_api_key)
+            await control.api_keys.ensure(settings.bootstrap_api_key)
         yield Runtime(settings, control, LoginService(control), bus)
     finally:
         await control.audit_log.close()

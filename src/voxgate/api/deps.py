@@ -1,4 +1,4 @@
-"""Request plumbing: API-key auth (cheap: SHA-256 plus a short cache) and JSON bodies."""
+"""Request plumbing: API-key auth (cheap: SHA-256 plus a short cache), scopes, JSON bodies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from fastapi import Request
 
 from voxgate import metrics
 from voxgate.auth.apikeys import digest_api_key
-from voxgate.domain.errors import AuthenticationFailed, BadRequest, PayloadTooLarge
+from voxgate.domain.errors import AuthenticationFailed, BadRequest, Forbidden, PayloadTooLarge
+from voxgate.domain.timeutil import utcnow
+from voxgate.services.apikeys import Scope
 from voxgate.services.control import ControlPlane
 
 __all__ = ["MAX_BODY", "ApiKeyAuth", "body_too_large", "control", "json_body"]
@@ -23,30 +25,52 @@ def control(request: Request) -> ControlPlane:
     return plane
 
 
+# What a ``tokens`` key may do: read credentials, mint their tokens and ICE servers.
+TOKENS_SCOPE = {
+    ("GET", "/telephony_credentials"),
+    ("GET", "/telephony_credentials/{cred_id}"),
+    ("POST", "/telephony_credentials/{cred_id}/token"),
+    ("POST", "/telephony_credentials/{cred_id}/ice_servers"),
+}
+
+
 class ApiKeyAuth:
-    """Bearer API keys; valid digests are cached for a few seconds to spare the store."""
+    """Bearer API keys, with their scope. A valid key is cached for ``ttl`` seconds to spare
+    the store, which is also how long a key revoked on another node may still be taken."""
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
-        self._valid: dict[str, float] = {}
+        self._valid: dict[str, tuple[float, str]] = {}  # digest -> (valid until, scope)
 
     async def __call__(self, request: Request) -> None:
-        await self.check(request.headers.get("authorization", ""), control(request))
+        scope = await self.check(request.headers.get("authorization", ""), control(request))
+        if scope != Scope.ADMIN:
+            route = getattr(request.scope.get("route"), "path", "")
+            if (request.method, route.removeprefix("/v2")) not in TOKENS_SCOPE:
+                raise Forbidden(
+                    "This API key may only read credentials and create their tokens "
+                    "(scope tokens); use an admin key."
+                )
 
-    async def check(self, header: str, plane: ControlPlane) -> None:
+    async def check(self, header: str, plane: ControlPlane) -> str:
+        """The key's scope; ``AuthenticationFailed`` for a missing, unknown or revoked key."""
         scheme, _, key = header.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key or len(key) > 512:
             raise AuthenticationFailed("Could not understand the provided credentials.")
         digest = digest_api_key(key)
         now = time.monotonic()
-        if self._valid.get(digest, 0.0) > now:
-            return
-        if await plane.store.api_key_by_digest(digest) is None:
+        until, scope = self._valid.get(digest, (0.0, ""))
+        if until > now:
+            return scope
+        record = await plane.store.api_key_by_digest(digest)
+        if record is None:
             raise AuthenticationFailed("Could not understand the provided credentials.")
+        await plane.store.touch_api_key(record.id, utcnow())  # at most once per ttl
         if len(self._valid) > 10_000:
             self._valid.clear()
-        self._valid[digest] = now + self.ttl
+        self._valid[digest] = (now + self.ttl, record.scope)
+        return record.scope
 
 
 def body_too_large() -> PayloadTooLarge:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from voxgate.domain.records import (
+    ApiKey,
     Assistant,
     AuditEvent,
     Connection,
@@ -16,6 +17,7 @@ from voxgate.domain.timeutil import from_epoch, iso, utcnow
 from voxgate.services.schemas import REGISTRATION_DEFAULTS
 
 __all__ = [
+    "api_key",
     "assistant",
     "audit_event",
     "connection",
@@ -23,6 +25,22 @@ __all__ = [
     "ice_servers",
     "registration_status",
 ]
+
+
+def api_key(key: ApiKey, clear: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": key.id,
+        "record_type": "api_key",
+        "label": key.label,
+        "prefix": key.prefix,
+        "scope": key.scope,
+        "created_at": iso(key.created_at),
+        "last_used_at": iso(key.last_used_at) if key.last_used_at else None,
+        "revoked_at": iso(key.revoked_at) if key.revoked_at else None,
+    }
+    if clear is not None:
+        body["key"] = clear
+    return body
 
 
 def connection(conn: Connection, password: str | None = None) -> dict[str, Any]:

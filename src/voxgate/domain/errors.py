@@ -15,6 +15,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "CredentialExpired",
+    "Forbidden",
     "InvalidParams",
     "InvalidRequest",
     "LoginFailed",
@@ -48,6 +49,14 @@ class AuthenticationFailed(VoxgateError):
     status = 401
     code = "10009"
     title = "Authentication failed"
+
+
+class Forbidden(VoxgateError):
+    """A valid API key whose scope does not cover the request (a ``tokens`` key)."""
+
+    status = 403
+    code = "10010"
+    title = "Authorization failed"
 
 
 class NotFound(VoxgateError):

@@ -40,6 +40,9 @@ class ApiKey:
     digest: str
     created_at: datetime
     revoked_at: datetime | None = None
+    scope: str = "admin"  # admin | tokens (services/apikeys.py)
+    prefix: str = ""  # the key's first characters, to tell keys apart
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 
-from voxgate.auth.apikeys import digest_api_key
 from voxgate.auth.keyring import KeyRing, Sealer
 from voxgate.auth.passwords import Passwords
 from voxgate.auth.tokens import TokenClaims, mint
@@ -26,7 +25,6 @@ from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
 from voxgate.domain.records import (
-    ApiKey,
     Connection,
     Credential,
     CredentialStatus,
@@ -34,6 +32,7 @@ from voxgate.domain.records import (
     SigningKey,
 )
 from voxgate.domain.timeutil import from_epoch, parse_instant, spoken, utcnow
+from voxgate.services.apikeys import ApiKeys
 from voxgate.services.assistants import Assistants
 from voxgate.services.audit import AuditLog
 from voxgate.services.cache import TtlCache
@@ -73,6 +72,7 @@ class ControlPlane:
         self.audit_log = AuditLog(store)
         self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
         self.assistants = Assistants(store)
+        self.api_keys = ApiKeys(store)
         # Caches elsewhere in this process (the login cache) drop entries when we write.
         self.on_change: list[Callable[[list[str], list[str]], None]] = []
 
@@ -98,16 +98,6 @@ class ControlPlane:
     async def retire_signing_key(self, kid: str) -> None:
         if not await self.store.retire_signing_key(kid, utcnow()):
             raise NotFound("No active signing key with that kid")
-
-    async def create_api_key(self, label: str, key: str | None = None) -> tuple[str, ApiKey]:
-        key = key or ids.new_api_key()
-        record = ApiKey(ids.new_uuid(), label, digest_api_key(key), utcnow())
-        await self.store.add_api_key(record)
-        return key, record
-
-    async def ensure_api_key(self, key: str, label: str = "bootstrap") -> None:
-        if await self.store.api_key_by_digest(digest_api_key(key)) is None:
-            await self.create_api_key(label, key)
 
     # -- connections -----------------------------------------------------------------------
     async def create_connection(self, body: ConnectionCreate) -> tuple[Connection, str]:

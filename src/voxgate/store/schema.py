@@ -56,6 +56,9 @@ api_keys = Table(
     Column("digest", String(64), nullable=False, unique=True),
     Column("created_at", Instant, nullable=False),
     Column("revoked_at", Instant, nullable=True),
+    Column("scope", String(16), nullable=False, server_default="admin"),
+    Column("prefix", String(16), nullable=False, server_default=""),
+    Column("last_used_at", Instant, nullable=True),
 )
 
 connections = Table(

@@ -151,6 +151,19 @@ class SqlStore:
         t = schema.api_keys
         return await self._one(ApiKey, t, and_(t.c.digest == digest, t.c.revoked_at.is_(None)))
 
+    async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        t = schema.api_keys
+        async with self._begin() as db:
+            live = and_(t.c.id == key_id, t.c.revoked_at.is_(None))
+            done = await db.execute(update(t).where(live).values(revoked_at=at))
+            row = (await db.execute(select(t).where(t.c.id == key_id))).first()
+        return _row_to(ApiKey, row) if row and done.rowcount else None
+
+    async def touch_api_key(self, key_id: str, at: datetime) -> None:
+        t = schema.api_keys
+        async with self._begin() as db:
+            await db.execute(update(t).where(t.c.id == key_id).values(last_used_at=at))
+
     async def list_api_keys(self) -> list[ApiKey]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(schema.api_keys))).all()
