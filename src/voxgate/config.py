@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.config import SessionConfig
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
@@ -42,6 +43,12 @@ class Settings:
     turn_secret: str | None = None  # coturn's static-auth-secret (prefer turn_secret_file)
     turn_secret_file: Path | None = None
     turn_ttl: float | None = None  # seconds; default: the token's remaining life, at most 24 h
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose forwarding header we believe
+    forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239): what they write
+
+    def proxies(self) -> TrustedProxies:
+        """Raises ``ConfigurationError`` for a bad CIDR or header name."""
+        return TrustedProxies.parse(self.trusted_proxies, self.forwarded_header)
 
     def turn_key(self) -> bytes | None:
         """The TURN REST API secret shared with coturn, from the setting or its file."""

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from voxgate.config import Settings
+from voxgate.domain.errors import ConfigurationError
 from voxgate.logging import configure_logging
 
 __all__ = ["COMMON", "DEFAULTS", "DbUrl", "SecretFile", "serve"]
@@ -52,6 +53,9 @@ HELP = {
     "turn_secret": "coturn's static-auth-secret (visible in ps: prefer --turn-secret-file).",
     "turn_secret_file": "File holding coturn's static-auth-secret.",
     "turn_ttl": "Seconds a TURN credential lives (default: the token's rest, at most 24 h).",
+    "trusted_proxies": "Reverse proxies (CIDR,...; repeatable) whose forwarding header "
+    "names the client: limits, lockouts and audit use it.",
+    "forwarded_header": "The header the trusted proxies write: x-forwarded-for or forwarded.",
 }
 NOT_OPTIONS = {"bootstrap_api_key"}  # a secret: from the environment only, never argv
 
@@ -74,6 +78,11 @@ def serve(**options: Any) -> None:
     bootstrap = os.environ.get("VOXGATE_BOOTSTRAP_API_KEY") or None
     lists = {k: tuple(v) for k, v in options.items() if isinstance(v, list)}
     settings = Settings(**{**options, **lists}, bootstrap_api_key=bootstrap)
+    try:
+        settings.proxies()
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
     try:
         _run_loop(run_server(settings))
     except OSError as exc:

@@ -46,7 +46,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         api_server: uvicorn.Server | None = None
         if settings.serves_api:
             config = uvicorn.Config(
-                create_api(rt.control),
+                create_api(rt.control, settings.proxies()),
                 host=settings.host,
                 port=settings.api_port,
                 log_config=None,
@@ -55,6 +55,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 server_header=False,
                 ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
                 ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+                proxy_headers=False,  # ours (api/app.py), as the gateway's; uvicorn's own
             )
             api_server = _ApiServer(config)
             tasks.append(asyncio.create_task(api_server.serve()))

@@ -17,6 +17,7 @@ from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.errors import STORE_ERRORS, install_error_handlers, store_unavailable
 from voxgate.api.token_route import TokenRoute
 from voxgate.domain import ids
+from voxgate.domain.forwarded import TrustedProxies
 from voxgate.services.control import ControlPlane
 
 __all__ = ["create_api"]
@@ -24,7 +25,7 @@ __all__ = ["create_api"]
 log = structlog.get_logger("voxgate.api")
 
 
-def create_api(control: ControlPlane) -> FastAPI:
+def create_api(control: ControlPlane, proxies: TrustedProxies | None = None) -> FastAPI:
     app = FastAPI(
         # FastAPI's built-in OpenTelemetry hooks run per request even with no exporter; our
         # metrics are Prometheus (/metrics) and our logs structlog, so they are off.
@@ -70,7 +71,7 @@ def create_api(control: ControlPlane) -> FastAPI:
         return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(TokenRoute, control=control, auth=auth)
-    app.add_middleware(RequestObserver)  # outermost: it sees the token route too
+    app.add_middleware(RequestObserver, proxies=proxies or TrustedProxies())  # outermost
     return app
 
 
@@ -78,8 +79,9 @@ class RequestObserver:
     """Request id, metrics and one log line per request, as plain ASGI (Starlette's
     ``BaseHTTPMiddleware`` costs a task and a stream copy per request on the hot path)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies) -> None:
         self.app = app
+        self.proxies = proxies
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,6 +89,12 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        if self.proxies and scope.get("client"):  # behind a trusted proxy: the client it names
+            read = lambda name: headers.get(name.encode(), b"").decode("latin-1") or None  # noqa: E731
+            address, scheme = self.proxies.client(scope["client"][0], read)
+            scope["client"] = (address, scope["client"][1])
+            if scheme:
+                scope["scheme"] = scheme
         given = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
         request_id = given or ids.new_request_id()
         started = time.perf_counter()
@@ -124,6 +132,7 @@ class RequestObserver:
                     "request",
                     method=scope["method"],
                     path=scope["path"],
+                    client=(scope.get("client") or ("",))[0],  # behind a proxy: the one it names
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )

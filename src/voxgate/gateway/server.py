@@ -103,8 +103,9 @@ class Gateway:
 
     async def start(self, host: str, port: int) -> None:
         max_message = self.settings.max_frame_bytes
+        proxies = self.settings.proxies()
         self._server = await ws_create_server(
-            lambda _request: Socket(self, max_message),
+            lambda _request: Socket(self, max_message, proxies),
             host,
             port,
             websocket_handshake_timeout=self.settings.handshake_timeout,

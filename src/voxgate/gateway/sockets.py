@@ -17,6 +17,7 @@ from typing import Protocol
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
+from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.outputs import CloseCode
 
 __all__ = ["CLOSE_TIMEOUT", "MAX_WRITE_BUFFER", "Socket", "SocketEvents", "tls_context"]
@@ -34,9 +35,12 @@ class SocketEvents(Protocol):
 
 
 class Socket(WSListener):
-    def __init__(self, events: SocketEvents, max_message: int) -> None:
+    def __init__(
+        self, events: SocketEvents, max_message: int, proxies: TrustedProxies | None = None
+    ) -> None:
         self.events = events
         self.max_message = max_message
+        self.proxies = proxies
         self.transport: WSTransport | None = None
         self.address = "unknown"
         self.port = 0
@@ -53,6 +57,9 @@ class Socket(WSListener):
         peer = transport.underlying_transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address, self.port = str(peer[0]), int(peer[1])
+        if self.proxies:  # behind a trusted reverse proxy: the client it names
+            headers = transport.request.headers
+            self.address, _ = self.proxies.client(self.address, headers.get)
         self.events.opened(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
