@@ -24,6 +24,7 @@ DOCUMENTED = Path(__file__).resolve().parents[1] / "docs" / "nginx" / "voxgate.c
 class Nginx:
     port: int
     ca: Path
+    cert: Path
 
     @property
     def https(self) -> str:
@@ -85,7 +86,7 @@ http {{
                 raise AssertionError(proc.stderr.read().decode() if proc.stderr else "nginx died")
             assert time.monotonic() < deadline, "nginx did not start"
             time.sleep(0.05)
-        yield Nginx(port, ca)
+        yield Nginx(port, ca, cert)
     finally:
         proc.terminate()
         try:
