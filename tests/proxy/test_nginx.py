@@ -86,6 +86,13 @@ async def test_a_lockout_follows_the_forwarded_address_not_nginx(
         tls,
     )
     assert "result" in fine  # ... another client behind the same nginx is not
+    logged = [json.loads(line) for line in vg.log_path.read_text().splitlines() if "{" in line]
+    failures = [e for e in logged if e.get("event") == "login failed"]
+    assert {e["address"] for e in failures} == {"127.0.0.3"}  # the client, never nginx
+    assert {"login_incorrect", "too_many_failed_logins_try_again_later"} <= {
+        e["reason"] for e in failures
+    }
+    assert all(e["method"] == "password" for e in failures)
     audit = _audit(api, victim["id"])
     failed = [e for e in audit if e["kind"] == "login_failed"]
     assert failed and {e["details"]["address"] for e in failed} == {"127.0.0.3"}

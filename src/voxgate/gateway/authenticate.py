@@ -7,6 +7,7 @@ revocation or that its credential's first_wins policy keeps out, count every out
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -58,24 +59,23 @@ class Authenticator(Generic[P]):
         try:
             grant = await self._verify(login, peer.session.address, now)
         except LoginFailed as exc:
-            metrics.LOGINS.labels(method, "failed").inc()
-            return exc
+            return _failed(exc, method, peer.session.address)
         except Exception as exc:  # store or bus down: fail closed, say so plainly
             log.warning("login check unavailable", error=type(exc).__name__)
             metrics.LOGINS.labels(method, "unavailable").inc()
             return LoginFailed("Login service temporarily unavailable")
         if self.directory.revoked_since(grant.principal, now):
             # a revocation arrived while we checked (maybe against a cached record)
-            metrics.LOGINS.labels(method, "failed").inc()
-            return LoginFailed("Credential was revoked", subject=grant.credential_id)
+            raced = LoginFailed("Credential was revoked", subject=grant.credential_id)
+            return _failed(raced, method, peer.session.address)
         holder = None if req.refresh else await self.presence.holder(grant, req.resume)
         if holder is not None:
-            metrics.LOGINS.labels(method, "failed").inc()
             detail = (
                 f"Credential is already registered by {holder.user_agent or 'another device'}"
                 " (registration_policy first_wins)"
             )
-            return LoginFailed(detail, subject=grant.credential_id, final=True)
+            refused = LoginFailed(detail, subject=grant.credential_id, final=True)
+            return _failed(refused, method, peer.session.address)
         metrics.LOGINS.labels(method, "ok").inc()
         if req.refresh:
             metrics.REFRESHES.inc()
@@ -108,3 +108,19 @@ class Authenticator(Generic[P]):
         if isinstance(login, PasswordLogin):
             return await self.logins.password_login(login.login, login.password, address, now)
         return await self.logins.anonymous_login(login.assistant_id, login.conversation_id)
+
+
+def _failed(exc: LoginFailed, method: str, address: str) -> LoginFailed:
+    """Count and log a refused login: one line with a stable reason code (from the message,
+    which never holds the token or password), the method, the client's address and the
+    credential if known."""
+    metrics.LOGINS.labels(method, "failed").inc()
+    reason = re.sub(r"[^a-z]+", "_", (exc.detail or "login incorrect").lower()).strip("_")[:48]
+    log.info(
+        "login failed",
+        reason=reason,
+        method=method,
+        address=address,
+        credential_id=exc.subject,
+    )
+    return exc
