@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -62,6 +63,11 @@ def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
         async with open_runtime(settings) as rt:
             return await action(rt)
 
+    return _guarded(go)
+
+
+def _guarded(go: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs ``go``; a failure is one line on stderr and exit status 1."""
     try:
         return asyncio.run(go())
     except VoxgateError as exc:
@@ -77,6 +83,36 @@ def _print(data: Any) -> None:
 
 
 app.command()(serve)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to this version's (what `serve` does at start). With
+    several nodes: run this once, then start the nodes with --no-migrate."""
+    from voxgate.store.sql import open_store
+
+    async def go() -> str:
+        store = await open_store(_settings().database_url, migrate=True)
+        try:
+            return await store.revision()
+        finally:
+            await store.close()
+
+    typer.echo(f"database schema at revision {_guarded(go)} (current)")
+
+
+@app.command()
+def backup(path: Path) -> None:
+    """Copy the SQLite database, consistently, while the server runs (Postgres: pg_dump)."""
+    from voxgate.store.backup import backup_sqlite
+
+    settings = _settings()
+    size = _guarded(lambda: asyncio.to_thread(backup_sqlite, settings.database_url, path))
+    typer.echo(f"backed up {size} bytes to {path}")
+    typer.echo(
+        f"keep a copy of {settings.secret_file} with it: it unseals the token signing keys "
+        "and is not in the database"
+    )
 
 
 # -- keys ---------------------------------------------------------------------------------

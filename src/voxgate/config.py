@@ -45,6 +45,7 @@ class Settings:
     turn_ttl: float | None = None  # seconds; default: the token's remaining life, at most 24 h
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose forwarding header we believe
     forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239): what they write
+    migrate: bool = True  # upgrade the schema at start (off: refuse an older schema)
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

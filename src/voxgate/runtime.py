@@ -30,7 +30,7 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, migrate=settings.migrate)
     node_id = settings.node_id or new_kid()
     bus: Bus
     if settings.redis_url:

@@ -56,6 +56,8 @@ HELP = {
     "trusted_proxies": "Reverse proxies (CIDR,...; repeatable) whose forwarding header "
     "names the client: limits, lockouts and audit use it.",
     "forwarded_header": "The header the trusted proxies write: x-forwarded-for or forwarded.",
+    "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
+    "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }
 NOT_OPTIONS = {"bootstrap_api_key"}  # a secret: from the environment only, never argv
 
@@ -87,6 +89,9 @@ def serve(**options: Any) -> None:
         _run_loop(run_server(settings))
     except OSError as exc:
         typer.echo(f"error: cannot start: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -29,7 +29,7 @@ from voxgate.domain.records import (
 )
 from voxgate.store import schema
 from voxgate.store.base import ConnectionFilter, CredentialFilter
-from voxgate.store.migrate import upgrade
+from voxgate.store.migrate import check_current, revision, upgrade
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -55,9 +55,8 @@ async def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    if migrate:
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade)
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade if migrate else check_current)
     return SqlStore(engine)
 
 
@@ -96,6 +95,10 @@ class SqlStore:
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         async with self._one_writer or contextlib.nullcontext(), self.engine.begin() as db:
             yield db
+
+    async def revision(self) -> str:
+        async with self.engine.connect() as db:
+            return str(await db.run_sync(revision))
 
     async def close(self) -> None:
         await self.engine.dispose()
