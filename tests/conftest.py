@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +13,12 @@ import pytest
 from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
 from tests.rtc.conftest import Api, api_for
 from tests.turn import Coturn, run_coturn
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every voxgate this suite starts without an explicit database gets a data home of the
+    run's own, never the user's (~/.local/share/voxgate); tests of the default set theirs."""
+    os.environ["VOXGATE_HOME"] = tempfile.mkdtemp(prefix="voxgate-test-home-")
 
 
 @pytest.fixture(scope="session")

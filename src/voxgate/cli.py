@@ -12,7 +12,7 @@ import typer
 
 from voxgate.api import render
 from voxgate.config import Settings
-from voxgate.domain.errors import VoxgateError
+from voxgate.domain.errors import ConfigurationError, VoxgateError
 from voxgate.domain.records import ApiKey
 from voxgate.runtime import Runtime, open_runtime
 from voxgate.serve_command import COMMON, DEFAULTS, DbUrl, SecretFile, serve
@@ -42,10 +42,21 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(assistants_app, name="assistants")
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"voxgate {version('voxgate')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _common_options(
     database_url: DbUrl = DEFAULTS.database_url,
     secret_file: SecretFile = DEFAULTS.secret_file,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print it.")
+    ] = False,
 ) -> None:
     """Options every command shares: ``voxgate --database-url URL COMMAND ...``."""
     COMMON[0] = Settings(database_url=database_url, secret_file=secret_file)
@@ -60,10 +71,22 @@ def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
     settings = _settings()
 
     async def go() -> T:
+        _database_exists(settings.database_url)
         async with open_runtime(settings) as rt:
             return await action(rt)
 
     return _guarded(go)
+
+
+def _database_exists(url: str) -> None:
+    """The CLI works on the server's database: it never quietly starts an empty one."""
+    path = Path(url.split(":///", 1)[1]) if url.startswith("sqlite") and ":///" in url else None
+    if path is not None and str(path) != ":memory:" and not path.exists():
+        raise ConfigurationError(
+            f"no voxgate database at {path}. The CLI opens the server's database: give it the "
+            "server's --database-url (or VOXGATE_DATABASE_URL, or VOXGATE_HOME), or create "
+            "one here with `voxgate migrate`"
+        )
 
 
 def _guarded(go: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from platformdirs import user_data_dir
 
 from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.config import SessionConfig
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "HOME", "Settings"]
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./voxgate.db"
+# Where the embedded database and the secret file live unless told otherwise: VOXGATE_HOME, or
+# the per-user data directory (~/.local/share/voxgate on Linux). Not the current directory: a
+# CLI run from elsewhere must open the server's database, not start a new one.
+HOME = Path(os.environ.get("VOXGATE_HOME") or user_data_dir("voxgate", appauthor=False))
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{HOME / 'voxgate.db'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +29,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     redis_prefix: str = "voxgate:"
-    secret_file: Path = Path("voxgate.secret")
+    secret_file: Path = HOME / "voxgate.secret"
     bootstrap_api_key: str | None = None
     expiry_notice: float = 3600.0
     expiry_grace: float = 0.0

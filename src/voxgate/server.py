@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import shlex
 import signal
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import structlog
 import uvicorn
 
 from voxgate.api.app import create_api
-from voxgate.config import Settings
+from voxgate.config import DEFAULT_DATABASE_URL, Settings
 from voxgate.runtime import Runtime, open_runtime
 
 __all__ = ["serve"]
@@ -115,8 +118,18 @@ def _announce(settings: Settings, gateway: object | None) -> None:
         lines += [f"  signaling:  {scheme}://{settings.host}:{settings.rtc_port}"]
         turn = "TURN on" if settings.turn_url else "no TURN: calls across NATs need --turn-url"
         lines += [f"  media:      {turn} (README: Calls across NATs)"]
+    # the CLI of this very installation, by full path: it works from any shell and directory
+    installed = Path(sys.executable).with_name("voxgate")
+    command = shlex.quote(str(installed)) if installed.exists() else "voxgate"
+    shared = ""
+    if settings.database_url != DEFAULT_DATABASE_URL:
+        shared += f" --database-url {shlex.quote(settings.database_url)}"
+    if settings.secret_file != Settings().secret_file:
+        shared += f" --secret-file {shlex.quote(str(settings.secret_file))}"
     lines += [
         f"  database:   {settings.database_url}",
-        "  API key:    run `voxgate keys create --label me` (or set VOXGATE_BOOTSTRAP_API_KEY)",
+        f"  secret:     {settings.secret_file}",
+        f"  API key:    {command}{shared} keys create --label me",
+        "              (from any directory; or start with VOXGATE_BOOTSTRAP_API_KEY set)",
     ]
     print("\n".join(lines), flush=True)

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, and_, delete, event, func, insert, select, update
@@ -55,6 +56,8 @@ async def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:":  # VOXGATE_HOME on first start
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     async with engine.begin() as conn:
         await conn.run_sync(upgrade if migrate else check_current)
     return SqlStore(engine)
