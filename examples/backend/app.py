@@ -23,7 +23,7 @@ log = logging.getLogger("voxgate.demo")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SDK = REPO / "tests" / "conformance" / "node_modules" / "@telnyx" / "webrtc" / "lib" / "bundle.mjs"
-HELPER = REPO / "clients" / "browser" / "voxgate-telnyx.mjs"
+HELPER = REPO / "clients" / "browser"  # voxgate-telnyx.mjs and the module it imports
 COOKIE = "demo_session"
 
 
@@ -63,7 +63,11 @@ def create_demo(cfg: DemoConfig) -> FastAPI:
 
     @app.get("/voxgate-telnyx.mjs")
     async def helper() -> FileResponse:
-        return FileResponse(HELPER, media_type="text/javascript")
+        return FileResponse(HELPER / "voxgate-telnyx.mjs", media_type="text/javascript")
+
+    @app.get("/share-tabs.mjs")
+    async def helper_tabs() -> FileResponse:
+        return FileResponse(HELPER / "share-tabs.mjs", media_type="text/javascript")
 
     @app.get("/api/config")
     async def config() -> dict[str, str]:
