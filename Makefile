@@ -60,7 +60,7 @@ test: $(SYNCED) browser lint
 bench: $(SYNCED)
 	$(UV) run python -m bench
 
-demo: $(SYNCED) browser
+demo: $(SYNCED) $(NODE_MODULES)  # the SDK bundle for the page: npm, no root, no browser
 	$(UV) run python -m examples.backend
 
 clean:

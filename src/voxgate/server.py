@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import shlex
 import signal
 import sys
@@ -15,7 +16,7 @@ import structlog
 import uvicorn
 
 from voxgate.api.app import create_api
-from voxgate.config import DEFAULT_DATABASE_URL, Settings
+from voxgate.config import DEFAULT_DATABASE_URL, HOME, Settings
 from voxgate.runtime import Runtime, open_runtime
 
 __all__ = ["serve"]
@@ -122,6 +123,8 @@ def _announce(settings: Settings, gateway: object | None) -> None:
     installed = Path(sys.executable).with_name("voxgate")
     command = shlex.quote(str(installed)) if installed.exists() else "voxgate"
     shared = ""
+    if os.environ.get("VOXGATE_HOME"):  # a home of its own: the CLI needs to be told too
+        command = f"VOXGATE_HOME={shlex.quote(str(HOME))} {command}"
     if settings.database_url != DEFAULT_DATABASE_URL:
         shared += f" --database-url {shlex.quote(settings.database_url)}"
     if settings.secret_file != Settings().secret_file:
