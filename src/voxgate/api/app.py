@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from importlib.metadata import version
 from typing import Any
 
 import structlog
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from voxgate import metrics
 from voxgate.api import apikeys, assistants, connections, credentials
 from voxgate.api.deps import ApiKeyAuth
+from voxgate.api.docs import install_docs
 from voxgate.api.errors import STORE_ERRORS, install_error_handlers, store_unavailable
 from voxgate.api.token_route import TokenRoute
 from voxgate.domain import ids
@@ -31,9 +33,12 @@ def create_api(control: ControlPlane, proxies: TrustedProxies | None = None) -> 
         # metrics are Prometheus (/metrics) and our logs structlog, so they are off.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         title="voxgate",
-        version="0.1.0",
+        version=version("voxgate"),
         description="Self-hosted WebRTC auth and signaling, wire-compatible with Telnyx.",
+        docs_url=None,  # served below, from the package: no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.control = control
     auth = ApiKeyAuth()
     # Flat includes: nested routers cost a recursive match per request on the hot path.

@@ -22,7 +22,10 @@ _SORTS = {"created_at", "connection_name", "active"}
 
 
 def _schema(model: type[Any]) -> dict[str, Any]:
-    return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}}}
+    """A body's schema for the OpenAPI document; its nested models go to the document's
+    components (``api/docs.py`` hoists this ``$defs``), where the references point."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
 @router.post("", status_code=201, openapi_extra=_schema(ConnectionCreate))
