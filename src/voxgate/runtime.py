@@ -10,7 +10,6 @@ from voxgate.auth.keyring import Sealer
 from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus
 from voxgate.bus.local import LocalBus
-from voxgate.bus.redis import RedisBus
 from voxgate.config import Settings
 from voxgate.domain.ids import new_kid
 from voxgate.services.control import ControlPlane
@@ -34,6 +33,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     node_id = settings.node_id or new_kid()
     bus: Bus
     if settings.redis_url:
+        from voxgate.bus.redis import RedisBus  # redis-py: only for a deployment that uses it
+
         bus = RedisBus(settings.redis_url, node_id=node_id, prefix=settings.redis_prefix)
     else:
         bus = LocalBus(node_id)

@@ -107,6 +107,15 @@ def test_shared_options_come_before_the_command(server: Voxgate, tmp_path: Path)
     db, secret = tmp_path / "other.db", tmp_path / "other.secret"
     base = [sys.executable, "-m", "voxgate", "--database-url", f"sqlite+aiosqlite:///{db}"]
     base += ["--secret-file", str(secret)]
+    absent = subprocess.run(
+        [*base, "keys", "list-signing"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert absent.returncode == 1 and f"no voxgate database at {db}" in absent.stderr
+    assert not db.exists()  # never an empty database made on the side
+    made = subprocess.run(
+        [*base, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert "(current)" in made.stdout
     run = subprocess.run(
         [*base, "keys", "list-signing"], env=env, cwd=tmp_path, capture_output=True, text=True
     )

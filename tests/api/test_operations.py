@@ -72,3 +72,12 @@ def test_a_live_database_is_backed_up_consistently(server: Voxgate, tmp_path: Pa
         cwd=tmp_path,
     )  # fmt: skip
     assert pg.returncode == 1 and "pg_dump" in pg.stderr
+
+
+def test_the_head_constant_is_the_newest_migration() -> None:
+    """The fast start path compares against ``HEAD``; it must be Alembic's own head."""
+    from alembic.script import ScriptDirectory
+
+    from voxgate.store.migrate import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD

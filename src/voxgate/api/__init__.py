@@ -1,5 +1,4 @@
-"""The REST control plane, wire-compatible with the official ``telnyx`` SDKs."""
+"""The REST control plane, wire-compatible with the official ``telnyx`` SDKs (``api.app``).
 
-from voxgate.api.app import create_api
-
-__all__ = ["create_api"]
+Nothing is imported here: the CLI renders records with ``api.render`` without loading FastAPI.
+"""

@@ -1,6 +1,2 @@
-"""Persistence: one ``Store`` protocol, one SQLAlchemy implementation chosen by URL."""
-
-from voxgate.store.base import CredentialFilter, Store
-from voxgate.store.sql import SqlStore, open_store
-
-__all__ = ["CredentialFilter", "SqlStore", "Store", "open_store"]
+"""Persistence: one ``Store`` protocol (``store.base``), one SQLAlchemy implementation chosen by
+URL (``store.sql``). Nothing is imported here, so reading the protocol costs no SQLAlchemy."""

@@ -30,7 +30,7 @@ from voxgate.domain.records import (
 )
 from voxgate.store import schema
 from voxgate.store.base import ConnectionFilter, CredentialFilter
-from voxgate.store.migrate import check_current, revision, upgrade
+from voxgate.store.migrate import check_current, ensure_current
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -59,7 +59,7 @@ async def open_store(url: str, *, migrate: bool = True) -> SqlStore:
         if parsed.database and parsed.database != ":memory:":  # VOXGATE_HOME on first start
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     async with engine.begin() as conn:
-        await conn.run_sync(upgrade if migrate else check_current)
+        await conn.run_sync(ensure_current if migrate else check_current)
     return SqlStore(engine)
 
 
@@ -98,10 +98,6 @@ class SqlStore:
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         async with self._one_writer or contextlib.nullcontext(), self.engine.begin() as db:
             yield db
-
-    async def revision(self) -> str:
-        async with self.engine.connect() as db:
-            return str(await db.run_sync(revision))
 
     async def close(self) -> None:
         await self.engine.dispose()
