@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate import metrics
-from voxgate.api import apikeys, assistants, connections, credentials
+from voxgate.api import apikeys, assistants, connections, credentials, live
 from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.docs import install_docs
 from voxgate.api.errors import STORE_ERRORS, install_error_handlers, store_unavailable
@@ -43,7 +43,13 @@ def create_api(control: ControlPlane, proxies: TrustedProxies | None = None) -> 
     auth = ApiKeyAuth()
     # Flat includes: nested routers cost a recursive match per request on the hot path.
     for prefix, documented in (("/v2", True), ("", False)):
-        for module in (credentials, connections, assistants, apikeys):  # the token route first
+        for module in (
+            credentials,
+            connections,
+            assistants,
+            apikeys,
+            live,
+        ):  # the token route first
             app.include_router(
                 module.router,
                 prefix=prefix,

@@ -1,5 +1,5 @@
-"""The API's documentation pages, offline: Swagger UI at ``/docs`` and ReDoc at ``/redoc`` from
-files vendored in this package (``static/``), and an OpenAPI document that declares the
+"""The pages the API node serves from this package (``static/``), offline: the operator
+console at ``/console``, Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (vendored), and an OpenAPI document that declares the
 bearer API key, so "Authorize" and "Try it out" send it, and whose references all resolve."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 __all__ = ["install_docs"]
@@ -28,15 +28,19 @@ BEARER = {
 
 
 def install_docs(app: FastAPI) -> None:
-    app.mount("/static/docs", StaticFiles(directory=STATIC), name="docs-static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/console", include_in_schema=False)
+    async def console() -> FileResponse:
+        return FileResponse(STATIC / "console" / "index.html", media_type="text/html")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="voxgate API",
-            swagger_js_url="/static/docs/swagger-ui-bundle.js",
-            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
             swagger_favicon_url=NO_ICON,
             # no badge from validator.swagger.io: nothing leaves the server
             swagger_ui_parameters={"persistAuthorization": False, "validatorUrl": None},
@@ -47,7 +51,7 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url="/openapi.json",
             title="voxgate API",
-            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_js_url="/static/redoc.standalone.js",
             redoc_favicon_url=NO_ICON,
             with_google_fonts=False,
         )

@@ -23,6 +23,9 @@ __all__ = [
     "connection",
     "credential",
     "ice_servers",
+    "instant",
+    "live_call",
+    "registration",
     "registration_status",
 ]
 
@@ -135,4 +138,41 @@ def ice_servers(ice: IceServers) -> dict[str, Any]:
         "record_type": "ice_servers",
         "ice_servers": list(ice.servers),
         "expires_at": iso(from_epoch(ice.expires_at)),
+    }
+
+
+def instant(epoch: float) -> str:
+    return iso(from_epoch(epoch))
+
+
+def registration(reg: Registration) -> dict[str, Any]:
+    """One live registration, for the console and ``GET /v2/registrations``."""
+    return {
+        "record_type": "registration",
+        "principal": reg.principal,
+        "credential_id": reg.credential_id,
+        "connection_id": reg.connection_id,
+        "sip_username": reg.sip_username,
+        "session_id": reg.session_id,
+        "node_id": reg.node_id,
+        "ip_address": reg.address,
+        "port": reg.port,
+        "user_agent": reg.user_agent,
+        "transport": reg.transport,
+        "registration_policy": reg.policy,
+        "registered_at": instant(reg.registered_at),
+        "expires_at": instant(reg.expires_at) if reg.expires_at else None,
+    }
+
+
+def live_call(call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "record_type": "live_call",
+        "call_session_id": call.get("call_session_id"),
+        "from": call.get("from"),
+        "to": call.get("to"),
+        "state": call.get("state"),
+        "started_at": instant(float(call.get("started") or 0.0)),
+        "caller_node": call.get("caller_node"),
+        "callee_node": call.get("callee_node"),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from voxgate.bus.base import BusEvent, Handler
@@ -19,6 +20,7 @@ class LocalBus:
         self._handlers: list[Handler] = []
         self._regs: dict[str, dict[str, Registration]] = {}  # principal -> sessid -> reg
         self._sessions: dict[str, dict[str, Any]] = {}
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (until, report)
 
     async def healthy(self) -> bool:
         return True
@@ -66,6 +68,16 @@ class LocalBus:
             for r in held.values()
             if r.connection_id == connection_id
         ]
+
+    async def all_registrations(self) -> list[Registration]:
+        return [r for held in self._regs.values() for r in held.values()]
+
+    async def put_node_report(self, report: dict[str, Any], ttl: float) -> None:
+        self._reports[str(report.get("node_id", self.node_id))] = (time.monotonic() + ttl, report)
+
+    async def node_reports(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [report for until, report in self._reports.values() if until > now]
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         self._sessions[sessid] = record  # one process: its sessions die with it anyway

@@ -4,6 +4,7 @@ Keys (all under a per-deployment prefix):
   ``node:<id>``        heartbeat, expires after ``node_ttl`` unless refreshed
   ``regs:<principal>`` hash: session id -> JSON registration (who may receive its calls)
   ``conn:<id>``        set of principals registered under a connection
+  ``report:<id>``      a node's report for the operator console (expires unless refreshed)
 Channels: ``events`` (revocations, displacements) and ``node:<id>`` (call signals).
 
 A registration whose node's heartbeat is gone is treated as absent, so a crashed node's
@@ -236,6 +237,32 @@ class RedisBus:
         principals = await self._redis.smembers(self._k("conn", connection_id))
         found = [r for p in principals for r in await self.registrations(str(p))]
         return [r for r in found if r.connection_id == connection_id]
+
+    async def all_registrations(self) -> list[Registration]:
+        found: list[Registration] = []
+        try:
+            async for key in self._redis.scan_iter(match=self._k("regs", "*"), count=500):
+                principal = str(key).removeprefix(self._k("regs", ""))
+                found += await self.registrations(principal)
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"redis scan failed: {type(exc).__name__}") from exc
+        return found
+
+    async def put_node_report(self, report: dict[str, Any], ttl: float) -> None:
+        with contextlib.suppress(RedisError, OSError):  # the next report tries again
+            key = self._k("report", self.node_id)
+            await self._redis.set(key, json.dumps(report), px=int(ttl * 1000))
+
+    async def node_reports(self) -> list[dict[str, Any]]:
+        reports = []
+        try:
+            async for key in self._redis.scan_iter(match=self._k("report", "*"), count=100):
+                raw = await self._redis.get(key)
+                if raw is not None:
+                    reports.append(json.loads(raw))
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"redis scan failed: {type(exc).__name__}") from exc
+        return reports
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         body = json.dumps({**record, "node": self.node_id})

@@ -67,6 +67,7 @@ class Registration:
     registered_at: float
     transport: str = "WSS"
     policy: str = "latest_wins"  # the rule it was admitted under (decides who rings)
+    expires_at: float | None = None  # when the login behind it runs out (token or credential)
 
 
 @dataclass(frozen=True, slots=True)

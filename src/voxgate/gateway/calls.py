@@ -305,6 +305,11 @@ class CallRouter:
             if link is not None:
                 link.moved(leg_key(body["moved"]), str(body["node"]))
 
+    def in_progress(self) -> list[dict[str, Any]]:
+        """The calls placed from this node, ringing or answered (each once: by its caller's
+        node, the one that holds the caller's leg)."""
+        return [link.summary() for key, link in self.links.items() if key == link.caller]
+
     # -- a session moving between nodes ---------------------------------------------------
     def links_of(self, sessid: str) -> list[dict[str, Any]]:
         """The links of a session's legs, for the bus (assistant calls stay with their

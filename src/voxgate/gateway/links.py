@@ -60,6 +60,18 @@ class Link:
         else:
             self.callee_node = node
 
+    def summary(self) -> dict[str, Any]:
+        """The call as the operator console lists it."""
+        return {
+            "call_session_id": self.call.id,
+            "from": self.call.from_,
+            "to": self.call.to,
+            "state": "active" if self.answered else "ringing",
+            "started": self.call.started,
+            "caller_node": self.caller_node,
+            "callee_node": self.callee_node or ",".join(sorted(set(self.forks.values()))),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "call": self.call.to_dict(),

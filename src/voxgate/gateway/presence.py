@@ -43,6 +43,7 @@ class Presence(Generic[P]):
             user_agent=user_agent,
             registered_at=time.time(),
             policy=grant.admission.policy.value,
+            expires_at=grant.expires_at,
         )
 
     async def claim(self, peer: P, grant: Grant, user_agent: str) -> None:

@@ -26,6 +26,7 @@ from voxgate.gateway.directory import Directory, Peer
 from voxgate.gateway.events import BusEvents
 from voxgate.gateway.handover import Handover
 from voxgate.gateway.presence import Presence, RegistrationRefused
+from voxgate.gateway.report import report_forever
 from voxgate.gateway.reuse import ReuseResponse
 from voxgate.gateway.sockets import Socket, tls_context
 from voxgate.gateway.timers import Alarm
@@ -118,6 +119,7 @@ class Gateway:
         )
         self.webhooks.start()
         self._spawn(self.calls.sweep_forever(self.settings.reattach_window))
+        self._spawn(report_forever(self.bus, self.describe))
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -136,6 +138,18 @@ class Gateway:
         for task in list(self._background):
             task.cancel()
         await self.webhooks.close()
+
+    def describe(self) -> dict[str, Any]:
+        """This node for the operator console (``gateway/report.py``)."""
+        peers = self.directory.peers.values()
+        return {
+            "node_id": self.node_id,
+            "at": time.time(),
+            "sessions": len(peers),
+            "registered": len(self.directory.registered),
+            "detached": sum(1 for p in peers if p.ws is None),
+            "calls": self.calls.in_progress(),
+        }
 
     # -- the router's view (SessionHost) ---------------------------------------------------
     def session(self, sessid: str) -> Session | None:
