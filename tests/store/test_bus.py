@@ -169,3 +169,17 @@ async def test_a_dead_nodes_registrations_vanish() -> None:
     assert await watcher.registrations("cred:z") == []
     await watcher.close()
     await dying._redis.aclose()
+
+
+async def test_every_registration_and_node_report_is_listed(buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    await a.register(reg("cred:l1", "s1", a.node_id, conn="cL"), TELNYX_RULE)
+    await b.register(reg("cred:l2", "s2", b.node_id, conn="cL"), TELNYX_RULE)
+    listed = {(r.principal, r.node_id) for r in await a.all_registrations()}
+    assert {("cred:l1", a.node_id), ("cred:l2", b.node_id)} <= listed
+    await a.put_node_report({"node_id": a.node_id, "sessions": 3}, ttl=0.5)
+    await b.put_node_report({"node_id": b.node_id, "sessions": 4}, ttl=0.5)
+    reports = {r["node_id"]: r["sessions"] for r in await a.node_reports()}
+    assert reports == {a.node_id: 3, b.node_id: 4}
+    await asyncio.sleep(0.7)
+    assert await b.node_reports() == []  # a node that stopped reporting drops out
