@@ -143,7 +143,12 @@ def start_voxgate(
     work: Path, key: str, extra: list[str] | None = None, env: dict[str, str] | None = None
 ) -> tuple[Server, str, str]:
     api, rtc = free_port(), free_port()
-    env = {"VOXGATE_BOOTSTRAP_API_KEY": key, "VOXGATE_LOG_LEVEL": "WARNING", **(env or {})}
+    env = {
+        "VOXGATE_BOOTSTRAP_API_KEY": key,
+        "VOXGATE_LOG_LEVEL": "WARNING",
+        "VOXGATE_HOME": str(work),  # each server its own database and secret
+        **(env or {}),
+    }
     srv = Server(
         [
             sys.executable,
