@@ -53,6 +53,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose forwarding header we believe
     forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239): what they write
     migrate: bool = True  # upgrade the schema at start (off: refuse an older schema)
+    region: str = "local"  # told to clients in REGED (with the node as ``dc``)
+    call_reports: bool = True  # accept the SDK's call reports (POST /call_report)
+    call_report_retention_days: float = 7.0
+    call_report_max_bytes: int = 1024 * 1024
+    call_recordings: bool = False  # accept the SDK's raw audio uploads (SECURITY.md)
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""
@@ -76,6 +81,7 @@ class Settings:
             reattach_window=self.reattach_window,
             ping_interval=self.ping_interval,
             idle_timeout=self.idle_timeout,
+            region=self.region,
         )
 
     @property

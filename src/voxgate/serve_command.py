@@ -56,6 +56,11 @@ HELP = {
     "trusted_proxies": "Reverse proxies (CIDR,...; repeatable) whose forwarding header "
     "names the client: limits, lockouts and audit use it.",
     "forwarded_header": "The header the trusted proxies write: x-forwarded-for or forwarded.",
+    "region": "Region name told to clients in REGED (Telnyx's `region`).",
+    "call_reports": "Accept the SDK's call reports (POST /call_report on the signaling port).",
+    "call_report_retention_days": "Days call reports are kept.",
+    "call_report_max_bytes": "Largest call report accepted.",
+    "call_recordings": "Accept the SDK's raw audio uploads (privacy: see SECURITY.md).",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }

@@ -1,6 +1,7 @@
 """The pages the API node serves from this package (``static/``), offline: the operator
-console at ``/console``, Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (vendored), and an OpenAPI document that declares the
-bearer API key, so "Authorize" and "Try it out" send it, and whose references all resolve."""
+console at ``/console``, Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (vendored), and an
+OpenAPI document that declares the bearer API key, so "Authorize" and "Try it out" send it,
+and whose references all resolve."""
 
 from __future__ import annotations
 

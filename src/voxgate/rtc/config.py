@@ -21,3 +21,5 @@ class SessionConfig:
     reattach_window: float  # seconds a dropped session waits for its client (0: never)
     ping_interval: float  # seconds between our pings (0: none)
     idle_timeout: float  # seconds of silence that count as a dropped network (0: never)
+    region: str = "local"  # said in REGED with the node (``dc``), as Telnyx does
+    report_key: bytes = b""  # signs each session's call_report_id (none: reports are off)

@@ -133,7 +133,7 @@ class Session:
         if event is Input.PING:
             return reply(req, {"message": "PONG", "sessid": self.sessid})
         if event is Input.GATEWAY_STATE:
-            return reply(req, {"params": {"state": "REGED"}, "sessid": self.sessid})
+            return reply(req, {"params": self.say.reged(self.config), "sessid": self.sessid})
         assert self.grant is not None  # the table lets only logged-in sessions past
         if event is Input.INVITE:
             return self.calls.invite(req, self.grant, now, refused=False)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from voxgate.domain.callquality import report_id
 from voxgate.domain.records import IceServers, Registration
 from voxgate.rtc import frames
+from voxgate.rtc.config import SessionConfig
 
 __all__ = ["NOTICE_CHANNEL", "Speaker"]
 
@@ -43,6 +45,14 @@ class Speaker:
         """After a login: the calls listed survive a reconnect; the SDK drops the others."""
         params = {"reattached_sessions": reattached}
         return self.request("telnyx_rtc.clientReady", params, voice_sdk_id=self.voice_sdk_id)
+
+    def reged(self, config: SessionConfig) -> dict[str, Any]:
+        """REGED's params: the node (``dc``) and region, and the id the SDK uploads its call
+        reports with (``domain/callquality.py``)."""
+        params = {"state": "REGED", "dc": config.node_id, "region": config.region}
+        if config.report_key:
+            params["call_report_id"] = report_id(config.report_key, self.sessid)
+        return params
 
     def logged_in(self, request_id: frames.Id) -> dict[str, Any]:
         reply = {"message": "logged in", "sessid": self.sessid}

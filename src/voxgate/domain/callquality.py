@@ -1,0 +1,101 @@
+"""Call reports: the ``call_report_id`` a session hands its SDK, and what a call's reports say.
+
+``@telnyx/webrtc`` measures a call (RTT, jitter, loss, levels, ICE) and posts it to
+``/call_report`` on the host it signals through, with the ``call_report_id`` of its ``REGED``
+reply. The id is ``<sessid>.<mac>``, an HMAC of the session id under a key derived from the
+deployment's secret: unguessable, bound to its session, checked on any node without a look-up.
+
+``summarize`` turns a call's reports into the figures an operator asks for. The MOS estimate
+is the simplified E-model (ITU-T G.107 reduced to delay, jitter and loss, as in common VoIP
+monitors): effective latency = RTT/2 + 2 x jitter + 10 ms; R = 93.2 - latency term - 2.5 x
+loss %; MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), kept within 1..4.5.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["mos", "report_id", "summarize", "verify_report_id"]
+
+_MAC_BYTES = 18
+
+
+def report_id(key: bytes, sessid: str) -> str:
+    mac = hmac.new(key, sessid.encode(), hashlib.sha256).digest()[:_MAC_BYTES]
+    return f"{sessid}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def verify_report_id(key: bytes, value: str) -> str | None:
+    """The session id ``value`` was issued for, or None (forged, malformed, another key)."""
+    if not key or len(value) > 200 or value.count(".") != 1:
+        return None
+    sessid = value.split(".", 1)[0]
+    return sessid if hmac.compare_digest(report_id(key, sessid), value) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _series(intervals: Iterable[dict[str, Any]], *path: str) -> list[float]:
+    found = []
+    for interval in intervals:
+        node: Any = interval
+        for step in path:
+            node = node.get(step) if isinstance(node, dict) else None
+        value = _number(node)
+        if value is not None:
+            found.append(value)
+    return found
+
+
+def mos(rtt_ms: float, jitter_ms: float, loss_percent: float) -> float:
+    latency = rtt_ms / 2 + 2 * jitter_ms + 10
+    r = 93.2 - (latency / 40 if latency < 160 else (latency - 120) / 10) - 2.5 * loss_percent
+    r = max(0.0, min(100.0, r))
+    return round(max(1.0, min(4.5, 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r))), 2)
+
+
+def summarize(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """One leg's reports (intermediate segments and the final one) as one summary."""
+    intervals = [i for b in bodies for i in b.get("stats") or [] if isinstance(i, dict)]
+    intervals.sort(key=lambda i: str(i.get("intervalStartUtc", "")))
+    rtts = [v * 1000 for v in _series(intervals, "connection", "roundTripTimeAvg")]
+    worst_rtts = [v * 1000 for v in _series(intervals, "connection", "currentRoundTripTime")]
+    jitters = [v * 1000 for v in _series(intervals, "audio", "inbound", "jitterAvg")]
+    last = intervals[-1] if intervals else {}
+    cumulative = {
+        "packets_received": _series([last], "audio", "inbound", "packetsReceived"),
+        "bytes_received": _series([last], "audio", "inbound", "bytesReceived"),
+        "packets_lost": _series([last], "audio", "inbound", "packetsLost"),
+        "packets_sent": _series([last], "audio", "outbound", "packetsSent"),
+        "bytes_sent": _series([last], "audio", "outbound", "bytesSent"),
+    }
+    totals = {k: int(v[0]) if v else None for k, v in cumulative.items()}
+    received, lost = totals["packets_received"] or 0, totals["packets_lost"] or 0
+    loss = 100.0 * lost / (received + lost) if received + lost else 0.0
+    summary: dict[str, Any] = next(
+        (b["summary"] for b in reversed(bodies) if isinstance(b.get("summary"), dict)), {}
+    )
+    avg_rtt = sum(rtts) / len(rtts) if rtts else None
+    avg_jitter = sum(jitters) / len(jitters) if jitters else None
+    return {
+        "duration_seconds": _number(summary.get("durationSeconds")),
+        "intervals": len(intervals),
+        "rtt_ms_avg": _round(avg_rtt),
+        "rtt_ms_worst": _round(max(rtts + worst_rtts, default=None)),
+        "jitter_ms_avg": _round(avg_jitter),
+        "jitter_ms_worst": _round(max(jitters, default=None)),
+        "packet_loss_percent": round(loss, 2),
+        **totals,
+        "mos": mos(avg_rtt or 0.0, avg_jitter or 0.0, loss) if intervals else None,
+        "mos_formula": "simplified E-model (ITU-T G.107): RTT/2 + 2 x jitter + 10 ms, loss",
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
