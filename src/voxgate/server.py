@@ -9,7 +9,9 @@ import os
 import shlex
 import signal
 import sys
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -17,6 +19,7 @@ import uvicorn
 
 from voxgate.api.app import create_api
 from voxgate.config import DEFAULT_DATABASE_URL, HOME, Settings
+from voxgate.domain.timeutil import utcnow
 from voxgate.runtime import Runtime, open_runtime
 
 __all__ = ["serve"]
@@ -33,13 +36,19 @@ class _ApiServer(uvicorn.Server):
 
 
 async def _housekeeping(rt: Runtime) -> None:
-    """Expires credentials whose time ran out (ending their sessions) and picks up key changes
-    made by other processes (``voxgate keys rotate-signing``)."""
+    """Expires credentials whose time ran out (ending their sessions), picks up key changes
+    made by other processes (``voxgate keys rotate-signing``), and drops call reports past
+    their retention (a cheap indexed delete)."""
+    keep = timedelta(days=rt.settings.call_report_retention_days)
+    swept = 0.0
     while True:
         await asyncio.sleep(rt.settings.housekeeping_interval)
         try:
             await rt.control.expire_due()
             await rt.control.load_keys()
+            if time.monotonic() - swept >= min(60.0, keep.total_seconds() / 2):
+                swept = time.monotonic()  # not every round: it takes SQLite's writer lock
+                await rt.control.store.delete_call_reports_before(utcnow() - keep)
         except Exception as exc:  # store briefly down: try again next round
             log.warning("housekeeping failed", error=type(exc).__name__)
 

@@ -87,9 +87,8 @@ def test_first_login_replies_then_client_ready_then_registers() -> None:
             {"jsonrpc": "2.0", "id": "G", "method": "telnyx_rtc.gatewayState", "params": {}}, T0
         )
     )
-    assert gw == [
-        {"jsonrpc": "2.0", "id": "G", "result": {"params": {"state": "REGED"}, "sessid": s.sessid}}
-    ]
+    reged = {"state": "REGED", "dc": "n1", "region": "local"}  # no report key: no report id
+    assert gw == [{"jsonrpc": "2.0", "id": "G", "result": {"params": reged, "sessid": s.sessid}}]
     assert s.state is State.READY
 
 

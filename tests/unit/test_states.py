@@ -212,7 +212,7 @@ ACTED: dict[Input, Callable[[list[Output]], bool]] = {
     E.LOGIN_OK: lambda outs: {"message": "logged in"}.items() <= _results(outs)[0].items(),
     E.LOGIN_FAILED: lambda outs: [c for c, _ in _errors(outs)] == [-32001],
     E.PING: lambda outs: _results(outs)[0]["message"] == "PONG",
-    E.GATEWAY_STATE: lambda outs: _results(outs)[0]["params"] == {"state": "REGED"},
+    E.GATEWAY_STATE: lambda outs: _results(outs)[0]["params"]["state"] == "REGED",
     E.INVITE: lambda outs: (
         _results(outs)[0]["message"] == "CALL CREATED" and type(outs[-1]).__name__ == "RouteCall"
     ),

@@ -8,6 +8,7 @@ from voxgate.domain.records import (
     ApiKey,
     Assistant,
     AuditEvent,
+    CallReport,
     Connection,
     Credential,
     IceServers,
@@ -20,6 +21,7 @@ __all__ = [
     "api_key",
     "assistant",
     "audit_event",
+    "call_report",
     "connection",
     "credential",
     "ice_servers",
@@ -175,4 +177,22 @@ def live_call(call: dict[str, Any]) -> dict[str, Any]:
         "started_at": instant(float(call.get("started") or 0.0)),
         "caller_node": call.get("caller_node"),
         "callee_node": call.get("callee_node"),
+    }
+
+
+def call_report(report: CallReport) -> dict[str, Any]:
+    summary = report.body.get("summary")
+    return {
+        "id": report.id,
+        "record_type": "call_report",
+        "call_id": report.call_id,
+        "session_id": report.session_id,
+        "credential_id": report.credential_id,
+        "connection_id": report.connection_id,
+        "kind": report.kind,
+        "final": report.final,
+        "segment": report.segment,
+        "intervals": len(report.body.get("stats") or []),
+        "summary": summary if isinstance(summary, dict) else None,
+        "received_at": iso(report.received_at),
     }

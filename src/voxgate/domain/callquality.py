@@ -19,7 +19,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["mos", "report_id", "summarize", "verify_report_id"]
+__all__ = ["mos", "report_id", "series", "summarize", "verify_report_id"]
 
 _MAC_BYTES = 18
 
@@ -62,8 +62,7 @@ def mos(rtt_ms: float, jitter_ms: float, loss_percent: float) -> float:
 
 def summarize(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """One leg's reports (intermediate segments and the final one) as one summary."""
-    intervals = [i for b in bodies for i in b.get("stats") or [] if isinstance(i, dict)]
-    intervals.sort(key=lambda i: str(i.get("intervalStartUtc", "")))
+    intervals = _intervals(bodies)
     rtts = [v * 1000 for v in _series(intervals, "connection", "roundTripTimeAvg")]
     worst_rtts = [v * 1000 for v in _series(intervals, "connection", "currentRoundTripTime")]
     jitters = [v * 1000 for v in _series(intervals, "audio", "inbound", "jitterAvg")]
@@ -95,6 +94,29 @@ def summarize(bodies: list[dict[str, Any]]) -> dict[str, Any]:
         "mos": mos(avg_rtt or 0.0, avg_jitter or 0.0, loss) if intervals else None,
         "mos_formula": "simplified E-model (ITU-T G.107): RTT/2 + 2 x jitter + 10 ms, loss",
     }
+
+
+def series(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per interval, for a chart: when, RTT and jitter in ms, packets lost so far."""
+    rows = []
+    for interval in _intervals(bodies):
+        rtt = _series([interval], "connection", "roundTripTimeAvg")
+        jitter = _series([interval], "audio", "inbound", "jitterAvg")
+        lost = _series([interval], "audio", "inbound", "packetsLost")
+        rows.append(
+            {
+                "at": interval.get("intervalEndUtc"),
+                "rtt_ms": _round(rtt[0] * 1000) if rtt else None,
+                "jitter_ms": _round(jitter[0] * 1000) if jitter else None,
+                "packets_lost": int(lost[0]) if lost else None,
+            }
+        )
+    return rows
+
+
+def _intervals(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = [i for b in bodies for i in b.get("stats") or [] if isinstance(i, dict)]
+    return sorted(found, key=lambda i: str(i.get("intervalStartUtc", "")))
 
 
 def _round(value: float | None) -> float | None:

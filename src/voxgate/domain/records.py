@@ -15,6 +15,7 @@ __all__ = [
     "Assistant",
     "AuditEvent",
     "CallIds",
+    "CallReport",
     "Connection",
     "Credential",
     "CredentialStatus",
@@ -149,6 +150,23 @@ class Grant:
     @property
     def anonymous(self) -> bool:
         return self.method == "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """One upload of the SDK about one call leg: an intermediate segment, the final report,
+    or (if an operator allows them) a recording segment. ``body`` is the SDK's JSON as sent."""
+
+    id: str
+    call_id: str
+    session_id: str
+    credential_id: str | None
+    connection_id: str
+    kind: str  # "report" | "recording"
+    final: bool
+    segment: int | None
+    received_at: datetime
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

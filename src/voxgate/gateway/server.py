@@ -11,24 +11,26 @@ import contextlib
 import json
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 import structlog
-from picows import ws_create_server
 
 from voxgate import metrics
 from voxgate.bus.base import Bus, BusUnavailable
 from voxgate.config import Settings
 from voxgate.domain.records import Grant
 from voxgate.gateway.authenticate import Authenticator
+from voxgate.gateway.call_reports import CallReportDesk, Reporter
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory, Peer
 from voxgate.gateway.events import BusEvents
 from voxgate.gateway.handover import Handover
+from voxgate.gateway.listen import listen
 from voxgate.gateway.presence import Presence, RegistrationRefused
 from voxgate.gateway.report import report_forever
 from voxgate.gateway.reuse import ReuseResponse
-from voxgate.gateway.sockets import Socket, tls_context
+from voxgate.gateway.sockets import Socket
 from voxgate.gateway.timers import Alarm
 from voxgate.rtc.frames import Id
 from voxgate.rtc.outputs import (
@@ -77,7 +79,8 @@ class Gateway:
         self.logins = logins
         self.audit_log = audit
         self.node_id = bus.node_id
-        self.config = settings.session_config(self.node_id)
+        report_key = logins.control.sealer.derive("call-reports") if settings.call_reports else b""
+        self.config = replace(settings.session_config(self.node_id), report_key=report_key)
         self.directory: Directory[Peer] = Directory()
         self.presence = Presence(bus, self.directory, self.node_id)
         self.timers: Alarm[Peer] = Alarm(self._due)
@@ -90,6 +93,18 @@ class Gateway:
             bus, logins, self.directory, audit, logins.control.ice, self.presence, reuse
         )
         self.handover = Handover(bus, self.directory, self.calls, self.config)
+        self.reports = (
+            CallReportDesk(
+                report_key,
+                store,
+                audit,
+                self._reporter,
+                max_bytes=settings.call_report_max_bytes,
+                recordings=settings.call_recordings,
+            )
+            if settings.call_reports
+            else None
+        )
         self.per_address: dict[str, int] = {}
         self.events = BusEvents(self)
         bus.subscribe(self.events)
@@ -103,19 +118,13 @@ class Gateway:
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def start(self, host: str, port: int) -> None:
-        max_message = self.settings.max_frame_bytes
-        proxies = self.settings.proxies()
-        self._server = await ws_create_server(
-            lambda _request: Socket(self, max_message, proxies),
+        max_message, proxies = self.settings.max_frame_bytes, self.settings.proxies()
+        self._server = await listen(
             host,
             port,
-            websocket_handshake_timeout=self.settings.handshake_timeout,
-            max_frame_size=max_message,
-            read_buffer_init_size=2048,  # grows on demand; idle sessions stay small
-            ssl=tls_context(self.settings.tls_cert, self.settings.tls_key),
-            logger_name="gateway.sockets",
-            use_aiofastnet=False,  # uvloop accepts in C; aiofastnet does it in Python
-            backlog=LISTEN_BACKLOG,
+            self.settings,
+            lambda _request: Socket(self, max_message, proxies),
+            self.reports,
         )
         self.webhooks.start()
         self._spawn(self.calls.sweep_forever(self.settings.reattach_window))
@@ -342,8 +351,21 @@ class Gateway:
         self.directory.forget(peer)
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
+        reporter = self._reporter(peer.session.sessid, peer)
+        if self.reports is not None and reporter is not None:
+            self.reports.ended(reporter, time.time())
         await self.presence.release(peer)
         await self.handover.forget(peer)
+
+    def _reporter(self, sessid: str, peer: Peer | None = None) -> Reporter | None:
+        """A session as its call reports need it (``gateway/call_reports.py``)."""
+        peer = peer or self.directory.peers.get(sessid)
+        grant = peer.session.grant if peer is not None else None
+        if peer is None or grant is None:
+            return None
+        calls = peer.session.calls
+        own = frozenset([*calls.legs, *calls.ended])
+        return Reporter(sessid, grant.credential_id, grant.connection_id, own)
 
     # -- timers and bus --------------------------------------------------------------------
     def _schedule(self, peer: Peer) -> None:
@@ -360,6 +382,5 @@ class Gateway:
                 log.exception("timer handling failed")
 
 
-LISTEN_BACKLOG = 4096  # asyncio's default (100) drops SYNs in a reconnect storm: 1 s+ retries
 MAX_INBOX = 64  # messages waiting for their session's turn; more is a flood
 _LIMIT_CLOSES = {CloseCode.POLICY: "frames_per_second", CloseCode.LOGIN_TIMEOUT: "login_timeout"}

@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from picows import WSAutoPingStrategy, WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from picows.api import _resolve_logger
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in its stubs
 
 from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.outputs import CloseCode
 
-__all__ = ["CLOSE_TIMEOUT", "MAX_WRITE_BUFFER", "Socket", "SocketEvents", "tls_context"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "MAX_WRITE_BUFFER",
+    "Socket",
+    "SocketEvents",
+    "picows_protocol",
+    "tls_context",
+]
 
 CLOSE_TIMEOUT = 5.0  # how long a client may take to answer our close frame
 MAX_WRITE_BUFFER = 4 * 1024 * 1024  # a client this far behind is closed, not buffered for
@@ -155,3 +165,36 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
     return context
+
+
+def picows_protocol(
+    listener: Callable[[Any], Socket],
+    *,
+    handshake_timeout: float,
+    max_frame_size: int,
+    read_buffer_init_size: int,
+) -> Callable[[], asyncio.BaseProtocol]:
+    """picows's own server protocol, made as ``ws_create_server`` makes it (picows 2.3.1,
+    pinned), so the front door can hand it a connection it has already read from."""
+
+    def make() -> asyncio.BaseProtocol:
+        protocol: asyncio.BaseProtocol = WSProtocol(
+            None,  # host+port: server side
+            None,  # path
+            False,  # is_client_side
+            listener,
+            _resolve_logger("gateway.sockets", "server"),
+            True,  # disconnect_on_exception
+            handshake_timeout,
+            False,  # enable_auto_ping: our own pings are protocol frames (rtc/liveness.py)
+            20.0,
+            20.0,
+            WSAutoPingStrategy.PING_WHEN_IDLE,
+            True,  # enable_auto_pong
+            max_frame_size,
+            None,  # extra_headers
+            read_buffer_init_size,
+        )
+        return protocol
+
+    return make

@@ -6,6 +6,7 @@ rest here. Pure like the session: outputs in, outputs out, time as an argument.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from voxgate.domain import ids
@@ -53,6 +54,7 @@ class Calls:
         self.media = Renegotiation(say)
         self.legs: dict[str, Leg] = {}
         self.gathering: dict[str, Gathering] = {}  # trickled offers waiting for candidates
+        self.ended: collections.deque[str] = collections.deque(maxlen=32)  # for call reports
 
     @property
     def live(self) -> bool:
@@ -312,6 +314,7 @@ class Calls:
         leg.apply("hangup")
         self.gathering.pop(leg.call_id, None)
         self.legs.pop(leg.call_id, None)
+        self.ended.append(leg.call_id)
         outs: list[Output] = []
         if bye is not None:
             params = {"callID": leg.call_id, "cause": bye[0], "causeCode": bye[1]}

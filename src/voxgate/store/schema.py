@@ -27,6 +27,7 @@ __all__ = [
     "api_keys",
     "assistants",
     "audit_events",
+    "call_reports",
     "connections",
     "credentials",
     "metadata",
@@ -143,4 +144,22 @@ revoked_tokens = Table(
     Column("expires_at", Instant, nullable=False),
     Column("revoked_at", Instant, nullable=False),
     Index("ix_revoked_tokens_expires_at", "expires_at"),
+)
+
+call_reports = Table(
+    "call_reports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("call_id", String(64), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("credential_id", String(36), nullable=True),
+    Column("connection_id", String(24), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("segment", Integer, nullable=True),
+    Column("received_at", Instant, nullable=False),
+    Column("body", JSON, nullable=False),
+    Index("ix_call_reports_call", "call_id", "received_at"),
+    Index("ix_call_reports_credential", "credential_id", "received_at"),
+    Index("ix_call_reports_received", "received_at"),
 )

@@ -31,6 +31,8 @@ from voxgate.domain.records import (
 from voxgate.store import schema
 from voxgate.store.base import ConnectionFilter, CredentialFilter
 from voxgate.store.migrate import check_current, ensure_current
+from voxgate.store.reports import CallReportRows
+from voxgate.store.tokens import RevokedTokenRows
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -85,7 +87,7 @@ _AUDIT_INSERT = {  # by the driver's placeholder style (aiosqlite: qmark; asyncp
 }
 
 
-class SqlStore:
+class SqlStore(CallReportRows, RevokedTokenRows):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._audit_insert = _AUDIT_INSERT[engine.dialect.paramstyle]
@@ -305,25 +307,6 @@ class SqlStore:
                     .values(status=CredentialStatus.EXPIRED, updated_at=now)
                 )
         return ids
-
-    # -- tokens revoked one by one ---------------------------------------------------------
-    async def revoke_jti(
-        self, jti: str, credential_id: str, expires_at: datetime, now: datetime
-    ) -> None:
-        """Refuse one token from now on; rows of tokens past their expiry go at the same time
-        (they are refused by their ``exp`` anyway), so the table stays small."""
-        t = schema.revoked_tokens
-        async with self._begin() as db:
-            await db.execute(delete(t).where(t.c.expires_at <= now))
-            if (await db.execute(select(t.c.jti).where(t.c.jti == jti))).first() is None:
-                values = {"jti": jti, "credential_id": credential_id, "revoked_at": now}
-                await db.execute(insert(t).values(**values, expires_at=expires_at))
-
-    async def revoked_jtis(self, now: datetime) -> set[str]:
-        t = schema.revoked_tokens
-        async with self._begin() as db:
-            rows = await db.execute(select(t.c.jti).where(t.c.expires_at > now))
-        return {str(r[0]) for r in rows.all()}
 
     # -- signing keys ----------------------------------------------------------------------
     async def add_signing_key(self, key: SigningKey) -> None:
