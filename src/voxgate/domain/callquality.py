@@ -115,8 +115,14 @@ def series(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _intervals(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = [i for b in bodies for i in b.get("stats") or [] if isinstance(i, dict)]
-    return sorted(found, key=lambda i: str(i.get("intervalStartUtc", "")))
+    """Every interval once (a segment re-sent after a failed upload repeats its own)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for body in bodies:
+        for interval in body.get("stats") or []:
+            if isinstance(interval, dict):
+                when = (str(interval.get("intervalStartUtc")), str(interval.get("intervalEndUtc")))
+                found[when] = interval
+    return [found[k] for k in sorted(found)]
 
 
 def _round(value: float | None) -> float | None:
