@@ -137,6 +137,25 @@ async def test_reports_are_taken_for_own_calls_and_refused_otherwise(
     one = api.http.get(f"/call_reports/{listed['data'][0]['id']}").json()["data"]
     assert one["body"]["summary"]["callId"] == "c-alice-1"
     api.wait_audit(alice["id"], "call_report")
+    printed = json.loads(vg.cli("calls", "report", "c-alice-1").stdout)
+    assert printed["mos"] == quality["mos"] and printed["reports"] == 2
+    missing = vg.cli("calls", "report", "no-such-call", check=False)
+    assert missing.returncode == 1 and "No call reports" in missing.stderr
+    await bob.close()
+
+
+async def test_recordings_are_taken_only_when_an_operator_allows_them(
+    make_server: type[Voxgate],
+) -> None:
+    vg = make_server(extra_args=["--call-recordings"]).start()
+    api = api_for(vg)
+    ws, reged, _alice, bob, _incoming = await calling(api, vg, "c-rec")
+    segment = json.dumps({"call_id": "c-rec", "segment": 0, "track": "local", "samples": []})
+    taken = post(vg, reged["call_report_id"], "c-rec", segment.encode(), path="/call_recording")
+    assert taken.status_code == 201
+    kept = api.http.get("/call_reports", params={"filter[call_id]": "c-rec"}).json()["data"]
+    assert [(r["kind"], r["final"]) for r in kept] == [("recording", False)]
+    await ws.close()
     await bob.close()
 
 

@@ -17,6 +17,7 @@ from voxgate.cli.common import (
     run,
     tokens_app,
 )
+from voxgate.domain.errors import NotFound
 from voxgate.runtime import Runtime
 from voxgate.services.schemas import (
     ConnectionCreate,
@@ -221,5 +222,26 @@ def assistants_list() -> None:
     async def go(rt: Runtime) -> list[dict[str, Any]]:
         page = await rt.control.assistants.list(1, 1000)
         return [render.assistant(a) for a in page.items]
+
+    print_json(run(go))
+
+
+calls_app = typer.Typer(no_args_is_help=True, help="Calls: what their reports say.")
+app.add_typer(calls_app, name="calls")
+
+
+@calls_app.command("report")
+def calls_report(call_id: str) -> None:
+    """One call leg's quality from its SDK reports (the SDK's call.id): duration, RTT, jitter,
+    packet loss, packets and bytes, MOS."""
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        from voxgate.domain.callquality import summarize
+
+        reports = [r for r in await rt.control.store.call_reports_of(call_id) if r.kind == "report"]
+        if not reports:
+            raise NotFound("No call reports for that call", pointer="/call_id")
+        summary = summarize([r.body for r in reports])
+        return {"call_id": call_id, "reports": len(reports), **summary}
 
     print_json(run(go))

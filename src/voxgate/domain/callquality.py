@@ -66,15 +66,16 @@ def summarize(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     rtts = [v * 1000 for v in _series(intervals, "connection", "roundTripTimeAvg")]
     worst_rtts = [v * 1000 for v in _series(intervals, "connection", "currentRoundTripTime")]
     jitters = [v * 1000 for v in _series(intervals, "audio", "inbound", "jitterAvg")]
-    last = intervals[-1] if intervals else {}
+    # counters are cumulative: the largest seen is the call's (the interval taken as the call
+    # hangs up may have none at all)
     cumulative = {
-        "packets_received": _series([last], "audio", "inbound", "packetsReceived"),
-        "bytes_received": _series([last], "audio", "inbound", "bytesReceived"),
-        "packets_lost": _series([last], "audio", "inbound", "packetsLost"),
-        "packets_sent": _series([last], "audio", "outbound", "packetsSent"),
-        "bytes_sent": _series([last], "audio", "outbound", "bytesSent"),
+        "packets_received": _series(intervals, "audio", "inbound", "packetsReceived"),
+        "bytes_received": _series(intervals, "audio", "inbound", "bytesReceived"),
+        "packets_lost": _series(intervals, "audio", "inbound", "packetsLost"),
+        "packets_sent": _series(intervals, "audio", "outbound", "packetsSent"),
+        "bytes_sent": _series(intervals, "audio", "outbound", "bytesSent"),
     }
-    totals = {k: int(v[0]) if v else None for k, v in cumulative.items()}
+    totals = {k: int(max(v)) if v else None for k, v in cumulative.items()}
     received, lost = totals["packets_received"] or 0, totals["packets_lost"] or 0
     loss = 100.0 * lost / (received + lost) if received + lost else 0.0
     summary: dict[str, Any] = next(
