@@ -4,6 +4,9 @@ page's socket closes. Wrong and non-admin keys get the sign-in form back."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from tests.cluster.test_cluster import REDIS, start_cluster
 from tests.conformance.test_browser import start, wait_event
 from tests.harness import ARTIFACTS, Voxgate, drop_pg_database
 from tests.rtc.conftest import api_for
+from tests.rtc.test_call_reports import calling, post, report
 
 OpenPage = Callable[..., Page]
 
@@ -100,3 +104,29 @@ def test_the_live_view_shows_both_nodes_of_a_cluster(tmp_path: Path, open_page: 
         for vg in (c.node1, c.node2, c.api):
             vg.stop()
         drop_pg_database(db)
+
+
+def test_a_call_reports_quality_is_charted(server: Voxgate, open_page: OpenPage) -> None:
+    """From a credential's timeline to its call's quality: the summary and the RTT/jitter chart."""
+    api = api_for(server)
+    done: dict[str, str] = {}
+
+    async def report_a_call() -> None:
+        ws, reged, alice, bob, _ = await calling(api, server, "c-console")
+        reply = post(server, reged["call_report_id"], "c-console", report("c-console", final=True))
+        assert reply.status_code == 201
+        done["credential"] = alice["id"]
+        await ws.close()
+        await bob.close()
+
+    worker = threading.Thread(target=lambda: asyncio.run(report_a_call()))  # Playwright owns
+    worker.start()  # this thread's event loop
+    worker.join(60)
+    console = open_page(server)
+    sign_in(console, server, server.api_key)
+    console.goto(f"{server.api_url}/console#credential/{done['credential']}")
+    console.click("#timeline li[data-kind='call_report'] a.call-link")
+    expect(console.locator("#call-title")).to_have_text("c-console")
+    expect(console.locator("dd[data-field='MOS']")).to_have_text(re.compile(r"^[1-4]\.\d+$"))
+    expect(console.locator("#chart-quality rect")).to_have_count(6)  # 3 intervals x 2 series
+    console.screenshot(path=str(ARTIFACTS / "console-call.png"), full_page=True)

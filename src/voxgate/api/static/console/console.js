@@ -28,7 +28,7 @@ async function api(path, options = {}) {
 }
 
 function show(id) {
-  for (const view of ['signin', 'live', 'credential']) $('#' + view).hidden = view !== id;
+  for (const view of ['signin', 'live', 'credential', 'call']) $('#' + view).hidden = view !== id;
   $('#signout').hidden = id === 'signin';
 }
 
@@ -175,6 +175,13 @@ async function refreshCredential(id) {
     kind.className = `kind ${event.kind}`;
     kind.textContent = event.kind;
     li.append(time, kind, document.createTextNode(describe(event)));
+    if (event.kind === 'call_report' && event.details && event.details.call_id) {
+      const link = document.createElement('a');
+      link.href = `#call/${encodeURIComponent(event.details.call_id)}`;
+      link.textContent = ' call quality';
+      link.className = 'call-link';
+      li.append(link);
+    }
     return li;
   }));
 }
@@ -203,6 +210,28 @@ async function act(action, question) {
   }
 }
 
+// -- a call's quality ---------------------------------------------------------------------
+async function refreshCall(callId) {
+  const q = (await api(`/call_quality/${encodeURIComponent(callId)}`)).data;
+  $('#call-title').textContent = callId;
+  $('#call-back').href = q.credential_id ? `#credential/${q.credential_id}` : '#live';
+  const figures = {
+    duration: q.duration_seconds == null ? '' : `${q.duration_seconds} s`,
+    'RTT avg / worst': `${q.rtt_ms_avg ?? '–'} / ${q.rtt_ms_worst ?? '–'} ms`,
+    'jitter avg / worst': `${q.jitter_ms_avg ?? '–'} / ${q.jitter_ms_worst ?? '–'} ms`,
+    'packet loss': `${q.packet_loss_percent} %`,
+    'packets sent / received': `${q.packets_sent ?? '–'} / ${q.packets_received ?? '–'}`,
+    MOS: q.mos ?? '–', reports: q.reports,
+  };
+  $('#call-summary').replaceChildren(...Object.entries(figures).flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = String(v); dd.dataset.field = k;
+    return [dt, dd];
+  }));
+  const rows = q.series.map((row) => ({ ...row, minute: row.at }));
+  chart($('#chart-quality'), rows, [['rtt_ms', '#2557d6'], ['jitter_ms', '#b26b00']]);
+}
+
 // -- wiring ---------------------------------------------------------------------------------
 async function tick() {
   if (!sessionStorage.getItem(KEY)) return show('signin');
@@ -212,6 +241,10 @@ async function tick() {
       shown = id;
       show('credential');
       await refreshCredential(id);
+    } else if (view === 'call' && id) {
+      shown = null;
+      show('call');
+      await refreshCall(decodeURIComponent(id));
     } else {
       shown = null;
       show('live');
