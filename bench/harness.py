@@ -25,6 +25,7 @@ __all__ = [
     "login_rate",
     "mint_tokens",
     "n",
+    "pinned",
     "provision",
     "rss_kb",
     "start_voxgate",

@@ -410,6 +410,51 @@ async def reattach(url: str, pairs: list[list[str]], rounds: int) -> dict[str, A
     return {"reattach": _percentiles(back), "login": _percentiles(plain)}
 
 
+async def uploads(url: str, tokens: list[str], seconds: float, size: int) -> dict[str, Any]:
+    """What the SDK does during calls: sessions that each placed a call post call reports of
+    ``size`` bytes to the signaling port, each every 2 s (the server's per-session rate), for
+    ``seconds``. Counts the answers by status."""
+    host, port = url.removeprefix("ws://").split(":")
+    legs = []
+    for token in tokens:
+        ws, _ = await _logged_in(url, {"login_token": token})
+        ws.send(_frame("telnyx_rtc.gatewayState", {}, "G"))
+        reged = await _until(ws, lambda f: f.get("id") == "G")
+        call_id = str(uuid.uuid4())
+        invite = {"sdp": "v=0", "dialogParams": {"callID": call_id, "destination_number": "x"}}
+        ws.send(_frame("telnyx_rtc.invite", invite))
+        await _until(ws, lambda f: f.get("method") == "telnyx_rtc.bye")  # nobody: it ends
+        legs.append((ws, reged["result"]["params"]["call_report_id"], call_id))
+    filler = [
+        {"intervalStartUtc": str(i), "audio": {"inbound": {"jitterAvg": 0.01}}}
+        for i in range(size // 60)
+    ]
+    counts: collections.Counter[int] = collections.Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        for _, rid, call_id in legs:
+            body = json.dumps({"summary": {"callId": call_id}, "stats": filler}).encode()
+            counts[await _post_report(host, int(port), rid, call_id, body)] += 1
+        await asyncio.sleep(max(0.0, 2.0 - (time.monotonic() - started)))
+    for ws, _, _ in legs:
+        ws.close()
+    return {"posted": sum(counts.values()), "by_status": {str(k): v for k, v in counts.items()}}
+
+
+async def _post_report(host: str, port: int, rid: str, call_id: str, body: bytes) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (
+        f"POST /call_report HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"x-call-report-id: {rid}\r\nx-call-id: {call_id}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    status = int((await reader.readline()).split()[1])
+    writer.close()
+    return status
+
+
 def _percentiles(values: list[float]) -> dict[str, Any]:
     values = sorted(values)
     q = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
@@ -429,6 +474,7 @@ def main() -> None:
         "http": http_rps,
         "revocation": revocation,
         "reattach": reattach,
+        "uploads": uploads,
     }[mode]
     result = uvloop.run(fn(**args))
     if mode != "hold":
