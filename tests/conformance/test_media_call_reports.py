@@ -4,15 +4,21 @@ agree with the pages' own ``getStats()``."""
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
+from tests.certs import make_ca_and_cert
+from tests.conformance.conftest import CHROMIUM, CHROMIUM_ARGS, PageServer
 from tests.conformance.test_browser import start, wait_event
 from tests.conformance.test_media import audio_flows, wait_state
+from tests.conformance.test_media_nginx import spki_hash
 from tests.harness import Voxgate
 from tests.rtc.conftest import Api, api_for
 
@@ -79,3 +85,41 @@ def test_both_legs_report_and_the_numbers_agree_with_get_stats(
         assert _near(quality["packets_received"], stats["packetsReceived"]), (name, quality)
         assert quality["rtt_ms_avg"] is not None and quality["mos"] is not None
     assert api.http.get(f"/call_reports/{reports[0]['id']}").json()["data"]["body"]["stats"]
+
+
+def test_over_wss_the_sdk_posts_its_reports_over_https(
+    make_server: type[Voxgate], browser: Browser, pages: PageServer, tmp_path: Path
+) -> None:
+    """The demo-style deployment: TLS on voxgate itself (--tls-cert/--tls-key); the SDK signals
+    over wss:// and posts its reports to https://<the same host>/call_report."""
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    vg = make_server(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca).start()
+    trusting = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki_hash(cert)}"],
+        headless=True,
+    )
+    try:
+        http = httpx.Client(
+            base_url=vg.base_url,
+            headers={"Authorization": f"Bearer {vg.api_key}"},
+            verify=ssl.create_default_context(cafile=str(ca)),
+        )
+        api = Api(vg, http)
+        conn = api.connection()
+        alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
+        alice, bob = trusting.new_page(), trusting.new_page()
+        for page, cred in ((alice, alice_cred), (bob, bob_cred)):
+            page.goto(pages.origin + "/harness.html")
+            start(page, vg, login_token=api.token(cred["id"]), **REPORTS)
+            wait_event(page, "telnyx.ready")
+        assert alice.evaluate("() => window.vxSockets[0].url").startswith("wss://")
+        bob.evaluate("() => { window.vxAutoAnswer = true; }")
+        alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
+        wait_state(alice, "active")
+        audio_flows(alice)
+        call_id = alice.evaluate("() => Object.keys(window.vxCalls)[0]")
+        alice.evaluate("() => window.vxHangup()")
+        assert any(r["final"] for r in _reports(api, call_id))
+    finally:
+        trusting.close()

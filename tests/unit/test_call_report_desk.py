@@ -1,0 +1,34 @@
+"""The call report desk's time rule: a session's reports are taken for a while after it ended,
+then refused as expired (the clock is the only thing faked here: 15 minutes cannot be waited)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from voxgate.domain.callquality import report_id
+from voxgate.gateway.call_reports import GRACE, CallReportDesk, Reporter
+from voxgate.gateway.front_door import HttpRequest
+from voxgate.services.audit import AuditLog
+from voxgate.store.sql import open_store
+
+KEY = b"k" * 32
+
+
+async def test_reports_of_an_ended_session_expire_after_the_grace(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/d.db")
+    audit = AuditLog(store)
+    desk = CallReportDesk(
+        KEY, store, audit, lambda _sessid: None, max_bytes=10_000, recordings=False
+    )
+    body = b'{"summary": {"callId": "c1"}, "stats": []}'
+    headers = {"x-call-report-id": report_id(KEY, "s1"), "x-call-id": "c1"}
+    request = HttpRequest("POST", "/call_report", headers, "127.0.0.1", body)
+    desk.ended(Reporter("s1", "cred-1", "conn-1", frozenset({"c1"})), time.time())
+    assert (await desk.handle(request)).status == 201  # just ended: still taken
+    desk.ended(Reporter("s1", "cred-1", "conn-1", frozenset({"c1"})), time.time() - GRACE - 1)
+    late = await desk.handle(request)
+    assert late.status == 403 and "expired" in late.body["errors"][0]["detail"]
+    assert (await store.list_call_reports("c1", None, 1, 10)).total == 1
+    await audit.close()
+    await store.close()
