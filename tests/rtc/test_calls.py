@@ -239,3 +239,34 @@ async def test_expiry_grace_lets_a_call_finish(make_server: type[Voxgate]) -> No
     closed = await alice.wait_for("closed", 5)  # the call ended, so the expired session does too
     assert closed.data["code"] == 4002
     await bob.close()
+
+
+async def test_the_live_endpoints_show_sessions_calls_and_counts(api: Api, server: Voxgate) -> None:
+    """What the console polls: GET /v2/sessions, /v2/calls and /v2/stats, from node reports."""
+    conn = api.connection()
+    a, b = api.credential(conn["id"]), api.credential(conn["id"])
+    alice, bob = await online(api, server.rtc_url, a), await online(api, server.rtc_url, b)
+    out = await alice.new_call(b["sip_username"], sdp="v=0 x")
+    incoming = await ring(bob)
+    await incoming.answer(sdp="v=0 y")
+    await out.wait_state("active")
+    calls: list[dict[str, Any]] = []
+    for _ in range(50):  # nodes report every 2 s
+        calls = [
+            c
+            for c in api.http.get("/calls").json()["data"]
+            if c["to"] == b["sip_username"] and c["state"] == "active"
+        ]
+        if calls:
+            break
+        await asyncio.sleep(0.2)
+    assert len(calls) == 1 and calls[0]["caller_node"] == calls[0]["callee_node"]
+    sessions = api.http.get("/sessions").json()
+    assert sessions["meta"]["total_sessions"] >= 2 and sessions["data"][0]["calls"] >= 1
+    minutes = api.http.get("/stats").json()["data"]
+    assert sum(m["logins_ok"] for m in minutes) >= 2 and minutes[-1]["sessions"] >= 2
+    mine = api.http.get("/registrations", params={"filter[connection_id]": conn["id"]}).json()
+    assert {r["credential_id"] for r in mine["data"]} == {a["id"], b["id"]}
+    await out.hangup()
+    await alice.close()
+    await bob.close()
