@@ -22,7 +22,8 @@ class Relay:
     def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
         self.target = (host, target_port)
         self.port = 0
-        self.accepted = 0
+        self.accepted = 0  # WebSocket connections relayed
+        self.requests = 0  # other HTTP connections relayed (the SDK's call reports)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
@@ -90,7 +91,12 @@ class Relay:
         except OSError:
             _reset(writer)
             return
-        self.accepted += 1
+        first = await reader.read(65536)
+        if first.startswith(b"GET "):
+            self.accepted += 1
+        else:
+            self.requests += 1
+        up_writer.write(first)
         pair = (writer, up_writer)
         self._pairs.append(pair)
         await asyncio.gather(
