@@ -4,21 +4,19 @@ agree with the pages' own ``getStats()``."""
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.certs import make_ca_and_cert
-from tests.conformance.conftest import CHROMIUM, CHROMIUM_ARGS, PageServer
+from tests.conformance.conftest import PageServer
 from tests.conformance.test_browser import start, wait_event
-from tests.conformance.test_media import audio_flows, wait_state
-from tests.conformance.test_media_nginx import spki_hash
+from tests.conformance.test_media import _call_between_pages, audio_flows, wait_state
+from tests.conformance.test_media_nginx import pages_of, trusting_browser
 from tests.harness import Voxgate
 from tests.rtc.conftest import Api, api_for
 
@@ -94,32 +92,9 @@ def test_over_wss_the_sdk_posts_its_reports_over_https(
     over wss:// and posts its reports to https://<the same host>/call_report."""
     ca, cert, key = make_ca_and_cert(tmp_path)
     vg = make_server(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca).start()
-    trusting = browser.browser_type.launch(
-        executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki_hash(cert)}"],
-        headless=True,
-    )
-    try:
-        http = httpx.Client(
-            base_url=vg.base_url,
-            headers={"Authorization": f"Bearer {vg.api_key}"},
-            verify=ssl.create_default_context(cafile=str(ca)),
-        )
-        api = Api(vg, http)
-        conn = api.connection()
-        alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-        alice, bob = trusting.new_page(), trusting.new_page()
-        for page, cred in ((alice, alice_cred), (bob, bob_cred)):
-            page.goto(pages.origin + "/harness.html")
-            start(page, vg, login_token=api.token(cred["id"]), **REPORTS)
-            wait_event(page, "telnyx.ready")
+    with trusting_browser(browser, cert) as trusting:
+        alice, _bob, _ = _call_between_pages(vg, pages_of(trusting, pages), **REPORTS)
         assert alice.evaluate("() => window.vxSockets[0].url").startswith("wss://")
-        bob.evaluate("() => { window.vxAutoAnswer = true; }")
-        alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-        wait_state(alice, "active")
-        audio_flows(alice)
         call_id = alice.evaluate("() => Object.keys(window.vxCalls)[0]")
         alice.evaluate("() => window.vxHangup()")
-        assert any(r["final"] for r in _reports(api, call_id))
-    finally:
-        trusting.close()
+        assert any(r["final"] for r in _reports(api_for(vg), call_id))

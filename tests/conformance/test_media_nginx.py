@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from tests.conformance.conftest import CHROMIUM, CHROMIUM_ARGS, PageServer
-from tests.conformance.test_browser import start, wait_event
-from tests.conformance.test_media import audio_flows, wait_state
+from tests.conformance.test_media import _call_between_pages
 from tests.harness import Voxgate
-from tests.nginx import Nginx, run_nginx
+from tests.nginx import run_nginx
 from tests.rtc.conftest import api_for
 
 pytestmark = pytest.mark.media
@@ -29,40 +30,45 @@ def spki_hash(cert: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+@contextmanager
+def trusting_browser(browser: Browser, cert: Path) -> Iterator[Browser]:
+    """A Chromium that trusts this certificate's key, and only it: the test CA is not in its
+    store, and WebSockets do not honour a context's ignore_https_errors."""
+    trusting = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki_hash(cert)}"],
+        headless=True,
+    )
+    try:
+        yield trusting
+    finally:
+        trusting.close()
+
+
+def pages_of(trusting: Browser, pages: PageServer) -> Callable[[Voxgate], Page]:
+    """``open_page`` for that browser: the test harness in a page of its own."""
+
+    def open_page(_vg: Voxgate) -> Page:
+        page = trusting.new_page()
+        page.goto(pages.origin + "/harness.html")
+        return page
+
+    return open_page
+
+
 def test_two_browsers_call_through_nginx(
     make_server: type[Voxgate], browser: Browser, pages: PageServer, tmp_path: Path
 ) -> None:
     vg = make_server(extra_args=["--trusted-proxies", "127.0.0.1/32"]).start()
-    with run_nginx(tmp_path, vg.api_port, vg.rtc_port) as nginx:
-        # The test CA is not in Chromium's store: this browser trusts nginx's key, and only it
-        # (WebSockets do not honour a context's ignore_https_errors).
-        trusting = browser.browser_type.launch(
-            executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={spki_hash(nginx.cert)}"],
-            headless=True,
-        )
-        try:
-            _call(vg, nginx, trusting, pages)
-        finally:
-            trusting.close()
-
-
-def _call(vg: Voxgate, nginx: Nginx, trusting: Browser, pages: PageServer) -> None:
-    api = api_for(vg)
-    conn = api.connection()
-    alice_cred, bob_cred = api.credential(conn["id"]), api.credential(conn["id"])
-    alice, bob = trusting.new_page(), trusting.new_page()
-    for page in (alice, bob):
-        page.goto(pages.origin + "/harness.html")
-    for page, cred in ((alice, alice_cred), (bob, bob_cred)):
-        start(page, vg, host=nginx.wss, login_token=api.token(cred["id"]))
-        wait_event(page, "telnyx.ready")
-    sockets = alice.evaluate("() => window.vxSockets.map(s => s.url)")
-    assert sockets and all(url.startswith(nginx.wss) for url in sockets)
-    bob.evaluate("() => { window.vxAutoAnswer = true; }")
-    alice.evaluate("dest => window.vxDial(dest)", bob_cred["sip_username"])
-    wait_state(alice, "active")
-    audio_flows(alice)
-    audio_flows(bob)
-    status = api.registration(conn["id"])
-    assert status["status"] == "Registered" and status["ip_address"] == "127.0.0.1"
+    with (
+        run_nginx(tmp_path, vg.api_port, vg.rtc_port) as nginx,
+        trusting_browser(browser, nginx.cert) as trusting,
+    ):
+        through = nginx.wss
+        alice, _bob, alice_cred = _call_between_pages(
+            vg, pages_of(trusting, pages), alice_host=through, bob_host=through
+        )  # audio both ways
+        sockets = alice.evaluate("() => window.vxSockets.map(s => s.url)")
+        assert sockets and all(url.startswith(nginx.wss) for url in sockets)
+        status = api_for(vg).registration(alice_cred["connection_id"])
+        assert status["status"] == "Registered" and status["ip_address"] == "127.0.0.1"

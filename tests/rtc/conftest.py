@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -69,10 +70,12 @@ def _keep_errors(response: httpx.Response) -> None:
 
 
 def api_for(vg: Voxgate) -> Api:
+    """REST as the test's admin; over https, trusting the server's test CA."""
     http = httpx.Client(
         base_url=vg.base_url,
         headers={"Authorization": f"Bearer {vg.api_key}"},
         event_hooks={"response": [_keep_errors]},
+        verify=ssl.create_default_context(cafile=str(vg.ca)) if vg.ca else True,
     )
     return Api(vg, http)
 

@@ -197,10 +197,7 @@ async def test_reports_come_over_https_when_the_socket_is_wss(
     ca, cert, key = make_ca_and_cert(tmp_path)
     vg = make_server(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca).start()
     tls = ssl.create_default_context(cafile=str(ca))
-    http = httpx.Client(
-        base_url=vg.base_url, headers={"Authorization": f"Bearer {vg.api_key}"}, verify=tls
-    )
-    api = Api(vg, http)
+    api = api_for(vg)
     cred = api.credential()
     async with websockets.connect(vg.rtc_url, ssl=tls) as ws:
         assert "result" in await ask(ws, "login", {"login_token": api.token(cred["id"])})
@@ -209,4 +206,4 @@ async def test_reports_come_over_https_when_the_socket_is_wss(
         await ask(ws, "telnyx_rtc.invite", invite)  # nobody there: the call ends at once
         taken = post(vg, reged["call_report_id"], "c-tls", report("c-tls", final=True), verify=tls)
         assert taken.status_code == 201
-    assert http.get("/call_quality/c-tls").json()["data"]["final"] is True
+    assert api.http.get("/call_quality/c-tls").json()["data"]["final"] is True

@@ -62,12 +62,7 @@ class LocalBus:
         return sorted(self._regs.get(principal, {}).values(), key=seniority)
 
     async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
-        return [
-            r
-            for held in self._regs.values()
-            for r in held.values()
-            if r.connection_id == connection_id
-        ]
+        return [r for r in await self.all_registrations() if r.connection_id == connection_id]
 
     async def all_registrations(self) -> list[Registration]:
         return [r for held in self._regs.values() for r in held.values()]

@@ -223,27 +223,33 @@ class RedisBus:
             _UNREGISTER, 1, self._k("regs", principal), session_id, principal, self._k("conn", "")
         )
 
-    async def registrations(self, principal: str) -> list[Registration]:
+    async def registrations(
+        self, principal: str, alive: dict[str, bool] | None = None
+    ) -> list[Registration]:
+        """``alive``: node liveness already looked up (a scan over many principals shares it)."""
+        alive = {} if alive is None else alive
         try:
             raw = await self._redis.hgetall(self._k("regs", principal))
             found = [Registration(**json.loads(v)) for v in raw.values()]
-            nodes = {r.node_id for r in found}
-            alive = {n for n in nodes if await self._alive(n)}
+            for node in {r.node_id for r in found} - alive.keys():
+                alive[node] = await self._alive(node)
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis lookup failed: {type(exc).__name__}") from exc
-        return sorted((r for r in found if r.node_id in alive), key=seniority)
+        return sorted((r for r in found if alive[r.node_id]), key=seniority)
 
     async def registrations_of_connection(self, connection_id: str) -> list[Registration]:
         principals = await self._redis.smembers(self._k("conn", connection_id))
-        found = [r for p in principals for r in await self.registrations(str(p))]
+        alive: dict[str, bool] = {}
+        found = [r for p in principals for r in await self.registrations(str(p), alive)]
         return [r for r in found if r.connection_id == connection_id]
 
     async def all_registrations(self) -> list[Registration]:
         found: list[Registration] = []
+        alive: dict[str, bool] = {}
         try:
             async for key in self._redis.scan_iter(match=self._k("regs", "*"), count=500):
                 principal = str(key).removeprefix(self._k("regs", ""))
-                found += await self.registrations(principal)
+                found += await self.registrations(principal, alive)
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis scan failed: {type(exc).__name__}") from exc
         return found

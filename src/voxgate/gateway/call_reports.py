@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
-
 from voxgate.domain.callquality import verify_report_id
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallReport
@@ -27,7 +25,6 @@ from voxgate.store.base import Store
 
 __all__ = ["CallReportDesk", "Reporter"]
 
-log = structlog.get_logger("voxgate.calls")
 RATE = 30  # uploads a minute per session (the SDK sends a few per call)
 GRACE = 900.0  # seconds a report is still taken after its session ended
 CORS = [

@@ -188,7 +188,7 @@ class CallRouter:
 
     async def _fail(self, link: Link, cause: str) -> None:
         await self._tell(link.caller, lambda c, k, now: c.failed(k, cause))
-        await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
+        await self._hangup(link, cause)
 
     # -- relaying --------------------------------------------------------------------------
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None:
@@ -225,10 +225,8 @@ class CallRouter:
         undecided = link.fork and not link.answered  # the caller's side reports on forks
         if out.kind == "bye":
             self._unlink(link, key)
-            cause = out.cause.lower()
             if not undecided:
-                hangup = {"state": "hangup", "hangup_cause": cause}
-                await self._report(link, "call.hangup", hangup)
+                await self._hangup(link, out.cause)
             if link.assistant is not None:
                 await link.assistant.close()
         if link.assistant is not None:
@@ -287,8 +285,7 @@ class CallRouter:
         del link.forks[frm]
         if link.forks:
             return False
-        cause = str(params.get("cause") or "NORMAL_CLEARING").lower()
-        await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause})
+        await self._hangup(link, str(params.get("cause") or "NORMAL_CLEARING"))
         return True
 
     async def on_node_message(self, msg: NodeMessage) -> None:
@@ -366,11 +363,7 @@ class CallRouter:
                 del self._orphaned[key]
                 self._unlink(link, key)
                 await self._tell(key, lambda c, k, _now: c.relayed(k, "bye", _GONE))
-                await self._report(
-                    link,
-                    "call.hangup",
-                    {"state": "hangup", "hangup_cause": "recovery_on_timer_expire"},
-                )
+                await self._hangup(link, str(_GONE["cause"]))
 
     def release(self, sessid: str) -> None:
         """Another node took this session over: forget its links, say nothing to anyone."""
@@ -395,3 +388,6 @@ class CallRouter:
 
     async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None:
         await self.events.report(link.call, event_type, extra)
+
+    async def _hangup(self, link: Link, cause: str) -> None:
+        await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})
