@@ -1,20 +1,33 @@
-"""``make bench``: every figure against its same-run baseline; a table, then the reports.
+"""``make bench``: every figure against its same-run baseline, interleaved and repeated; a line
+per figure, then the reports, then README's Performance table rewritten from them.
 
-Servers run pinned to core 0 and the load generator to core 1 (``taskset``, when present), all on
-loopback, every loop bounded. ``BENCH_SCALE=0.1`` shrinks every size for a quick look.
+Servers run pinned to core 0 and the load generator to core 1, all on loopback, every loop
+bounded. ``BENCH_SCALE=0.1`` shrinks every size for a quick look; ``BENCH_REPEATS`` sets the
+samples per figure (3 at least for a report README may show); ``BENCH_HOG=<figure>`` runs one
+baseline sample of that figure beside a CPU hog, to watch it come out "unstable";
+``BENCH_ONLY=logins,rest_tokens`` runs only the figures so named. Only a full run (scale 1, 3
+samples or more, no hog, every figure) writes ``latest.json`` and README's table.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import figures, report
+from bench import core_figures, figures, machine, readme, report, rest
 from bench.figures import Row, Target
-from bench.harness import SCALE, n, provision, start_voxgate
+from bench.harness import LOAD_CORE, SCALE, settle, start_voxgate
+from bench.stats import HOG, REPEATS
+
+ONLY = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
+
+
+def chosen(figure: Callable[..., object]) -> bool:
+    return not ONLY or figure.__name__ in ONLY  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -22,27 +35,57 @@ def main() -> None:
     key = "KEYbench" + os.urandom(8).hex()
     rows: list[Row] = []
 
-    def record(row: Row) -> Row:
-        rows.append(row)
-        report.show(row)
-        return row
+    def record(*measured: Row) -> None:
+        for row in measured:
+            rows.append(row)
+            report.show(row)
 
-    print(f"voxgate bench on {platform.node()} ({os.cpu_count()} cores), scale {SCALE}", flush=True)
+    if (os.cpu_count() or 1) > 1:  # orchestration and sampling stay off the servers' core
+        os.sched_setaffinity(0, {LOAD_CORE})
+    before = machine.facts()
+    print(
+        f"voxgate bench on {before['host']}: {before['cpu']}, {before['cores']} cores,"
+        f" scale {SCALE}, {REPEATS} samples each{f', hog on {HOG!r}' if HOG else ''}",
+        flush=True,
+    )
+    print(f"  load average {before['load_average']}; busy: {before['busy_processes']}")
+    machine.WATCH.start()
     server, api, rtc = start_voxgate(work, key)
     try:
-        creds = provision(api, key, n(200) if SCALE < 1 else 200)
-        target = Target(work, key, server, api, rtc, creds)
+        target = Target.provisioned(work, key, server, api, rtc)
         for figure in figures.FIGURES:
-            record(figure(target))
-        one_node = record(figures.revocation(target))
+            if chosen(figure):
+                settle(server.proc.pid)
+                record(figure(target))
+        if chosen(rest.rest_tokens):
+            settle(server.proc.pid)
+            record(*rest.rest_tokens(target))
     finally:
         server.stop()
-    record(figures.revocation_two_nodes(work, key, one_node))
-    record(figures.detached_memory())
-    record(figures.expiry_tracking())
-    record(figures.password_timing())
-    as_json, as_md = report.write(rows)
+    if chosen(figures.revocation_two_nodes):
+        record(figures.revocation_two_nodes(work, key))
+    with core_figures.pinned_here():
+        machine.WATCH.track("bench process (core figures)", os.getpid(), threading.get_native_id())
+        for core_figure in core_figures.CORE_FIGURES:
+            if chosen(core_figure):
+                record(core_figure())
+    after = machine.facts()
+    facts = {
+        **{k: v for k, v in before.items() if k not in ("load_average", "busy_processes")},
+        "load_before": before["load_average"],
+        "load_after": after["load_average"],
+        "busy_before": before["busy_processes"],
+        "busy_after": after["busy_processes"],
+        "ran_on": machine.WATCH.stop(),
+    }
+    official = SCALE >= 1 and REPEATS >= 3 and not HOG and not ONLY
+    as_json, as_md = report.write(rows, facts, REPEATS, official=official)
     print(f"\nwrote {as_json} and {as_md}")
+    if official:
+        readme.update()
+        print("README.md: Performance table rewritten from it")
+    else:
+        print("README.md left alone: only a full-scale run of 3 samples or more, without a hog")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,75 +1,139 @@
-"""The bench's outputs: a line per figure as it is measured, then JSON and Markdown reports."""
+"""The bench's outputs: a line per figure as it is measured, then ``latest.json`` (every sample,
+the machine's facts) and a dated Markdown report whose table is the one README shows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench.figures import Row
 from bench.harness import ROOT, SCALE
+from bench.stats import SPREAD_LIMIT, Measured
 
-__all__ = ["RESULTS", "show", "write"]
+__all__ = ["LATEST", "RESULTS", "as_dict", "figure_text", "show", "table", "write"]
 
 RESULTS = ROOT / "bench" / "results"
+LATEST = RESULTS / "latest.json"
+
+
+def number(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def figure_text(measured: dict[str, Any], unit: str) -> str:
+    """``2,202 /s (2,150-2,260)``: the median, then min-max when there was more than one."""
+    samples = measured["samples"]
+    text = f"{number(measured['median'])} {unit}".strip()
+    if len(samples) > 1:
+        text += f" ({number(min(samples))}-{number(max(samples))})"
+    return text
+
+
+def _measured(m: Measured | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {
+        "median": round(m.median, 3),
+        "samples": [round(s, 3) for s in m.samples],
+        "spread": round(m.spread, 3),
+        "stable": m.stable,
+    }
+
+
+def as_dict(row: Row) -> dict[str, Any]:
+    ratio = row.ratio
+    return {
+        "figure": row.figure,
+        "value": _measured(row.value),
+        "unit": row.unit,
+        "baseline": _measured(row.baseline),
+        "baseline_unit": row.baseline_unit,
+        "ratio": None if ratio is None else round(ratio, 3),
+        "paired_ratios": None if row.paired is None else [round(x, 3) for x in row.paired.samples],
+        "floor": row.floor,
+        "verdict": row.verdict,
+        "note": row.note,
+    }
+
+
+def ratio_text(f: dict[str, Any]) -> str:
+    """The ratio of the medians, then the range of the paired ratios."""
+    if f["ratio"] is None:
+        return "-"
+    paired = f.get("paired_ratios")
+    return f"{f['ratio']:.2f}" + (f" ({min(paired):.2f}-{max(paired):.2f})" if paired else "")
 
 
 def show(row: Row) -> None:
-    base = "-" if row.baseline is None else f"{row.baseline:.1f}"
-    ratio = f"{row.ratio:.2f}" if row.ratio else "-"
-    verdict = "" if row.meets_floor is None else ("OK" if row.meets_floor else "MISSED")
+    f = as_dict(row)
+    base = "-" if f["baseline"] is None else figure_text(f["baseline"], f["baseline_unit"])
+    ratio = ratio_text(f)
     print(
-        f"  {row.figure:<38} {row.value:>10.1f} {row.unit:<10} baseline {base:>9}"
-        f" {row.baseline_unit:<10} ratio {ratio:>5}  floor {row.floor} {verdict}",
+        f"  {f['figure']:<42} {figure_text(f['value'], f['unit']):<30} vs {base:<36}"
+        f" ratio {ratio:<16} {f['verdict'].upper()}",
         flush=True,
     )
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def write(rows: list[Row]) -> tuple[Path, Path]:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC)
-    figures = [
-        {
-            **asdict(r),
-            "value": round(r.value, 3),
-            "baseline": _rounded(r.baseline),
-            "ratio": _rounded(r.ratio),
-        }
-        for r in rows
-    ]
-    report = {
-        "when": stamp.isoformat(),
-        "machine": {
-            "host": platform.node(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "scale": SCALE,
-        "figures": figures,
-    }
-    as_json = RESULTS / "latest.json"
-    as_json.write_text(json.dumps(report, indent=2))
+def table(report: dict[str, Any]) -> str:
+    """The Markdown table, the machine and the notes, from a report's JSON only (README's
+    Performance section shows exactly this)."""
     lines = [
-        f"# voxgate bench, {stamp:%Y-%m-%d %H:%M} UTC",
-        "",
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, scale {SCALE}.",
-        "",
-        "| figure | value | baseline | ratio | floor | met |",
+        "| figure | voxgate: median (min-max) | baseline, same run | ratio (paired) | floor"
+        " | verdict |",
         "|---|---|---|---|---|---|",
     ]
-    for f in figures:
-        met = {True: "yes", False: "no"}.get(f["meets_floor"], "-")
+    for f in report["figures"]:
+        base = "-" if f["baseline"] is None else figure_text(f["baseline"], f["baseline_unit"])
+        ratio = ratio_text(f)
+        verdict = f["verdict"] if f["verdict"] == "met" else f"**{f['verdict']}**"
         lines.append(
-            f"| {f['figure']} | {f['value']} {f['unit']} | {f['baseline']} {f['baseline_unit']}"
-            f" | {f['ratio']} | {f['floor']} | {met} ({f['note']}) |"
+            f"| {f['figure']} | {figure_text(f['value'], f['unit'])} | {base} | {ratio}"
+            f" | {f['floor']} | {verdict} |"
         )
-    as_md = RESULTS / f"{stamp:%Y-%m-%d}.md"
-    as_md.write_text("\n".join(lines) + "\n")
+    m = report["machine"]
+    ran = "; ".join(
+        f"{role} on {', '.join(map(str, c['ran_on'])) or '?'}" for role, c in m["ran_on"].items()
+    )
+    lines += [
+        "",
+        f"Measured {report['when'][:16].replace('T', ' ')} UTC on {m['cpu']}, {m['cores']} cores,"
+        f" Python {m['python']}, scale {report['scale']}, {report['repeats']} samples of each,"
+        f" interleaved; unstable: a spread over {report['spread_limit']:.0%}. Load average"
+        f" {' / '.join(map(str, m['load_before']))} before,"
+        f" {' / '.join(map(str, m['load_after']))} after. Cores each process ran on (read"
+        f" back): {ran}. Other busy processes at the start:"
+        f" {', '.join(m['busy_before']) or 'none'}; at the end:"
+        f" {', '.join(m['busy_after']) or 'none'}.",
+        "",
+        *(f"- {f['figure']}: {f['note']}" for f in report["figures"] if f["note"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    rows: list[Row], machine: dict[str, Any], repeats: int, *, official: bool
+) -> tuple[Path, Path]:
+    """``official``: a full-scale run, what README shows (``latest.json``, committed); any other
+    run (scaled down, a hog) goes to ``trial.json``, which nothing reads."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC)
+    report = {
+        "when": stamp.isoformat(),
+        "machine": machine,
+        "scale": SCALE,
+        "repeats": repeats,
+        "spread_limit": SPREAD_LIMIT,
+        "figures": [as_dict(r) for r in rows],
+    }
+    as_json = LATEST if official else RESULTS / "trial.json"
+    as_json.write_text(json.dumps(report, indent=2) + "\n")
+    as_md = RESULTS / (f"{stamp:%Y-%m-%d-%H%M}.md" if official else "trial.md")
+    as_md.write_text(f"# voxgate bench, {stamp:%Y-%m-%d %H:%M} UTC\n\n{table(report)}")
     return as_json, as_md

@@ -122,29 +122,32 @@ class RequestObserver:
                 ]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                elapsed = time.perf_counter() - started
-                route = scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                key = (scope["method"], path, status)
-                children = self._children.get(key)
-                if children is None:  # labels() takes a lock and a lookup; keep the children
-                    children = (
-                        metrics.HTTP_REQUESTS.labels(key[0], path, str(status)),
-                        metrics.HTTP_LATENCY.labels(key[0], path),
-                    )
-                    if len(self._children) < 10_000:
-                        self._children[key] = children
-                children[0].inc()
-                children[1].observe(elapsed)
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    client=(scope.get("client") or ("",))[0],  # behind a proxy: the one it names
-                    status=status,
-                    ms=round(elapsed * 1000, 2),
+        # bind/reset rather than ``bound_contextvars``: the same, without a generator-based
+        # context manager per request (REST mint profile)
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            key = (scope["method"], path, status)
+            children = self._children.get(key)
+            if children is None:  # labels() takes a lock and a lookup; keep the children
+                children = (
+                    metrics.HTTP_REQUESTS.labels(key[0], path, str(status)),
+                    metrics.HTTP_LATENCY.labels(key[0], path),
                 )
+                if len(self._children) < 10_000:
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(elapsed)
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                client=(scope.get("client") or ("",))[0],  # behind a proxy: the one it names
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**bound)

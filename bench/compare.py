@@ -1,0 +1,54 @@
+"""``python -m bench.compare A.json B.json``: do two bench runs agree?
+
+A row stable in both runs agrees when each run's median lies inside the other's printed
+min-max. Unstable rows are listed but not compared: their ranges already say the machine moved.
+Exits 1 when a row stable in both disagrees.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.report import figure_text
+
+__all__ = ["agree", "main"]
+
+
+def _inside(value: float, measured: dict[str, Any]) -> bool:
+    return bool(min(measured["samples"]) <= value <= max(measured["samples"]))
+
+
+def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _inside(a["median"], b) and _inside(b["median"], a)
+
+
+def main(first: Path, second: Path) -> int:
+    one, two = (json.loads(p.read_text()) for p in (first, second))
+    by_name = {f["figure"]: f for f in two["figures"]}
+    disagreeing = 0
+    print(f"| figure | {one['when'][:16]} | {two['when'][:16]} | agree |")
+    print("|---|---|---|---|")
+    for f in one["figures"]:
+        g = by_name.get(f["figure"])
+        if g is None:
+            continue
+        cells = [figure_text(x["value"], x["unit"]) for x in (f, g)]
+        stable = f["verdict"] != "unstable" and g["verdict"] != "unstable"
+        if not stable:
+            answer = "not compared (unstable)"
+        elif agree(f["value"], g["value"]) and (
+            f["baseline"] is None or agree(f["baseline"], g["baseline"])
+        ):
+            answer = "yes"
+        else:
+            answer = "**no**"
+            disagreeing += 1
+        print(f"| {f['figure']} | {cells[0]} | {cells[1]} | {answer} |")
+    return 1 if disagreeing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -1,0 +1,39 @@
+"""README's Performance table, rewritten from ``bench/results/latest.json`` (``make bench`` runs
+this after measuring; ``python -m bench.readme`` redoes it alone). Hand-edited figures drifted
+from what was measured; now the only way to change them is to measure again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.harness import ROOT
+from bench.report import LATEST, table
+
+__all__ = ["BEGIN", "END", "README", "generated", "update"]
+
+README = ROOT / "README.md"
+BEGIN = "<!-- bench table: written by `make bench` from bench/results/latest.json; do not edit -->"
+END = "<!-- end of bench table -->"
+
+
+def generated(readme: str) -> str:
+    """What README holds between the markers."""
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    return readme[start:end].strip("\n") + "\n"
+
+
+def update(readme: Path = README, latest: Path = LATEST) -> None:
+    text = readme.read_text()
+    fresh = table(json.loads(latest.read_text()))
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    readme.write_text(text[:start] + "\n" + fresh + "\n" + text[end:])
+
+
+if __name__ == "__main__":
+    update()
+    print(
+        f"{README.name}: Performance table rewritten from {LATEST.relative_to(ROOT)}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,133 @@
+"""The bench's own rules: what is called unstable, that a slowed baseline is, that the machine
+facts are read back, that heap work is counted, and that README shows what was measured."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bench import compare, machine, readme, report
+from bench.core_figures import _heap_work
+from bench.figures import Row
+from bench.stats import SPREAD_LIMIT, Measured, cpu_hog, rounds, verdict
+
+
+def test_spread_is_the_range_over_the_median() -> None:
+    m = Measured((90.0, 100.0, 110.0))
+    assert (m.median, m.low, m.high) == (100.0, 90.0, 110.0)
+    assert m.spread == pytest.approx(0.2)
+    assert m.stable  # exactly at the limit
+    assert not Measured((90.0, 100.0, 111.0)).stable
+    assert Measured.once(5.0).spread == 0.0
+
+
+def test_unstable_is_neither_met_nor_missed() -> None:
+    steady, moving = Measured((10.0, 10.5, 10.2)), Measured((10.0, 14.0, 10.2))
+    assert verdict(True, steady, steady) == "met"
+    assert verdict(False, steady, steady) == "missed"
+    assert verdict(None, steady, None) == "not judged"
+    assert verdict(True, steady, moving) == "unstable"
+    assert verdict(False, moving, steady) == "unstable"
+
+
+def _pinned_work_rate() -> float:
+    """Iterations per second of a fixed busy loop in a process pinned to core 0."""
+    code = (
+        "import os, time; os.sched_setaffinity(0, {0}); t = time.perf_counter()\n"
+        "for _ in range(10_000_000): pass\n"
+        "print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return 10_000_000 / float(out.stdout)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="pins to core 0 beside the test process")
+def test_a_baseline_slowed_by_a_hog_comes_out_unstable_not_met() -> None:
+    """The acceptance's deliberate slowdown: a CPU hog on the baseline's core for its second
+    sample halves that sample; the row is then unstable even though the medians say met."""
+    base, ours = rounds(
+        "hogged figure", _pinned_work_rate, _pinned_work_rate, repeats=3, hog="hogged"
+    )
+    others = [base.samples[0], base.samples[2]]
+    assert base.samples[1] < 0.75 * max(others), base.samples  # the hog really slowed it
+    assert base.spread > SPREAD_LIMIT
+    row = Row("hogged figure", ours, "/s", base, "/s", "x", met=True)
+    assert row.verdict == "unstable"
+
+
+def test_a_busy_process_is_named_in_the_machine_facts() -> None:
+    with cpu_hog(0):
+        busy = machine.busy_processes(0.5, threshold=50.0)
+    assert any(name.startswith("python") for name in busy), busy
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a second core to pin to")
+def test_the_cores_a_process_ran_on_are_read_back() -> None:
+    watch = machine.CoreWatch()
+    watch.start()
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 0.6: pass"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {1}),
+    )
+    watch.track("pinned child", child.pid)
+    child.wait()
+    time.sleep(0.1)
+    seen = watch.stop()
+    assert seen["pinned child"] == {"ran_on": [1], "allowed": ["1"]}
+
+
+def test_machine_facts_name_the_cpu_and_the_load() -> None:
+    facts = machine.facts()
+    assert facts["cpu"] and facts["cpu"] != "unknown"
+    assert len(facts["load_average"]) == 3
+    assert facts["cores"] == os.cpu_count()
+
+
+def test_heap_work_is_counted_and_grows_as_log_n() -> None:
+    small, _ = _heap_work(2_000, seed=1)
+    large, _ = _heap_work(20_000, seed=1)
+    log_ratio = math.log(20_000) / math.log(2_000)
+    assert small > math.log2(2_000)  # every pop sifts: at least log2 n comparisons
+    assert 1.0 < large / small <= log_ratio * 1.1
+
+
+def test_readme_shows_latest_json_byte_for_byte() -> None:
+    latest = json.loads(report.LATEST.read_text())
+    assert latest["scale"] == 1 and latest["repeats"] >= 3  # an official run
+    assert readme.generated(readme.README.read_text()) == report.table(latest)
+
+
+def test_latest_json_verdicts_follow_the_rule() -> None:
+    """No hand-edited verdicts: a row whose samples spread past the limit says unstable."""
+    for figure in json.loads(report.LATEST.read_text())["figures"]:
+        spreads = [m["spread"] for m in (figure["value"], figure["baseline"]) if m]
+        if any(s > SPREAD_LIMIT for s in spreads):
+            assert figure["verdict"] == "unstable", figure["figure"]
+        else:
+            assert figure["verdict"] in ("met", "missed", "not judged"), figure["figure"]
+
+
+def test_readme_update_rewrites_only_its_section(tmp_path: Path) -> None:
+    latest = json.loads(report.LATEST.read_text())
+    latest["figures"][0]["value"]["median"] = 123456.0
+    fake_latest = tmp_path / "latest.json"
+    fake_latest.write_text(json.dumps(latest))
+    page = tmp_path / "README.md"
+    page.write_text(f"# top\n\n{readme.BEGIN}\nstale\n{readme.END}\n\n## after\n")
+    readme.update(page, fake_latest)
+    text = page.read_text()
+    assert "stale" not in text and "123,456" in text
+    assert text.startswith("# top\n\n") and text.endswith(f"{readme.END}\n\n## after\n")
+    assert readme.generated(text) == report.table(latest)
+
+
+def test_two_runs_agree_when_each_median_is_inside_the_others_range() -> None:
+    a = {"median": 100.0, "samples": [95.0, 100.0, 104.0]}
+    assert compare.agree(a, {"median": 102.0, "samples": [98.0, 102.0, 110.0]})
+    assert not compare.agree(a, {"median": 106.0, "samples": [99.0, 106.0, 110.0]})
