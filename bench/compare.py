@@ -1,4 +1,4 @@
-"""``python -m bench.compare A.json B.json``: do two bench runs agree?
+"""``.venv/bin/python -m bench.compare A.json B.json``: do two bench runs agree?
 
 A row stable in both runs agrees when each run's median lies inside the other's printed
 min-max. Unstable rows are listed but not compared: their ranges already say the machine moved.

@@ -1,6 +1,6 @@
-"""README's Performance table, rewritten from ``bench/results/latest.json`` (``make bench`` runs
-this after measuring; ``python -m bench.readme`` redoes it alone). Hand-edited figures drifted
-from what was measured; now the only way to change them is to measure again."""
+"""README's Performance table, rewritten from ``bench/results/latest.json`` (``make bench``
+runs this after measuring; ``.venv/bin/python -m bench.readme`` redoes it alone). Hand-edited
+figures drifted from what was measured; now the only way to change them is to measure again."""
 
 from __future__ import annotations
 
