@@ -11,11 +11,17 @@ from pathlib import Path
 from bench.harness import ROOT
 from bench.report import LATEST, table
 
-__all__ = ["BEGIN", "END", "README", "generated", "update"]
+__all__ = ["BEGIN", "END", "PLACEHOLDER", "README", "expected", "generated", "update"]
 
 README = ROOT / "README.md"
 BEGIN = "<!-- bench table: written by `make bench` from bench/results/latest.json; do not edit -->"
 END = "<!-- end of bench table -->"
+PLACEHOLDER = "(no full `make bench` run is recorded yet: run it to fill this in)\n"
+
+
+def expected(latest: Path = LATEST) -> str:
+    """What README must show: the table of ``latest``, or, with none, that there is none."""
+    return table(json.loads(latest.read_text())) if latest.exists() else PLACEHOLDER
 
 
 def generated(readme: str) -> str:
@@ -26,7 +32,7 @@ def generated(readme: str) -> str:
 
 def update(readme: Path = README, latest: Path = LATEST) -> None:
     text = readme.read_text()
-    fresh = table(json.loads(latest.read_text()))
+    fresh = expected(latest)
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     readme.write_text(text[:start] + "\n" + fresh + "\n" + text[end:])
 

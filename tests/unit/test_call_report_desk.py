@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from voxgate.domain.callquality import report_id
-from voxgate.gateway.call_reports import GRACE, CallReportDesk, Reporter
+from voxgate.gateway.call_reports import GRACE, MAX_ENDED, CallReportDesk, Reporter
 from voxgate.gateway.front_door import HttpRequest
 from voxgate.services.audit import AuditLog
 from voxgate.store.sql import open_store
@@ -31,4 +31,24 @@ async def test_reports_of_an_ended_session_expire_after_the_grace(tmp_path: Path
     assert late.status == 403 and "expired" in late.body["errors"][0]["detail"]
     assert (await store.list_call_reports("c1", None, 1, 10)).total == 1
     await audit.close()
+    await store.close()
+
+
+async def test_ended_sessions_are_bounded_and_dropped_oldest_first(tmp_path: Path) -> None:
+    """Many more ended sessions than the cap, all within the grace (storms): the map stays at
+    the cap and keeps the newest. Each end is O(1): the old O(n) rebuild past the cap took
+    minutes for this loop (over the test's time limit)."""
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/d.db")
+    desk = CallReportDesk(
+        KEY, store, AuditLog(store), lambda _sessid: None, max_bytes=10_000, recordings=False
+    )
+    now = time.time()
+    total = MAX_ENDED + 20_000
+    for i in range(total):
+        desk.ended(Reporter(f"s{i}", "cred", "conn", frozenset()), now + i * 0.001)
+    assert len(desk._ended) == MAX_ENDED
+    assert "s0" not in desk._ended and f"s{total - 1}" in desk._ended
+    assert next(iter(desk._ended)) == f"s{total - MAX_ENDED}"
+    desk.ended(Reporter("last", "cred", "conn", frozenset()), now + GRACE + total)
+    assert list(desk._ended) == ["last"]  # every earlier one's grace is over
     await store.close()

@@ -27,6 +27,7 @@ __all__ = ["CallReportDesk", "Reporter"]
 
 RATE = 30  # uploads a minute per session (the SDK sends a few per call)
 GRACE = 900.0  # seconds a report is still taken after its session ended
+MAX_ENDED = 50_000  # ended sessions remembered for their late reports; the oldest go first
 CORS = [
     ("access-control-allow-origin", "*"),  # no cookies: the report id is the credential
     ("access-control-allow-methods", "POST, OPTIONS"),
@@ -64,10 +65,20 @@ class CallReportDesk:
         self._uploads: dict[str, list[float]] = {}
 
     def ended(self, reporter: Reporter, now: float) -> None:
-        """A session ended: its final reports may still be on their way."""
+        """A session ended: its final reports may still be on their way.
+
+        Kept in the order they ended, so the expired (and, past ``MAX_ENDED``, the oldest) are
+        dropped from the front: O(1) per session. Rebuilding the whole map on every end once
+        it held 50,000 made each end cost ~5 ms: after a 19,500-session drop and two storms,
+        a gateway spent minutes at 100 % CPU and logged in 13 clients a second (``make bench``).
+        """
+        self._ended.pop(reporter.sessid, None)  # ended again (a takeover): now the newest
         self._ended[reporter.sessid] = (reporter, now + GRACE)
-        if len(self._ended) > 50_000:
-            self._ended = {k: v for k, v in self._ended.items() if v[1] > now}
+        while self._ended:
+            oldest = next(iter(self._ended))
+            if self._ended[oldest][1] > now and len(self._ended) <= MAX_ENDED:
+                break
+            del self._ended[oldest]
 
     def body_limit(self, request: HttpRequest) -> int:
         return self.max_bytes if request.path in PATHS else 0
