@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bench.machine import WATCH
+from bench.machine import WATCH, cpu_seconds
 
 __all__ = [
     "PG_ADMIN",
@@ -75,11 +75,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(pid: int, limit: float = 120.0) -> float:

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WATCH", "CoreWatch", "busy_processes", "cpu_model", "facts", "load_average"]
+__all__ = [
+    "WATCH",
+    "CoreWatch",
+    "busy_processes",
+    "cpu_model",
+    "cpu_seconds",
+    "facts",
+    "load_average",
+]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -40,6 +48,16 @@ def _stat_fields(path: Path) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
+def _ticks(fields: list[str]) -> int:
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time ``pid`` has used so far (0 once it is gone)."""
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return 0.0 if fields is None else _ticks(fields) / _TICK
+
+
 def _cpu_ticks() -> dict[int, tuple[str, int]]:
     seen = {}
     for entry in Path("/proc").iterdir():
@@ -52,7 +70,7 @@ def _cpu_ticks() -> dict[int, tuple[str, int]]:
             name = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        seen[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
+        seen[int(entry.name)] = (name, _ticks(fields))
     return seen
 
 
