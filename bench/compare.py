@@ -1,7 +1,9 @@
 """``.venv/bin/python -m bench.compare A.json B.json``: do two bench runs agree?
 
 A row stable in both runs agrees when each run's median lies inside the other's printed
-min-max. Unstable rows are listed but not compared: their ranges already say the machine moved.
+min-max, widened by ``slack``: a memory figure whose samples span 0.01 KB must not be judged by
+its third decimal, which no reader sees and no machine holds still. The 20 % instability rule is
+untouched; the slack only stops a run from "disagreeing" by less than the table can show. Unstable rows are listed but not compared: their ranges already say the machine moved.
 Exits 1 when a row stable in both disagrees.
 """
 
@@ -14,11 +16,25 @@ from typing import Any
 
 from bench.report import figure_text
 
-__all__ = ["agree", "main"]
+__all__ = ["SLACK", "agree", "main", "slack"]
+
+
+SLACK = 0.01
+"""A range is widened by 1 % of the median (or half the printed step, if larger) on each side."""
+
+
+def slack(value: float) -> float:
+    """How far outside a range a median may lie and still agree: the larger of 1 % of it and
+    half the last digit the report prints (``number``)."""
+    size = abs(value)
+    step = 1.0 if size >= 100 else 0.1 if size >= 10 else 0.01
+    return max(SLACK * size, step / 2)
 
 
 def _inside(value: float, measured: dict[str, Any]) -> bool:
-    return bool(min(measured["samples"]) <= value <= max(measured["samples"]))
+    samples = measured["samples"]
+    give = slack(value)
+    return bool(min(samples) - give <= value <= max(samples) + give)
 
 
 def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:

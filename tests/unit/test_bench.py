@@ -180,3 +180,22 @@ def test_two_runs_agree_when_each_median_is_inside_the_others_range() -> None:
     a = {"median": 100.0, "samples": [95.0, 100.0, 104.0]}
     assert compare.agree(a, {"median": 102.0, "samples": [98.0, 102.0, 110.0]})
     assert not compare.agree(a, {"median": 106.0, "samples": [99.0, 106.0, 110.0]})
+
+
+def test_two_runs_agree_within_a_one_percent_or_printed_step_slack() -> None:
+    # Idle session memory, runs 1 and 2 of 2026-11-26: 17.1 KB (17.1-17.2) and 17.1 KB
+    # (17.0-17.3), baselines 15.0 and 14.9 KB: apart in the third decimal only.
+    assert compare.agree(
+        {"median": 17.14, "samples": [17.213, 17.116, 17.14]},
+        {"median": 17.052, "samples": [17.052, 17.012, 17.262]},
+    )
+    assert compare.agree(
+        {"median": 14.951, "samples": [14.946, 14.974, 14.951]},
+        {"median": 14.945, "samples": [14.947, 14.94, 14.945]},
+    )
+    assert compare.slack(2_000.0) == 20.0 and compare.slack(0.36) == 0.005
+    # A move past the slack still disagrees, however tight both runs were.
+    assert not compare.agree(
+        {"median": 17.14, "samples": [17.13, 17.14, 17.15]},
+        {"median": 17.5, "samples": [17.49, 17.5, 17.51]},
+    )
