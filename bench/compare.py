@@ -3,7 +3,8 @@
 A row stable in both runs agrees when each run's median lies inside the other's printed
 min-max, widened by ``slack``: a memory figure whose samples span 0.01 KB must not be judged by
 its third decimal, which no reader sees and no machine holds still. The 20 % instability rule is
-untouched; the slack only stops a run from "disagreeing" by less than the table can show. Unstable rows are listed but not compared: their ranges already say the machine moved.
+untouched; the slack only stops a run from "disagreeing" by less than the table can show.
+Unstable rows are listed but not compared: their ranges already say the machine moved.
 Exits 1 when a row stable in both disagrees.
 """
 
