@@ -9,6 +9,10 @@ NODE_DIR := tests/conformance
 NODE_MODULES := $(NODE_DIR)/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
 
+# Containers often set PYTHONDONTWRITEBYTECODE=1; then every Python process (each server and CLI
+# run a test starts) compiles SQLAlchemy and the rest from source again: ~2 s more per process.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: help run test lint format bench deps browser demo clean
 
 help:
@@ -22,7 +26,7 @@ $(UV):
 	@test -x "$(UV)" || ln -sf "$$(command -v uv)" "$(UV)" 2>/dev/null || true
 
 $(SYNCED): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 deps: $(SYNCED)
