@@ -65,10 +65,12 @@ def main() -> None:
     if chosen(figures.revocation_two_nodes):
         record(figures.revocation_two_nodes(work, key))
     with core_figures.pinned_here():
-        machine.WATCH.track("bench process (core figures)", os.getpid(), threading.get_native_id())
+        main_thread = os.getpid(), threading.get_native_id()
+        machine.WATCH.track("bench process (core figures)", *main_thread)
         for core_figure in core_figures.CORE_FIGURES:
             if chosen(core_figure):
                 record(core_figure())
+        machine.WATCH.untrack(*main_thread)
     after = machine.facts()
     facts = {
         **{k: v for k, v in before.items() if k not in ("load_average", "busy_processes")},

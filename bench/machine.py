@@ -108,6 +108,11 @@ class CoreWatch:
             self._pids[pid if tid is None else (pid, tid)] = role
         self._allowed.setdefault(role, set()).add(_allowed(pid if tid is None else tid))
 
+    def untrack(self, pid: int, tid: int | None = None) -> None:
+        """Stop watching: a thread pinned for a while is not charged with where it runs after."""
+        with self._lock:
+            self._pids.pop(pid if tid is None else (pid, tid), None)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +81,32 @@ def test_the_cores_a_process_ran_on_are_read_back() -> None:
     time.sleep(0.1)
     seen = watch.stop()
     assert seen["pinned child"] == {"ran_on": [1], "allowed": ["1"]}
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a second core to pin to")
+def test_a_thread_untracked_is_not_charged_with_where_it_runs_after() -> None:
+    """The bench pins its main thread for the core figures, then lets it go: only the pinned
+    stretch is reported (it once read "0, 1")."""
+    watch = machine.CoreWatch()
+    watch.start()
+    before = os.sched_getaffinity(0)
+    me = os.getpid(), threading.get_native_id()
+    try:
+        os.sched_setaffinity(0, {1})
+        watch.track("pinned stretch", *me)
+        _spin(0.4)
+        watch.untrack(*me)
+        os.sched_setaffinity(0, {0})
+        _spin(0.4)
+    finally:
+        os.sched_setaffinity(0, before)
+    assert watch.stop()["pinned stretch"]["ran_on"] == [1]
 
 
 def test_machine_facts_name_the_cpu_and_the_load() -> None:
