@@ -135,11 +135,11 @@ class CoreWatch:
                 tracked = list(self._pids.items())
             for pid, role in tracked:
                 cores = _threads_cores(pid)
-                if cores is None:
-                    with self._lock:
+                with self._lock:
+                    if cores is None:
                         self._pids.pop(pid, None)
-                    continue
-                self._cores.setdefault(role, set()).update(cores)
+                    elif pid in self._pids:  # read before any untrack: still where it was pinned
+                        self._cores.setdefault(role, set()).update(cores)
 
 
 def _threads_cores(pid: int | tuple[int, int]) -> set[int] | None:
