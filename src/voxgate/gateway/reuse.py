@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from voxgate.bus.base import Revoked
 from voxgate.domain.records import Connection, Grant
 from voxgate.domain.registrations import TokenReuse
-from voxgate.domain.timeutil import from_epoch, iso, utcnow
+from voxgate.domain.timeutil import from_epoch, iso
 from voxgate.services.control import ControlPlane
 from voxgate.webhooks import WebhookSender
 
@@ -47,9 +46,7 @@ class ReuseResponse:
         reason = "token presented from two addresses"
         if action is TokenReuse.REVOKE_TOKEN:  # refused from now on; its sessions end
             expires = from_epoch(grant.expires_at or 0.0)
-            await self.control.store.revoke_jti(jti, cred_id, expires, utcnow())
-            self.control.audit_log.record(cred_id, "token_revoked", {"jti": jti, "reason": reason})
-            await self.control.publish(Revoked((), reason, jtis=(jti,)))
+            await self.control.revoke_token(jti, cred_id, expires, reason)
         elif action is TokenReuse.DEACTIVATE_CREDENTIAL:
             await self.control.set_credential_active(cred_id, False)
 

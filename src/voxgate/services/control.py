@@ -313,9 +313,9 @@ class ControlPlane:
         cut_off: bool = False,
         expired: bool = False,
     ) -> None:
-        """The one way live sessions are ended: cut off every token minted so far (unless the
-        caller did, in the same write as its own change), audit each credential, then publish
-        so every node closes the sessions.
+        """The one way a credential's or connection's live sessions are ended: cut off every
+        token minted so far (unless the caller did, in the same write as its own change), audit
+        each credential, then publish so every node closes the sessions.
 
         ``expired``: time ran out rather than someone revoking (a call in progress may finish).
         """
@@ -331,6 +331,13 @@ class ControlPlane:
             *map(Principal.credential, credential_ids),
         )
         await self.publish(Revoked(principals, reason, expired=expired))
+
+    async def revoke_token(self, jti: str, cred_id: str, expires: datetime, reason: str) -> None:
+        """One token, not its credential (token reuse): refused from now until it would have
+        expired anyway, audited, and the sessions holding it end on every node."""
+        await self.store.revoke_jti(jti, cred_id, expires, utcnow())
+        self.audit_log.record(cred_id, "token_revoked", {"jti": jti, "reason": reason})
+        await self.publish(Revoked((), reason, jtis=(jti,)))
 
     @staticmethod
     def _cutoff() -> datetime:
