@@ -1,4 +1,5 @@
-"""``.venv/bin/python -m bench.compare A.json B.json``: do two bench runs agree?
+"""``.venv/bin/python -m bench.compare [A.json B.json]``: do two bench runs agree? Without
+arguments: the run before the last (``previous.json``) against the last (``latest.json``).
 
 A row stable in both runs agrees when each run's median lies inside the other's printed
 min-max, widened by ``slack``: a memory figure whose samples span 0.01 KB must not be judged by
@@ -15,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.report import figure_text
+from bench.report import LATEST, PREVIOUS, figure_text
 
-__all__ = ["SLACK", "agree", "main", "slack"]
+__all__ = ["SLACK", "NotAReport", "agree", "load", "main", "slack"]
 
 
 SLACK = 0.01
@@ -42,8 +43,26 @@ def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _inside(a["median"], b) and _inside(b["median"], a)
 
 
+class NotAReport(Exception):
+    """A path that is missing or is not a bench report: said in one line, not a traceback."""
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        report: dict[str, Any] = json.loads(path.read_text())
+        if not all(isinstance(f["value"]["samples"], list) for f in report["figures"]):
+            raise TypeError
+        report["when"] = str(report["when"])
+    except FileNotFoundError:
+        hint = " (written when a full make bench replaces latest.json)" if path == PREVIOUS else ""
+        raise NotAReport(f"{path}: no such file{hint}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise NotAReport(f"{path}: not a bench report (latest.json, previous.json)") from None
+    return report
+
+
 def main(first: Path, second: Path) -> int:
-    one, two = (json.loads(p.read_text()) for p in (first, second))
+    one, two = load(first), load(second)
     by_name = {f["figure"]: f for f in two["figures"]}
     disagreeing = 0
     print(f"| figure | {one['when'][:16]} | {two['when'][:16]} | agree |")
@@ -68,4 +87,10 @@ def main(first: Path, second: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    if len(sys.argv) not in (1, 3):
+        sys.exit("usage: python -m bench.compare [FIRST.json SECOND.json]")
+    runs = (Path(sys.argv[1]), Path(sys.argv[2])) if len(sys.argv) == 3 else (PREVIOUS, LATEST)
+    try:
+        sys.exit(main(*runs))
+    except NotAReport as e:
+        sys.exit(str(e))

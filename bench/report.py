@@ -12,10 +12,11 @@ from bench.figures import Row
 from bench.harness import ROOT, SCALE
 from bench.stats import SPREAD_LIMIT, Measured
 
-__all__ = ["LATEST", "RESULTS", "as_dict", "figure_text", "show", "table", "write"]
+__all__ = ["LATEST", "PREVIOUS", "RESULTS", "as_dict", "figure_text", "show", "table", "write"]
 
 RESULTS = ROOT / "bench" / "results"
 LATEST = RESULTS / "latest.json"
+PREVIOUS = RESULTS / "previous.json"
 
 
 def number(value: float) -> str:
@@ -120,8 +121,9 @@ def table(report: dict[str, Any]) -> str:
 def write(
     rows: list[Row], machine: dict[str, Any], repeats: int, *, official: bool
 ) -> tuple[Path, Path]:
-    """``official``: a full-scale run, what README shows (``latest.json``, committed); any other
-    run (scaled down, a hog) goes to ``trial.json``, which nothing reads."""
+    """``official``: a full-scale run, what README shows (``latest.json``, committed; the one
+    it replaces becomes ``previous.json``, so ``bench.compare`` can hold the two together); any
+    other run (scaled down, a hog) goes to ``trial.json``, which nothing reads."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC)
     report = {
@@ -133,6 +135,8 @@ def write(
         "figures": [as_dict(r) for r in rows],
     }
     as_json = LATEST if official else RESULTS / "trial.json"
+    if official and LATEST.exists():
+        LATEST.replace(PREVIOUS)
     as_json.write_text(json.dumps(report, indent=2) + "\n")
     as_md = RESULTS / (f"{stamp:%Y-%m-%d-%H%M}.md" if official else "trial.md")
     as_md.write_text(f"# voxgate bench, {stamp:%Y-%m-%d %H:%M} UTC\n\n{table(report)}")

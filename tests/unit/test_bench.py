@@ -16,6 +16,7 @@ import pytest
 from bench import compare, machine, readme, report
 from bench.core_figures import _heap_work
 from bench.figures import Row
+from bench.harness import ROOT
 from bench.stats import SPREAD_LIMIT, Measured, cpu_hog, rounds, verdict
 
 
@@ -226,3 +227,44 @@ def test_two_runs_agree_within_a_one_percent_or_printed_step_slack() -> None:
         {"median": 17.14, "samples": [17.13, 17.14, 17.15]},
         {"median": 17.5, "samples": [17.49, 17.5, 17.51]},
     )
+
+
+def test_an_official_run_keeps_the_one_it_replaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "LATEST", tmp_path / "latest.json")
+    monkeypatch.setattr(report, "PREVIOUS", tmp_path / "previous.json")
+    facts = _report([])["machine"]
+    report.write(ROWS, facts, 3, official=True)
+    first = json.loads((tmp_path / "latest.json").read_text())
+    report.write(ROWS[:1], facts, 3, official=True)
+    assert json.loads((tmp_path / "previous.json").read_text()) == first
+    report.write(ROWS, facts, 3, official=False)  # a trial: no move
+    assert json.loads((tmp_path / "previous.json").read_text()) == first
+    assert len(json.loads((tmp_path / "latest.json").read_text())["figures"]) == 1
+
+
+def test_the_last_two_committed_runs_agree_as_the_docs_say_to_check() -> None:
+    """The acceptance of two consecutive runs, kept standing: the command docs/architecture.md
+    shows, verbatim, on the committed previous.json and latest.json."""
+    done = subprocess.run(
+        [".venv/bin/python", "-m", "bench.compare"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("| yes |") >= 3  # the memory, heap and session rows at least
+
+
+def test_compare_refuses_what_is_not_a_report_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text('{"figures": [{"value": null}], "when": 1}')
+    for path, said in (
+        (tmp_path / "missing.json", "no such file"),
+        (tmp_path / "x.json", "not a bench report"),
+        (ROOT / "README.md", "not a bench report"),
+    ):
+        with pytest.raises(compare.NotAReport, match=said):
+            compare.load(path)
