@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.report import LATEST, PREVIOUS, figure_text
+from bench.report import LATEST, PREVIOUS, decimals, figure_text
 
 __all__ = ["SLACK", "NotAReport", "agree", "load", "main", "slack"]
 
@@ -27,10 +27,8 @@ SLACK = 0.01
 
 def slack(value: float) -> float:
     """How far outside a range a median may lie and still agree: the larger of 1 % of it and
-    half the last digit the report prints (``number``)."""
-    size = abs(value)
-    step = 1.0 if size >= 100 else 0.1 if size >= 10 else 0.01
-    return max(SLACK * size, step / 2)
+    half the last digit the report prints."""
+    return max(SLACK * abs(value), 10.0 ** -decimals(value) / 2)
 
 
 def _inside(value: float, measured: dict[str, Any]) -> bool:

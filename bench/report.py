@@ -12,19 +12,31 @@ from bench.figures import Row
 from bench.harness import ROOT, SCALE
 from bench.stats import SPREAD_LIMIT, Measured
 
-__all__ = ["LATEST", "PREVIOUS", "RESULTS", "as_dict", "figure_text", "show", "table", "write"]
+__all__ = [
+    "LATEST",
+    "PREVIOUS",
+    "RESULTS",
+    "as_dict",
+    "decimals",
+    "figure_text",
+    "show",
+    "table",
+    "write",
+]
 
 RESULTS = ROOT / "bench" / "results"
 LATEST = RESULTS / "latest.json"
 PREVIOUS = RESULTS / "previous.json"
 
 
+def decimals(value: float) -> int:
+    """How many decimals the report prints ``value`` with: about three significant digits."""
+    size = abs(value)
+    return 0 if size >= 100 else 1 if size >= 10 else 2
+
+
 def number(value: float) -> str:
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    return f"{value:,.{decimals(value)}f}"
 
 
 def figure_text(measured: dict[str, Any], unit: str) -> str:

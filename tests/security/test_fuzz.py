@@ -96,6 +96,10 @@ def _text(rng: random.Random, size: int) -> str:
     return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(size + 1)))
 
 
+def _id(rng: random.Random) -> Any:
+    return rng.choice([None, _text(rng, 8), rng.randint(0, 10**6)])
+
+
 def _scalar(rng: random.Random) -> Any:
     return rng.choice(
         [
@@ -123,7 +127,7 @@ def _grammar(rng: random.Random) -> dict[str, Any]:
     """The same shape as ``frames``: an id of any kind, mostly real methods, params maybe."""
     frame: dict[str, Any] = {
         "jsonrpc": "2.0",
-        "id": rng.choice([None, _text(rng, 8), rng.randint(0, 10**6)]),
+        "id": _id(rng),
         "method": rng.choice(METHODS) if rng.random() < 0.8 else _scalar(rng),
     }
     if rng.random() < 0.8:
@@ -151,7 +155,7 @@ def _mutated(rng: random.Random) -> dict[str, Any]:
             else:
                 node[key] = _value(rng)
     if rng.random() < 0.5:
-        frame["id"] = rng.choice([None, _text(rng, 8), rng.randint(0, 10**6)])
+        frame["id"] = _id(rng)
     return frame
 
 
