@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -58,6 +59,24 @@ class Settings:
     call_report_retention_days: float = 7.0
     call_report_max_bytes: int = 1024 * 1024
     call_recordings: bool = False  # accept the SDK's raw audio uploads (SECURITY.md)
+    # The SIP edge (Kamailio): off unless --sip. The domain is also the digest realm, which
+    # every stored HA1 is computed under: set it on every node, API included, before creating
+    # credentials (the CLI reads VOXGATE_SIP_DOMAIN too).
+    sip: bool = False
+    sip_edge: str = "managed"  # managed: voxgate runs Kamailio | external: a system service
+    sip_domain: str = field(default_factory=lambda: os.environ.get("VOXGATE_SIP_DOMAIN", ""))
+    sip_address: str = ""  # where Kamailio listens (default: --host)
+    sip_port: int = 5060  # UDP and TCP
+    sip_tls_port: int = 5061  # with --tls-cert/--tls-key
+    sip_ws_port: int = 7443  # SIP over WebSocket (RFC 7118); WSS with --tls-cert
+    sip_hook_port: int = 5090  # voxgate's verdict endpoint for Kamailio, on 127.0.0.1
+    sip_dir: Path = HOME / "sip"  # the generated configuration and Kamailio's runtime files
+    sip_kamailio: str = "kamailio"  # the binary (looked up on PATH and in /usr/sbin)
+    sip_flood_limit: int = 60  # SIP requests per source address per 2 s before it is banned
+
+    def sip_realm(self) -> str:
+        """The SIP domain and digest realm: ``--sip-domain``, else this machine's name."""
+        return self.sip_domain or socket.getfqdn()
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

@@ -40,7 +40,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         bus = LocalBus(node_id)
     await bus.start()
     ice = IceConfig(settings.turn_url, settings.stun_url, settings.turn_key(), settings.turn_ttl)
-    control = ControlPlane(store, bus, Sealer.from_file(settings.secret_file), ice=ice)
+    sealer = Sealer.from_file(settings.secret_file)
+    control = ControlPlane(store, bus, sealer, ice=ice, realm=settings.sip_realm())
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:

@@ -61,6 +61,20 @@ HELP = {
     "call_report_retention_days": "Days call reports are kept.",
     "call_report_max_bytes": "Largest call report accepted.",
     "call_recordings": "Accept the SDK's raw audio uploads (privacy: see SECURITY.md).",
+    "sip": "Run the SIP edge (Kamailio): SIP phones and SIP.js register with the credentials.",
+    "sip_edge": "managed (voxgate starts Kamailio) | external (a Kamailio service configured "
+    "by `voxgate sip config DIR`).",
+    "sip_domain": "SIP domain and digest realm (default: this machine's name); the same on "
+    "every node, API nodes included.",
+    "sip_address": "Address Kamailio listens on (default: --host).",
+    "sip_port": "SIP over UDP and TCP.",
+    "sip_tls_port": "SIP over TLS (with --tls-cert).",
+    "sip_ws_port": "SIP over WebSocket (RFC 7118); WSS with --tls-cert.",
+    "sip_hook_port": "Loopback port where Kamailio asks voxgate for verdicts.",
+    "sip_dir": "Kamailio's generated configuration and runtime files.",
+    "sip_kamailio": "The Kamailio binary.",
+    "sip_flood_limit": "SIP requests per source address per 2 s before Kamailio drops the "
+    "address for 5 minutes (0: no limit).",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }
@@ -74,6 +88,12 @@ def serve(**options: Any) -> None:
         raise typer.Exit(2)
     if options["role"] not in ("all", "api", "rtc"):
         typer.echo("error: --role must be all, api or rtc", err=True)
+        raise typer.Exit(2)
+    if options["sip"] and options["role"] == "api":
+        typer.echo("error: --sip runs on a gateway node (--role rtc or all)", err=True)
+        raise typer.Exit(2)
+    if options["sip_edge"] not in ("managed", "external"):
+        typer.echo("error: --sip-edge must be managed or external", err=True)
         raise typer.Exit(2)
     from voxgate.server import serve as run_server
 

@@ -82,11 +82,21 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             control = rt.control
             gateway = Gateway(settings, rt.bus, rt.logins, control.audit_log, control.store, signer)
             await gateway.start(settings.host, settings.rtc_port)
+        sip = None
+        if settings.sip and settings.serves_rtc:
+            from voxgate.sip.edge import SipEdge
+
+            sip = SipEdge(settings, rt.logins, rt.bus, rt.control.audit_log)
+            try:
+                await sip.start()
+            except BaseException:
+                await sip.stop()
+                raise
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)
         _freeze_startup_heap()
-        _announce(settings, gateway)
+        _announce(settings, gateway, sip.banner() if sip else [])
         if ready is not None:
             ready.set()
         stop = asyncio.Event()
@@ -96,6 +106,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("shutting down")
+        if sip is not None:
+            await sip.stop()
         if gateway is not None:
             await gateway.stop()
         if api_server is not None:
@@ -117,7 +129,7 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _announce(settings: Settings, gateway: object | None) -> None:
+def _announce(settings: Settings, gateway: object | None, sip: list[str]) -> None:
     lines = ["voxgate is running"]
     if settings.serves_api:
         scheme = "https" if settings.tls_cert else "http"
@@ -128,6 +140,7 @@ def _announce(settings: Settings, gateway: object | None) -> None:
         lines += [f"  signaling:  {scheme}://{settings.host}:{settings.rtc_port}"]
         turn = "TURN on" if settings.turn_url else "no TURN: calls across NATs need --turn-url"
         lines += [f"  media:      {turn} (README: Calls across NATs)"]
+        lines += sip
     # the CLI of this very installation, by full path: it works from any shell and directory
     installed = Path(sys.executable).with_name("voxgate")
     command = shlex.quote(str(installed)) if installed.exists() else "voxgate"

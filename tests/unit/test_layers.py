@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "assistants": {"domain", "audio"},
     "client": {"domain", "audio"},
     "api": {"domain", "auth", "store", "bus", "services", "metrics"},
+    "sip": {"domain", "auth", "store", "bus", "services", "config", "metrics"},
     "gateway": {
         "domain",
         "auth",

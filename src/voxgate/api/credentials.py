@@ -16,6 +16,7 @@ from voxgate.domain.errors import BadRequest, NotFound
 from voxgate.domain.records import CredentialStatus
 from voxgate.services.ice import credential_ice_servers
 from voxgate.services.schemas import CredentialCreate, CredentialUpdate, parse
+from voxgate.services.sip_secrets import reset_password
 from voxgate.store.base import CredentialFilter
 
 __all__ = ["router"]
@@ -86,17 +87,21 @@ async def delete(cred_id: str, request: Request) -> dict[str, Any]:
 @router.post("/{cred_id}/actions/{action}")
 async def action(cred_id: str, action: str, request: Request) -> dict[str, Any]:
     plane = control(request)
+    password = None
     if action == "activate":
         cred = await plane.set_credential_active(cred_id, True)
     elif action == "deactivate":
         cred = await plane.set_credential_active(cred_id, False)
     elif action == "revoke_tokens":
         cred = await plane.revoke_tokens(cred_id)
+    elif action == "reset_password":  # ours: a new SIP password (and digest), shown once
+        cred, password = await reset_password(plane, cred_id)
     else:
         raise NotFound(
-            "Unknown action; use activate, deactivate or revoke_tokens", pointer="/action"
+            "Unknown action; use activate, deactivate, revoke_tokens or reset_password",
+            pointer="/action",
         )
-    return {"data": render.credential(cred)}
+    return {"data": render.credential(cred, password)}
 
 
 @router.post(

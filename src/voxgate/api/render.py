@@ -161,6 +161,7 @@ def registration(reg: Registration) -> dict[str, Any]:
         "port": reg.port,
         "user_agent": reg.user_agent,
         "transport": reg.transport,
+        "contact": reg.contact or None,
         "registration_policy": reg.policy,
         "registered_at": instant(reg.registered_at),
         "expires_at": instant(reg.expires_at) if reg.expires_at else None,

@@ -26,6 +26,7 @@ from voxgate.services.schemas import (
     CredentialUpdate,
     parse,
 )
+from voxgate.services.sip_secrets import reset_password
 from voxgate.store.base import ConnectionFilter, CredentialFilter
 
 __all__ = ["audit"]
@@ -173,6 +174,18 @@ def _credential_action(verb: str, action: Callable[[Runtime, str], Awaitable[Any
 _credential_action("activate", lambda rt, cid: rt.control.set_credential_active(cid, True))
 _credential_action("deactivate", lambda rt, cid: rt.control.set_credential_active(cid, False))
 _credential_action("delete", lambda rt, cid: rt.control.delete_credential(cid))
+
+
+@credentials_app.command("reset-password")
+def credentials_reset_password(credential_id: str) -> None:
+    """A new SIP password (for SIP phones and password logins), shown only now; the
+    credential's live sessions and SIP registrations end, its tokens stay valid."""
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        cred, clear = await reset_password(rt.control, credential_id)
+        return render.credential(cred, clear)
+
+    print_json(run(go))
 
 
 # -- tokens, audit, assistants ------------------------------------------------------------

@@ -58,6 +58,7 @@ class Connection:
     settings: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    digest: bytes | None = None  # sealed SIP digest secret (auth/digest.py); never rendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class Credential:
     updated_at: datetime
     registration_policy: str | None = None  # None: the connection's
     max_registrations: int | None = None  # None: the connection's, else the policy's default
+    sip_digest: bytes | None = None  # sealed SIP digest secret (auth/digest.py); never rendered
 
     def is_expired(self, now: datetime) -> bool:
         return self.status == CredentialStatus.EXPIRED or self.expires_at <= now

@@ -68,6 +68,12 @@ class Registration:
     transport: str = "WSS"
     policy: str = "latest_wins"  # the rule it was admitted under (decides who rings)
     expires_at: float | None = None  # when the login behind it runs out (token or credential)
+    contact: str = ""  # a SIP registration's Contact URI (empty: a WebRTC session)
+
+    @property
+    def sip(self) -> bool:
+        """A SIP phone's contact, held by a SIP edge, rather than a WebRTC session."""
+        return bool(self.contact)
 
 
 @dataclass(frozen=True, slots=True)

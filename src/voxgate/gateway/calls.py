@@ -133,6 +133,8 @@ class CallRouter:
         cause for the caller. A local one must be connected and free."""
         found, busy = [], False
         for reg in ringing([r for r in regs if r.session_id != caller]):
+            if reg.sip:  # a SIP phone: calls across SIP and WebRTC come with the media relay
+                continue
             if reg.node_id == self.node_id:
                 callee = self.host.session(reg.session_id)
                 if callee is None:

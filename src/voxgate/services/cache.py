@@ -61,6 +61,9 @@ class TtlCache(Generic[V]):
         finally:
             self._reloading.pop(key, None)
 
+    def clear(self) -> None:
+        self.drop(*self._entries)
+
     def drop(self, *keys: str) -> None:
         self._drops += 1
         for key in keys:

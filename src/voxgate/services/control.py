@@ -44,6 +44,7 @@ from voxgate.services.schemas import (
     CredentialUpdate,
     deep_merge,
 )
+from voxgate.services.sip_secrets import SipSecrets
 from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
 
 __all__ = ["ControlPlane"]
@@ -62,12 +63,14 @@ class ControlPlane:
         sealer: Sealer,
         passwords: Passwords | None = None,
         ice: IceConfig | None = None,
+        realm: str = "voxgate",
     ) -> None:
         self.store = store
         self.bus = bus
         self.sealer = sealer
         self.passwords = passwords or Passwords()
         self.ice = ice or IceConfig((), (), None, None)
+        self.secrets = SipSecrets(self.passwords, sealer, realm)  # the SIP realm: HA1s use it
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
         self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
@@ -107,16 +110,16 @@ class ControlPlane:
         password = fields.pop("password", None) or ids.new_sip_password()
         name = fields.pop("connection_name")
         active = fields.pop("active", None)
-        now = utcnow()
+        now, conn_id = utcnow(), ids.new_connection_id()
         conn = Connection(
-            id=ids.new_connection_id(),
+            id=conn_id,
             connection_name=name,
             user_name=user_name,
-            password_hash=self.passwords.hash(password),
             active=True if active is None else bool(active),
             settings=deep_merge(CONNECTION_DEFAULTS, fields),
             created_at=now,
             updated_at=now,
+            **self.secrets.connection(conn_id, user_name, password),
         )
         await self.store.add_connection(conn)
         return conn, password
@@ -145,12 +148,15 @@ class ControlPlane:
         fields = body.model_dump(exclude_unset=True)
         changes: dict[str, Any] = {"updated_at": utcnow()}
         password = fields.pop("password", None)
-        if password is not None:
-            changes["password_hash"] = self.passwords.hash(password)
         for key in ("connection_name", "user_name", "active"):
             if key in fields and fields[key] is not None:
                 changes[key] = fields.pop(key)
             fields.pop(key, None)
+        user_name = changes.get("user_name", conn.user_name)
+        if password is not None:
+            changes.update(self.secrets.connection(conn_id, user_name, password))
+        elif user_name != conn.user_name:
+            changes["digest"] = None  # HA1 holds the user name: a new one needs the password
         changes["settings"] = deep_merge(conn.settings, fields)
         updated = await self.store.update_connection(conn_id, **changes)
         await self._changed_everywhere([], [conn_id])
@@ -184,14 +190,13 @@ class ControlPlane:
                 pointer="/connection_id",
             )
         expires_at = self._expiry(body.expires_at, now) or now + DEFAULT_CREDENTIAL_LIFETIME
-        password = ids.new_sip_password()
+        password, cred_id, user = ids.new_sip_password(), ids.new_uuid(), ids.new_sip_username()
         cred = Credential(
-            id=ids.new_uuid(),
+            id=cred_id,
             connection_id=body.connection_id,
             name=body.name if body.name is not None else spoken(now),
             tag=body.tag,
-            sip_username=ids.new_sip_username(),
-            sip_password_hash=self.passwords.hash(password),
+            sip_username=user,
             status=CredentialStatus.ACTIVE,
             expires_at=expires_at,
             tokens_valid_after=from_epoch(0),
@@ -199,6 +204,7 @@ class ControlPlane:
             updated_at=now,
             registration_policy=body.registration_policy,
             max_registrations=body.max_registrations,
+            **self.secrets.credential(cred_id, user, password),
         )
         await self.store.add_credential(cred)
         return cred, password

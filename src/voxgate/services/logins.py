@@ -115,6 +115,7 @@ class LoginService:
             ):
                 raise LoginFailed("Login Incorrect", subject=cred.id)
             self.throttle.success(keys)
+            await self._keep_digest(cred, password)
             return Grant(
                 "password",
                 Principal.credential(cred.id),
@@ -128,6 +129,7 @@ class LoginService:
         if not conn.active:
             raise LoginFailed("Login Incorrect")
         self.throttle.success(keys)
+        await self._keep_digest(conn, password)
         return Grant(
             "password",
             Principal.connection(conn.id),
@@ -137,6 +139,20 @@ class LoginService:
             None,
             admission=CONNECTION_LOGIN,
         )
+
+    async def _keep_digest(self, record: Credential | Connection, password: str) -> None:
+        """A record from before SIP digest secrets were kept (or from another realm) gets
+        one at its first password login: the password was just proven, so its phones can
+        register from now on without a reset."""
+        secrets = self.control.secrets
+        user = record.sip_username if isinstance(record, Credential) else record.user_name
+        if secrets.ha1(record, user, "MD5") is not None:
+            return
+        digest = secrets.digest(record.id, user, password)
+        if isinstance(record, Credential):
+            await self.control.store.update_credential(record.id, sip_digest=digest)
+        else:
+            await self.control.store.update_connection(record.id, digest=digest)
 
     async def anonymous_login(self, assistant_id: str, conversation_id: str | None) -> Grant:
         assistant = await self.control.store.get_assistant(assistant_id)

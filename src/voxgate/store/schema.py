@@ -74,6 +74,7 @@ connections = Table(
     Column("settings", JSON, nullable=False),
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
+    Column("digest", LargeBinary, nullable=True),  # sealed HA1s (auth/digest.py)
     Index("ix_connections_created_at", "created_at"),
     Index("ix_connections_name", "connection_name"),
 )
@@ -99,6 +100,7 @@ credentials = Table(
     Column("updated_at", Instant, nullable=False),
     Column("registration_policy", String(16), nullable=True),
     Column("max_registrations", Integer, nullable=True),
+    Column("sip_digest", LargeBinary, nullable=True),  # sealed HA1s (auth/digest.py)
     Index("ix_credentials_connection", "connection_id"),
     Index("ix_credentials_tag", "tag"),
     Index("ix_credentials_name", "name"),

@@ -1,0 +1,141 @@
+"""The SIP edge of one gateway node, put together: Kamailio (started and supervised here, or
+run by the system: ``--sip-edge external``), the hook it asks, the registrar and invite
+policy behind the hook, and the bus events that remove its contacts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import structlog
+import uvicorn
+
+from voxgate.bus.base import Bus
+from voxgate.config import Settings
+from voxgate.domain.errors import ConfigurationError
+from voxgate.services.audit import AuditLog
+from voxgate.services.logins import LoginService
+from voxgate.sip.engines import Engine, find_binary
+from voxgate.sip.hook import hook_app
+from voxgate.sip.invites import InvitePolicy
+from voxgate.sip.kamailio import KAMAILIO_PACKAGES, KamailioFiles, contacts_of
+from voxgate.sip.registrar import Registrar
+from voxgate.sip.rpc import KamailioRpc, RpcError
+
+__all__ = ["SipEdge"]
+
+log = structlog.get_logger("voxgate.sip")
+
+
+class _HookServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield  # voxgate's serve owns the signals
+
+
+class SipEdge:
+    def __init__(self, settings: Settings, logins: LoginService, bus: Bus, audit: AuditLog):
+        self.settings = settings
+        self.files = KamailioFiles.of(settings)
+        self.managed = settings.sip_edge == "managed"
+        self.rpc = KamailioRpc(self.files.rpc_socket)
+        self.registrar = Registrar(logins, bus, audit, self.rpc)
+        self.invites = InvitePolicy(self.registrar.identities, bus)
+        self.bus = bus
+        self.engine: Engine | None = None
+        self._hook: _HookServer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        if self.settings.sip_edge not in ("managed", "external"):
+            raise ConfigurationError("--sip-edge must be managed or external")
+        if self.managed:
+            binary = find_binary(self.settings.sip_kamailio, KAMAILIO_PACKAGES)
+            secret = self.files.write(binary)
+        else:
+            secret = self.files.read_secret()
+        app = hook_app(secret, self.registrar, self.invites)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.settings.sip_hook_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+        self._hook = _HookServer(config)
+        self._tasks.append(asyncio.create_task(self._hook.serve()))
+        while not self._hook.started:
+            if self._tasks[0].done():
+                await self._tasks[0]
+                raise ConfigurationError(f"SIP hook port {self.settings.sip_hook_port} is not free")
+            await asyncio.sleep(0.02)
+        if self.managed:
+            self.engine = Engine(
+                "kamailio",
+                self.files.argv(binary),
+                self.files.log,
+                self._answers,
+                on_restart=self._kamailio_restarted,
+            )
+            await self.engine.start()
+        elif not await self._answers():
+            log.warning(
+                "Kamailio's control socket does not answer", path=str(self.files.rpc_socket)
+            )
+        self.bus.subscribe(self.registrar.on_event)
+        hooks = getattr(self.bus, "on_reconnect", None)
+        if isinstance(hooks, list):
+            hooks.append(self.registrar.reclaim)
+        with contextlib.suppress(RpcError):
+            adopted = await self.registrar.adopt(
+                contacts_of(await self.rpc.call("ul.dump")), time.time()
+            )
+            if adopted:
+                log.info("SIP contacts adopted from Kamailio", contacts=adopted)
+        self._tasks.append(asyncio.create_task(self._sweep()))
+
+    async def _answers(self) -> bool:
+        try:
+            await self.rpc.call("core.version")
+        except RpcError:
+            return False
+        return True
+
+    async def _kamailio_restarted(self) -> None:
+        """A restarted Kamailio reloads its table from its own store (usrloc db_mode); what
+        it no longer holds leaves presence."""
+        held = {(c["aor"], c["contact"]) for c in contacts_of(await self.rpc.call("ul.dump"))}
+        for bid, binding in list(self.registrar.bindings.items()):
+            if (binding.aor, binding.reg.contact) not in held:
+                await self.registrar.drop(bid, "edge_restarted")
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_interval)
+            with contextlib.suppress(Exception):
+                await self.registrar.sweep(time.time())
+
+    async def stop(self) -> None:
+        for task in self._tasks[1:]:
+            task.cancel()
+        if self.engine is not None:
+            await self.engine.stop()
+        if self._hook is not None:
+            self._hook.should_exit = True
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.rpc.close()
+
+    def banner(self) -> list[str]:
+        s, domain = self.settings, self.files.domain
+        ws = "wss" if s.tls_cert else "ws"
+        lines = [
+            f"  SIP:        sip:<user>@{domain}  udp/tcp {self.files.address}:{s.sip_port}"
+            + (f", tls :{s.sip_tls_port}" if s.tls_cert else "")
+            + f", {ws}://{self.files.address}:{s.sip_ws_port}"
+            + ("" if self.managed else "  (external Kamailio)")
+        ]
+        return lines

@@ -1,0 +1,62 @@
+"""Who may call whom over SIP, decided by voxgate for Kamailio.
+
+An INVITE to ``sip:<sip_username>@<domain>`` reaches that identity's SIP contacts when the
+caller is one of ours and proved it (digest), or when the callee's connection admits calls from
+outside (``sip_uri_calling_preference``):
+
+| preference | no credentials, From one of our users | from anyone else |
+| --- | --- | --- |
+| ``disabled`` (default) | challenged (407) | refused (403) |
+| ``internal`` (and the seed's ``enabled``) | challenged (407) | challenged (407): ours only |
+| ``unrestricted`` | challenged (407) | admitted (flood limits per source address) |
+
+A callee registered only over WebRTC is answered 480 with a reason saying so; bridging SIP and
+WebRTC calls needs the media relay.
+"""
+
+from __future__ import annotations
+
+from voxgate.bus.base import Bus, BusUnavailable
+from voxgate.domain.registrations import ringing
+from voxgate.sip.identity import Identities
+from voxgate.sip.registrar import Verdict
+
+__all__ = ["InvitePolicy"]
+
+OPEN = "unrestricted"
+CHALLENGE = Verdict(407, "Proxy Authentication Required")
+
+
+class InvitePolicy:
+    def __init__(self, identities: Identities, bus: Bus) -> None:
+        self.identities = identities
+        self.bus = bus
+
+    async def decide(self, caller: str, callee: str, authenticated: bool, now: float) -> Verdict:
+        """``caller``: the digest user when ``authenticated``, else the From user (unproven).
+        200: Kamailio looks the callee's contacts up and relays."""
+        if authenticated:
+            ident = await self.identities.get(caller)
+            if ident is None or ident.refusal(now) is not None:
+                return Verdict(403, "Forbidden")
+        target = await self.identities.get(callee)
+        if not authenticated:
+            ours = await self.identities.get(caller) is not None
+            preference = target.sip_uri_calling if target is not None else "disabled"
+            if ours or preference == "internal" or preference == "enabled":
+                return CHALLENGE
+            if preference != OPEN or target is None:
+                return Verdict(403, "SIP URI calling is disabled")
+        if target is None:
+            return Verdict(404, "Not Found")
+        if target.refusal(now) is not None:
+            return Verdict(480, "Temporarily Unavailable")
+        try:
+            rung = ringing(await self.bus.registrations(target.principal))
+        except BusUnavailable:
+            return Verdict(503, "Presence service unavailable")
+        if not rung:
+            return Verdict(480, "Temporarily Unavailable")
+        if not any(r.sip for r in rung):
+            return Verdict(480, "Callee is on WebRTC: SIP to WebRTC calls need the media relay")
+        return Verdict(200)
