@@ -1,0 +1,273 @@
+"""Real SIP peers for the tests: sipp (Debian's sip-tester) scenarios and baresip phones, each a
+private process on loopback ports, and a reader of the edge's Kamailio location table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import socket
+import subprocess
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Voxgate, free_port
+
+DOMAIN = "voxgate.test"
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
+
+
+def free_udp_port() -> int:
+    """A port free for both UDP and TCP (sipp and baresip listen on both)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+@dataclass
+class SipNode:
+    """A voxgate with ``--sip`` and the ports it gave Kamailio."""
+
+    vg: Voxgate
+    sip_port: int
+    ws_port: int
+    hook_port: int
+
+    @property
+    def sip_dir(self) -> Path:
+        return self.vg.workdir / "sip"
+
+    def table(self) -> dict[str, list[dict[str, Any]]]:
+        """Kamailio's location table (``ul.dump`` on its control socket): AOR -> contacts."""
+        return asyncio.run(_dump(self.sip_dir / "kamailio-rpc.sock"))
+
+    def contacts(self, user: str) -> list[str]:
+        return [c["Address"] for c in self.table().get(user, [])]
+
+
+def sip_args(sip_port: int, ws_port: int, hook_port: int, workdir: Path) -> list[str]:
+    return [
+        "--sip",
+        "--sip-domain",
+        DOMAIN,
+        "--sip-port",
+        str(sip_port),
+        "--sip-ws-port",
+        str(ws_port),
+        "--sip-hook-port",
+        str(hook_port),
+        "--sip-dir",
+        str(workdir / "sip"),
+    ]
+
+
+def start_sip_node(vg_factory: type[Voxgate], **kwargs: Any) -> SipNode:
+    extra = list(kwargs.pop("extra_args", []))
+    sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
+    vg = vg_factory(**kwargs)
+    vg.extra_args = [*extra, *sip_args(sip_port, ws_port, hook_port, vg.workdir)]
+    vg.start()
+    return SipNode(vg, sip_port, ws_port, hook_port)
+
+
+async def _dump(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from voxgate.sip.rpc import KamailioRpc
+
+    rpc = KamailioRpc(path)
+    try:
+        dump = await rpc.call("ul.dump")
+    finally:
+        rpc.close()
+    table: dict[str, list[dict[str, Any]]] = {}
+    for domain in dump.get("Domains", []):
+        for aor in domain["Domain"].get("AoRs", []):
+            info = aor["Info"]
+            table[info["AoR"]] = [c["Contact"] for c in info.get("Contacts", [])]
+    return table
+
+
+def wait_for(check: Any, timeout: float = 10.0, step: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+# -- sipp ------------------------------------------------------------------------------------
+REGISTER = """\
+REGISTER sip:{domain} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@{domain}>;tag=[pid]-[call_number]
+To: <sip:{user}@{domain}>
+Call-ID: [call_id]
+CSeq: {cseq} REGISTER
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
+{auth}Max-Forwards: 70
+Expires: {expires}
+User-Agent: sipp-{user}
+Content-Length: 0
+"""
+
+
+def _send(message: str) -> str:
+    return f'  <send retrans="500"><![CDATA[\n{message}\n]]></send>\n'
+
+
+def register_scenario(
+    user: str, password: str | None, *, expect: int = 200, expires: int = 300
+) -> str:
+    """REGISTER, answer the 401 with the password (if given), expect ``expect``."""
+    steps = _send(REGISTER.format(domain=DOMAIN, user=user, cseq=1, auth="", expires=expires))
+    if password is None:
+        steps += f'  <recv response="{expect}"/>\n'
+    else:
+        steps += '  <recv response="401" auth="true"/>\n'
+        auth = f"[authentication username={user} password={password}]\n"
+        steps += _send(
+            REGISTER.format(domain=DOMAIN, user=user, cseq=2, auth=auth, expires=expires)
+        )
+        steps += f'  <recv response="{expect}"/>\n'
+    return _scenario(steps)
+
+
+def _scenario(steps: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="t">\n{steps}</scenario>\n'
+    )
+
+
+def loopback_address() -> str:
+    """An address of 127.0.0.0/8 of its own: failed digests count per source address, and one
+    test's failures must not lock out the next one."""
+    return f"127.{random.randint(1, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+
+
+@dataclass
+class Sipp:
+    workdir: Path
+    server_port: int
+    transport: str = "u1"  # u1 (UDP) | t1 (TCP)
+    port: int = field(default_factory=free_udp_port)
+    address: str = field(default_factory=loopback_address)
+    count: int = 0
+
+    def run(
+        self, scenario: str, *, timeout: float = 15.0, extra: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs one scenario to its end; a failure is a non-zero exit (sipp's own verdict)."""
+        self.count += 1
+        path = self.workdir / f"scenario{self.count}.xml"
+        path.write_text(textwrap.dedent(scenario))
+        cmd = [
+            SIPP,
+            f"127.0.0.1:{self.server_port}",
+            "-sf",
+            str(path),
+            "-m",
+            "1",
+            "-i",
+            self.address,
+            "-p",
+            str(self.port),
+            "-t",
+            self.transport,
+            "-timeout",
+            str(int(timeout)),
+            "-timeout_error",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(self.workdir / f"messages{self.count}.log"),
+            *extra,
+        ]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10)
+
+    def messages(self) -> str:
+        return (self.workdir / f"messages{self.count}.log").read_text(errors="replace")
+
+
+# -- baresip ---------------------------------------------------------------------------------
+@dataclass
+class Baresip:
+    """A baresip phone registered with ``user``/``password`` over ``transport``."""
+
+    workdir: Path
+    server_port: int
+    user: str
+    password: str
+    transport: str = "udp"
+    regint: int = 60
+    port: int = field(default_factory=free_udp_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Baresip:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config").write_text(
+            textwrap.dedent(
+                f"""\
+                poll_method epoll
+                sip_listen 127.0.0.1:{self.port}
+                audio_player aufile,/dev/null
+                audio_source ausine,440
+                audio_alert aufile,/dev/null
+                module_path /usr/lib/baresip/modules
+                module g711.so
+                module ausine.so
+                module aufile.so
+                module_app account.so
+                module_app menu.so
+                """
+            )
+        )
+        outbound = f"sip:127.0.0.1:{self.server_port};transport={self.transport}"
+        (self.workdir / "accounts").write_text(
+            f"<sip:{self.user}@{DOMAIN}>;auth_pass={self.password};"
+            f'outbound="{outbound}";regint={self.regint};answermode=auto\n'
+        )
+        (self.workdir / "contacts").write_text("")
+        log = (self.workdir / "baresip.log").open("ab")
+        self.proc = subprocess.Popen(
+            [BARESIP, "-f", str(self.workdir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def log(self) -> str:
+        return (self.workdir / "baresip.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def registrations(vg: Voxgate, key: str, **filters: str) -> list[dict[str, Any]]:
+    import httpx
+
+    params = {f"filter[{k}]": v for k, v in filters.items()}
+    res = httpx.get(
+        vg.base_url + "/registrations",
+        params=params,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=5,
+    )
+    res.raise_for_status()
+    return list(json.loads(res.text)["data"])
