@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import user_data_dir
@@ -60,11 +59,11 @@ class Settings:
     call_report_max_bytes: int = 1024 * 1024
     call_recordings: bool = False  # accept the SDK's raw audio uploads (SECURITY.md)
     # The SIP edge (Kamailio): off unless --sip. The domain is also the digest realm, which
-    # every stored HA1 is computed under: set it on every node, API included, before creating
-    # credentials (the CLI reads VOXGATE_SIP_DOMAIN too).
+    # every stored HA1 is computed under: a SIP node records it in the store, where API nodes
+    # and the CLI read it (runtime.py).
     sip: bool = False
     sip_edge: str = "managed"  # managed: voxgate runs Kamailio | external: a system service
-    sip_domain: str = field(default_factory=lambda: os.environ.get("VOXGATE_SIP_DOMAIN", ""))
+    sip_domain: str = ""
     sip_address: str = ""  # where Kamailio listens (default: --host)
     sip_port: int = 5060  # UDP and TCP
     sip_tls_port: int = 5061  # with --tls-cert/--tls-key
@@ -73,10 +72,6 @@ class Settings:
     sip_dir: Path = HOME / "sip"  # the generated configuration and Kamailio's runtime files
     sip_kamailio: str = "kamailio"  # the binary (looked up on PATH and in /usr/sbin)
     sip_flood_limit: int = 60  # SIP requests per source address per 2 s before it is banned
-
-    def sip_realm(self) -> str:
-        """The SIP domain and digest realm: ``--sip-domain``, else this machine's name."""
-        return self.sip_domain or socket.getfqdn()
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from voxgate.config import Settings
 from voxgate.domain.ids import new_kid
 from voxgate.services.control import ControlPlane
 from voxgate.services.logins import LoginService
+from voxgate.store.base import Store
 from voxgate.store.sql import open_store
 
 __all__ = ["Runtime", "open_runtime"]
@@ -25,6 +27,17 @@ class Runtime:
     control: ControlPlane
     logins: LoginService
     bus: Bus
+
+
+async def sip_realm(settings: Settings, store: Store) -> str:
+    """The SIP domain, which is the digest realm: ``--sip-domain``, else the one a SIP node
+    recorded, else this machine's name. A SIP node records its own, so that API nodes and
+    the CLI compute the HA1s of new passwords under the realm it challenges with."""
+    recorded = await store.deployment_value("sip_realm")
+    realm = settings.sip_domain or recorded or socket.getfqdn()
+    if settings.sip and realm != recorded:
+        await store.set_deployment_value("sip_realm", realm)
+    return realm
 
 
 @asynccontextmanager
@@ -41,7 +54,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await bus.start()
     ice = IceConfig(settings.turn_url, settings.stun_url, settings.turn_key(), settings.turn_ttl)
     sealer = Sealer.from_file(settings.secret_file)
-    control = ControlPlane(store, bus, sealer, ice=ice, realm=settings.sip_realm())
+    realm = await sip_realm(settings, store)
+    control = ControlPlane(store, bus, sealer, ice=ice, realm=realm)
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:

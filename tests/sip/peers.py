@@ -3,7 +3,6 @@ private process on loopback ports, and a reader of the edge's Kamailio location 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import shutil
@@ -11,6 +10,7 @@ import socket
 import subprocess
 import textwrap
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ class SipNode:
 
     def table(self) -> dict[str, list[dict[str, Any]]]:
         """Kamailio's location table (``ul.dump`` on its control socket): AOR -> contacts."""
-        return asyncio.run(_dump(self.sip_dir / "kamailio-rpc.sock"))
+        return _dump(self.sip_dir / "kamailio-rpc.sock")
 
     def contacts(self, user: str) -> list[str]:
         return [c["Address"] for c in self.table().get(user, [])]
@@ -80,14 +80,22 @@ def start_sip_node(vg_factory: type[Voxgate], **kwargs: Any) -> SipNode:
     return SipNode(vg, sip_port, ws_port, hook_port)
 
 
-async def _dump(path: Path) -> dict[str, list[dict[str, Any]]]:
-    from voxgate.sip.rpc import KamailioRpc
+def rpc(path: Path, method: str, *params: str) -> Any:
+    """One JSON-RPC call on Kamailio's control socket (blocking: callable from any test)."""
+    own = path.parent / f"test-{uuid.uuid4().hex[:8]}.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(str(own))
+        try:
+            s.settimeout(3)
+            body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
+            s.sendto(json.dumps(body).encode(), str(path))
+            return json.loads(s.recv(4 * 1024 * 1024))["result"]
+        finally:
+            own.unlink()
 
-    rpc = KamailioRpc(path)
-    try:
-        dump = await rpc.call("ul.dump")
-    finally:
-        rpc.close()
+
+def _dump(path: Path) -> dict[str, list[dict[str, Any]]]:
+    dump = rpc(path, "ul.dump")
     table: dict[str, list[dict[str, Any]]] = {}
     for domain in dump.get("Domains", []):
         for aor in domain["Domain"].get("AoRs", []):

@@ -3,6 +3,7 @@ run Kamailio as a system service and voxgate with ``--sip-edge external --sip-di
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -54,7 +55,7 @@ def sip_config(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    files = KamailioFiles.of(settings, directory)
+    files = KamailioFiles.of(settings, sip_domain or socket.getfqdn(), directory)
     files.write(kamailio, new_secret=False)
     unit = files.dir / "voxgate-kamailio.service"
     unit.write_text(files.unit(kamailio))

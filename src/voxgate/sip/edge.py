@@ -38,7 +38,7 @@ class _HookServer(uvicorn.Server):
 class SipEdge:
     def __init__(self, settings: Settings, logins: LoginService, bus: Bus, audit: AuditLog):
         self.settings = settings
-        self.files = KamailioFiles.of(settings)
+        self.files = KamailioFiles.of(settings, logins.control.secrets.realm)
         self.managed = settings.sip_edge == "managed"
         self.rpc = KamailioRpc(self.files.rpc_socket)
         self.registrar = Registrar(logins, bus, audit, self.rpc)

@@ -40,11 +40,11 @@ class KamailioFiles:
     tls_key: Path | None
 
     @classmethod
-    def of(cls, s: Settings, directory: Path | None = None) -> KamailioFiles:
+    def of(cls, s: Settings, realm: str, directory: Path | None = None) -> KamailioFiles:
         address = s.sip_address or s.host
         files = cls(
             dir=(directory or s.sip_dir).resolve(),
-            domain=s.sip_realm(),
+            domain=realm,
             address=address,
             sip_port=s.sip_port,
             tls_port=s.sip_tls_port,

@@ -30,6 +30,7 @@ __all__ = [
     "call_reports",
     "connections",
     "credentials",
+    "deployment",
     "metadata",
     "revoked_tokens",
     "signing_keys",
@@ -164,4 +165,11 @@ call_reports = Table(
     Index("ix_call_reports_call", "call_id", "received_at"),
     Index("ix_call_reports_credential", "credential_id", "received_at"),
     Index("ix_call_reports_received", "received_at"),
+)
+
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
 )

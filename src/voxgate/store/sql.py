@@ -30,6 +30,7 @@ from voxgate.domain.records import (
 )
 from voxgate.store import schema
 from voxgate.store.base import ConnectionFilter, CredentialFilter
+from voxgate.store.deployment import DeploymentRows
 from voxgate.store.migrate import check_current, ensure_current
 from voxgate.store.reports import CallReportRows
 from voxgate.store.tokens import RevokedTokenRows
@@ -87,7 +88,7 @@ _AUDIT_INSERT = {  # by the driver's placeholder style (aiosqlite: qmark; asyncp
 }
 
 
-class SqlStore(CallReportRows, RevokedTokenRows):
+class SqlStore(CallReportRows, RevokedTokenRows, DeploymentRows):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._audit_insert = _AUDIT_INSERT[engine.dialect.paramstyle]
