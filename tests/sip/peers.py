@@ -47,6 +47,17 @@ class SipNode:
     def sip_dir(self) -> Path:
         return self.vg.workdir / "sip"
 
+    def start(self) -> SipNode:
+        """Starts voxgate and waits for its banner's SIP line: the REST port answers before
+        Kamailio is up."""
+        log = self.vg.log_path
+        seen = log.read_text().count("  SIP:") if log.exists() else 0
+        self.vg.start()
+        banner = lambda: log.read_text().count("  SIP:") > seen  # noqa: E731
+        if not wait_for(banner, timeout=30):
+            raise RuntimeError(f"no SIP edge:\n{self.vg.log_path.read_text()}")
+        return self
+
     def table(self) -> dict[str, list[dict[str, Any]]]:
         """Kamailio's location table (``ul.dump`` on its control socket): AOR -> contacts."""
         return _dump(self.sip_dir / "kamailio-rpc.sock")
@@ -76,8 +87,7 @@ def start_sip_node(vg_factory: type[Voxgate], **kwargs: Any) -> SipNode:
     sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
     vg = vg_factory(**kwargs)
     vg.extra_args = [*extra, *sip_args(sip_port, ws_port, hook_port, vg.workdir)]
-    vg.start()
-    return SipNode(vg, sip_port, ws_port, hook_port)
+    return SipNode(vg, sip_port, ws_port, hook_port).start()
 
 
 def rpc(path: Path, method: str, *params: str) -> Any:

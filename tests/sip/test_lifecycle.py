@@ -1,0 +1,132 @@
+"""voxgate supervises its Kamailio: refuses to start without it (naming the packages), stops it
+with itself (SIGTERM or kill -9: no orphan), restarts it when it dies, and keeps the
+registrations that are still valid across a restart of either."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.harness import SECRETS, Voxgate, free_port
+from tests.rtc.conftest import api_for
+from tests.sip.peers import (
+    SipNode,
+    Sipp,
+    free_udp_port,
+    register_scenario,
+    registrations,
+    sip_args,
+    wait_for,
+)
+
+
+def _kamailios(sip_dir: Path) -> list[int]:
+    """Every Kamailio process started with this node's configuration."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if (
+                cmd
+                and cmd[0].endswith(b"kamailio")
+                and str(sip_dir / "kamailio.cfg").encode() in cmd
+            ):
+                found.append(int(entry))
+    return found
+
+
+def _node(tmp_path: Path, name: str = "vg", **kw: object) -> SipNode:
+    sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
+    vg = Voxgate(tmp_path / name, **kw)  # type: ignore[arg-type]
+    vg.extra_args = sip_args(sip_port, ws_port, hook_port, vg.workdir)
+    return SipNode(vg, sip_port, ws_port, hook_port)
+
+
+def test_without_kamailio_voxgate_refuses_to_start_and_names_the_packages(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    node.vg.workdir.mkdir(parents=True)
+    env = {**node.vg.cli_env(), "VOXGATE_BOOTSTRAP_API_KEY": node.vg.api_key}
+    cmd = [
+        sys.executable,
+        "-m",
+        "voxgate",
+        "serve",
+        "--api-port",
+        str(free_port()),
+        "--rtc-port",
+        str(free_port()),
+        *node.vg.extra_args,
+        "--sip-kamailio",
+        "/nonexistent/kamailio",
+    ]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "kamailio is not installed" in res.stderr
+    assert "apt-get install kamailio kamailio-websocket-modules" in res.stderr
+
+
+def test_kill_9_of_voxgate_leaves_no_kamailio_behind(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    node.start()
+    assert wait_for(lambda: len(_kamailios(node.sip_dir)) > 2)  # the main process and workers
+    os.kill(node.vg.pid, signal.SIGKILL)
+    node.vg.proc.wait(10)  # type: ignore[union-attr]
+    assert wait_for(lambda: not _kamailios(node.sip_dir), timeout=10), _kamailios(node.sip_dir)
+
+
+def test_sigterm_stops_kamailio_with_voxgate(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    node.start()
+    assert _kamailios(node.sip_dir)
+    node.vg.stop()
+    assert node.vg.proc is not None and node.vg.proc.returncode == 0
+    assert not _kamailios(node.sip_dir)
+
+
+def test_registrations_outlive_a_restart_of_voxgate_and_of_kamailio(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    node.start()
+    try:
+        api = api_for(node.vg)
+        cred = api.credential()
+        SECRETS.add(cred["sip_password"])
+        user = cred["sip_username"]
+        sipp = Sipp(tmp_path, node.sip_port)
+        assert sipp.run(register_scenario(user, cred["sip_password"], expires=600)).returncode == 0
+        before = registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
+        assert len(before) == 1
+        # voxgate restarts (and its Kamailio with it): the contact is still valid, so it is
+        # still registered, in Kamailio and in presence
+        node.vg.stop()
+        node.start()
+        assert node.contacts(user) == [before[0]["contact"]]
+        after = registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
+        assert [r["contact"] for r in after] == [before[0]["contact"]]
+        assert "SIP contacts adopted from Kamailio" in node.vg.log_path.read_text()
+        # Kamailio dies: voxgate logs it, restarts it, and the contact survives that too
+        main = min(_kamailios(node.sip_dir))
+        os.kill(main, signal.SIGKILL)
+        assert wait_for(lambda: "engine restarted" in node.vg.log_path.read_text(), timeout=20)
+        log = node.vg.log_path.read_text()
+        assert '"event": "engine exited; restarting"' in log
+        assert wait_for(lambda: node.contacts(user) == [before[0]["contact"]], timeout=10)
+        again = registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
+        assert [r["contact"] for r in again] == [before[0]["contact"]]
+        # and it takes new registrations
+        other = api.credential()
+        SECRETS.add(other["sip_password"])
+        fresh = Sipp(tmp_path, node.sip_port)
+        res = fresh.run(register_scenario(other["sip_username"], other["sip_password"]))
+        assert res.returncode == 0, res.stdout
+        api.http.close()
+    finally:
+        node.vg.stop()
+    time.sleep(0.2)
+    assert not _kamailios(node.sip_dir)
