@@ -139,8 +139,10 @@ Content-Length: 0
 """
 
 
-def _send(message: str) -> str:
-    return f'  <send retrans="500"><![CDATA[\n{message}\n]]></send>\n'
+def _send(message: str, *, retrans: bool = True) -> str:
+    """A request (retransmitted until answered, unless it is an ACK, which is not)."""
+    attr = ' retrans="500"' if retrans else ""
+    return f"  <send{attr}><![CDATA[\n{message}\n]]></send>\n"
 
 
 def register_scenario(
