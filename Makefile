@@ -13,7 +13,7 @@ CHROMIUM := /usr/bin/chromium
 # run a test starts) compiles SQLAlchemy and the rest from source again: ~2 s more per process.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help run test lint format bench deps browser demo clean
+.PHONY: help run test lint format bench deps browser demo clean sip-engines
 
 help:
 	@echo "make run    - start voxgate (REST :8000, signaling :8001) on embedded SQLite"
@@ -57,11 +57,22 @@ test: $(SYNCED) browser lint
 	@command -v redis-server >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 	@command -v turnserver >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn)
 	@test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	@$(MAKE) --no-print-directory sip-engines
 	$(UV) run pytest
 	@echo "media tests, inside a loopback-only network namespace:"
 	scripts/netns-run $(VENV)/bin/pytest -m media
 
-bench: $(SYNCED)
+# The SIP edge (voxgate serve --sip) and the real SIP peers its tests use, from Debian.
+SIP_PACKAGES := kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-utils-modules \
+	sip-tester baresip
+sip-engines:
+	@test -x /usr/sbin/kamailio -a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so \
+		-a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/http_client.so \
+		-a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so \
+		-a -x /usr/bin/sipp -a -x /usr/bin/baresip \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SIP_PACKAGES))
+
+bench: $(SYNCED) sip-engines
 	$(UV) run python -m bench
 
 demo: $(SYNCED) $(NODE_MODULES)  # the SDK bundle for the page: npm, no root, no browser

@@ -280,6 +280,8 @@ class Baresip:
 
 
 def registrations(vg: Voxgate, key: str, **filters: str) -> list[dict[str, Any]]:
+    import ssl
+
     import httpx
 
     params = {f"filter[{k}]": v for k, v in filters.items()}
@@ -288,6 +290,7 @@ def registrations(vg: Voxgate, key: str, **filters: str) -> list[dict[str, Any]]
         params=params,
         headers={"Authorization": f"Bearer {key}"},
         timeout=5,
+        verify=ssl.create_default_context(cafile=str(vg.ca)) if vg.ca else True,
     )
     res.raise_for_status()
     return list(json.loads(res.text)["data"])
