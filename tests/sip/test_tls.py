@@ -67,22 +67,22 @@ def test_sip_over_tls_registers(tls_node: tuple[SipNode, int, Path]) -> None:
     SECRETS.add(cred["sip_password"])
     user = cred["sip_username"]
     context = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            local = tls.getsockname()
-            via, contact = (
-                f"TLS 127.0.0.1:{local[1]}",
-                f"sip:{user}@127.0.0.1:{local[1]};transport=tls",
-            )
-            tls.sendall(_register(user, via, contact).encode())
-            challenge = tls.recv(65535).decode()
-            assert challenge.startswith("SIP/2.0 401"), challenge
-            auth = _authorization(challenge, user, cred["sip_password"], f"sip:{DOMAIN}")
-            tls.sendall(_register(user, via, contact, auth, cseq=2).encode())
-            reply = tls.recv(65535).decode()
-            assert reply.startswith("SIP/2.0 200"), reply
-            regs = registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
-            assert [r["transport"] for r in regs] == ["tls"]
+    raw = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        local = tls.getsockname()
+        via, contact = (
+            f"TLS 127.0.0.1:{local[1]}",
+            f"sip:{user}@127.0.0.1:{local[1]};transport=tls",
+        )
+        tls.sendall(_register(user, via, contact).encode())
+        challenge = tls.recv(65535).decode()
+        assert challenge.startswith("SIP/2.0 401"), challenge
+        auth = _authorization(challenge, user, cred["sip_password"], f"sip:{DOMAIN}")
+        tls.sendall(_register(user, via, contact, auth, cseq=2).encode())
+        reply = tls.recv(65535).decode()
+        assert reply.startswith("SIP/2.0 200"), reply
+        regs = registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
+        assert [r["transport"] for r in regs] == ["tls"]
     api.http.close()
 
 
