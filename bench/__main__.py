@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import core_figures, figures, machine, readme, report, rest
+from bench import core_figures, figures, machine, readme, report, rest, sip
 from bench.figures import Row, Target
 from bench.harness import LOAD_CORE, SCALE, settle, start_voxgate
 from bench.stats import HOG, REPEATS
@@ -64,6 +64,8 @@ def main() -> None:
         server.stop()
     if chosen(figures.revocation_two_nodes):
         record(figures.revocation_two_nodes(work, key))
+    if chosen(sip.sip_registers):
+        record(*sip.sip_registers(work, key))
     with core_figures.pinned_here():
         main_thread = os.getpid(), threading.get_native_id()
         machine.WATCH.track("bench process (core figures)", *main_thread)
