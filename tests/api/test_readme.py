@@ -31,8 +31,8 @@ class Block:
     line: int
 
 
-def blocks() -> list[Block]:
-    source = README.read_text()
+def blocks(path: Path = README) -> list[Block]:
+    source = path.read_text()
     return [
         Block(m[1], "runnable" in m[2], m[3], source.count("\n", 0, m.start()) + 1)
         for m in FENCE.finditer(source)
@@ -96,22 +96,32 @@ def _run_python(text: str, namespace: dict[str, Any]) -> None:
 def test_every_shown_voxgate_command_and_option_exists() -> None:
     """Commands meant as templates (hosts, files of yours) are not run; their options are
     checked against the CLI's own help, so a renamed option cannot hide in README."""
+    assert _check_commands(README) >= 5
+
+
+def test_every_voxgate_command_of_the_deployment_guide_exists() -> None:
+    """The same for docs/deployment.md (its SIP edge commands are also run, with the test's
+    ports and directories, by tests/sip/test_lifecycle.py)."""
+    assert _check_commands(REPO / "docs" / "deployment.md", ("bash", "")) >= 4
+
+
+def _check_commands(path: Path, langs: tuple[str, ...] = ("bash",)) -> int:
     checked = 0
-    for block in blocks():
-        if block.lang != "bash":
+    for block in blocks(path):
+        if block.lang not in langs:
             continue
         for command in _voxgate_commands(block.text):
             words = [w for w in command if not w.startswith("$")]
-            path = [w for w in words[1:] if re.fullmatch(r"[a-z][a-z-]*", w)][:2]
+            words_path = [w for w in words[1:] if re.fullmatch(r"[a-z][a-z-]*", w)][:2]
             options = {w.split("=", 1)[0] for w in words if w.startswith("--")}
-            help_text = _help(path)
+            help_text = _help(words_path)
             for option in options:
                 assert option in help_text, (
-                    f"README.md line {block.line}: `{' '.join(command)}` uses {option}, "
-                    f"which `voxgate {' '.join(path)} --help` does not list"
+                    f"{path.name} line {block.line}: `{' '.join(command)}` uses {option}, "
+                    f"which `voxgate {' '.join(words_path)} --help` does not list"
                 )
             checked += 1
-    assert checked >= 5
+    return checked
 
 
 def _voxgate_commands(text: str) -> list[list[str]]:

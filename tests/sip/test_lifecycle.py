@@ -9,7 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.harness import SECRETS, Voxgate, free_port
 from tests.rtc.conftest import api_for
@@ -42,11 +45,24 @@ def _kamailios(sip_dir: Path) -> list[int]:
     return found
 
 
+STARTED: list[SipNode] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_every_node() -> Iterator[None]:
+    """However a test ends, nothing it started outlives it."""
+    yield
+    while STARTED:
+        STARTED.pop().vg.stop(kill=True)
+
+
 def _node(tmp_path: Path, name: str = "vg", **kw: object) -> SipNode:
     sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
     vg = Voxgate(tmp_path / name, **kw)  # type: ignore[arg-type]
     vg.extra_args = sip_args(sip_port, ws_port, hook_port, vg.workdir)
-    return SipNode(vg, sip_port, ws_port, hook_port)
+    node = SipNode(vg, sip_port, ws_port, hook_port)
+    STARTED.append(node)
+    return node
 
 
 def test_without_kamailio_voxgate_refuses_to_start_and_names_the_packages(tmp_path: Path) -> None:
@@ -130,3 +146,53 @@ def test_registrations_outlive_a_restart_of_voxgate_and_of_kamailio(tmp_path: Pa
         node.vg.stop()
     time.sleep(0.2)
     assert not _kamailios(node.sip_dir)
+
+
+def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
+    """docs/deployment.md's three commands, with this test's ports and directory: the
+    configuration and unit from `voxgate sip config`, Kamailio started as the unit says, and
+    voxgate with --sip-edge external; phones register, and a voxgate restart keeps them."""
+    sip_dir = tmp_path / "etc-sip"
+    sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
+    vg = Voxgate(tmp_path / "vg")
+    vg.workdir.mkdir(parents=True)
+    ports = ["--sip-port", str(sip_port), "--sip-ws-port", str(ws_port),
+             "--sip-hook-port", str(hook_port)]  # fmt: skip
+    made = vg.cli("sip", "config", str(sip_dir), "--sip-domain", "voxgate.test",
+                  "--host", "127.0.0.1", *ports)  # fmt: skip
+    unit = Path(made.stdout.strip())
+    assert unit == sip_dir / "voxgate-kamailio.service"
+    exec_start = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
+    kamailio = subprocess.Popen(
+        exec_start.removeprefix("ExecStart=").split(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        secret = (sip_dir / "hook.secret").read_text()
+        assert vg.cli("sip", "config", str(sip_dir), "--sip-domain", "voxgate.test", *ports)
+        assert (sip_dir / "hook.secret").read_text() == secret  # kept: the pair still works
+        SECRETS.add(secret.strip())
+        vg.extra_args = ["--sip", "--sip-edge", "external", "--sip-dir", str(sip_dir),
+                         "--sip-domain", "voxgate.test", *ports]  # fmt: skip
+        node = SipNode(vg, sip_port, ws_port, hook_port)
+        STARTED.append(node)
+        node.start()
+        assert "(external Kamailio)" in vg.log_path.read_text()
+        api = api_for(vg)
+        cred = api.credential()
+        SECRETS.add(cred["sip_password"])
+        sipp = Sipp(tmp_path, sip_port)
+        assert (
+            sipp.run(register_scenario(cred["sip_username"], cred["sip_password"])).returncode == 0
+        )
+        assert registrations(vg, vg.api_key, credential_id=cred["id"])
+        vg.stop()
+        assert kamailio.poll() is None  # the system's Kamailio is not voxgate's to stop
+        node.start()
+        assert registrations(vg, vg.api_key, credential_id=cred["id"])
+        api.http.close()
+    finally:
+        os.killpg(kamailio.pid, signal.SIGTERM)
+        kamailio.wait(10)

@@ -1,0 +1,269 @@
+"""Browser SIP clients against voxgate's SIP edge, in Chromium: sip.js 0.21's ``SimpleUser`` (set
+up as Telnyx's demo app's SIP.js tab does) and JsSIP register over SIP-over-WebSocket (RFC 7118,
+plain ws:// as voxgate has no certificate here) with a credential's sip_username/sip_password, and
+the real @telnyx/webrtc SDK shares one registration with a baresip phone: the phone displaces the
+page, the page's next login removes the phone's contact from Kamailio."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.conformance.conftest import HERE, PageServer
+from tests.conformance.test_browser import events, sockets, start, wait_event
+from tests.harness import SECRETS, Voxgate
+from tests.rtc.conftest import Api, api_for
+from tests.sip.peers import DOMAIN, Baresip, SipNode, registrations, start_sip_node, wait_for
+
+pytestmark = pytest.mark.conformance
+OpenPage = Callable[..., Page]
+
+NODE_MODULES = HERE / "node_modules"
+SIPJS = NODE_MODULES / "sip.js"  # ES modules with relative imports: the page imports lib/
+JSSIP_MAIN = NODE_MODULES / "jssip" / "lib-es5" / "JsSIP.js"  # CommonJS: the npm package has no
+ESBUILD = NODE_MODULES / ".bin" / "esbuild"  # browser build, so the test bundles it, as apps do
+
+SIPJS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>sip.js SimpleUser</title>
+<script type="module">
+  import { Web } from '/sipjs/lib/index.js';
+  window.vxStates = [];
+  window.vxLog = [];
+  // As Telnyx's webrtc-demo-js SIP.js tab (@telnyx/rtc-sipjs-simple-user's TelnyxDevice) builds it
+  window.vxSipJs = async (o) => {
+    const note = (s) => window.vxStates.push(s);
+    const user = new Web.SimpleUser(o.server, {
+      aor: o.aor,
+      delegate: {
+        onServerConnect: () => note('connected'),
+        onServerDisconnect: () => note('disconnected'),
+        onRegistered: () => note('registered'),
+        onUnregistered: () => note('unregistered'),
+      },
+      media: { constraints: { audio: true, video: false } },
+      userAgentOptions: {
+        displayName: 'Phone User',
+        authorizationUsername: o.username,
+        authorizationPassword: o.password,
+        logLevel: 'error',  // the demo's default; our connector keeps warnings too
+        logBuiltinEnabled: false,
+        logConnector: (level, category, label, content) => {
+          if (level === 'warn' || level === 'error') window.vxLog.push(`${category}: ${content}`);
+        },
+      },
+    });
+    window.vxUser = user;
+    await user.connect();
+    await user.register();
+    return true;
+  };
+  window.vxReady = true;
+</script>
+</head><body><h1>sip.js</h1></body></html>
+"""
+
+JSSIP_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>JsSIP</title>
+<script src="/sip-pages/jssip.js"></script>
+<script>
+  window.vxStates = [];
+  window.vxJsSip = (o) => {
+    const ua = new JsSIP.UA({
+      sockets: [new JsSIP.WebSocketInterface(o.server)],
+      uri: o.uri,
+      password: o.password,
+    });
+    for (const name of ['connected', 'disconnected', 'registered', 'unregistered',
+                        'registrationFailed']) {
+      ua.on(name, (e) => window.vxStates.push(e && e.cause ? `${name}:${e.cause}` : name));
+    }
+    window.vxUA = ua;
+    ua.start();  // register: true is JsSIP's default
+    return JsSIP.version;
+  };
+  window.vxReady = typeof JsSIP === 'object';
+</script>
+</head><body><h1>JsSIP</h1></body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
+    """One voxgate with its Kamailio (SQLite, in-process bus, no TLS: ws:// for browsers)."""
+    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipbrowser"))
+    yield node
+    node.vg.stop()
+
+
+@pytest.fixture
+def sip_api(sip_node: SipNode) -> Iterator[Api]:
+    a = api_for(sip_node.vg)
+    yield a
+    a.http.close()
+
+
+@pytest.fixture(scope="module")
+def sip_pages(pages: PageServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The two pages and JsSIP's browser bundle under /sip-pages/, sip.js's modules under
+    /sipjs/."""
+    for need in (SIPJS / "lib" / "index.js", JSSIP_MAIN, ESBUILD):
+        if not need.exists():
+            pytest.fail(f"{need} is missing: `make test` runs npm ci in tests/conformance")
+    root = tmp_path_factory.mktemp("sip-pages")
+    built = subprocess.run(
+        [
+            str(ESBUILD),
+            str(JSSIP_MAIN),
+            "--bundle",
+            "--format=iife",
+            "--global-name=JsSIP",
+            "--platform=browser",
+            f"--outfile={root / 'jssip.js'}",
+            "--log-level=warning",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert built.returncode == 0, built.stderr
+    (root / "sipjs.html").write_text(SIPJS_PAGE)
+    (root / "jssip.html").write_text(JSSIP_PAGE)
+    pages.mounts["/sip-pages/"] = root
+    pages.mounts["/sipjs/"] = SIPJS
+    yield
+    pages.mounts.pop("/sip-pages/", None)
+    pages.mounts.pop("/sipjs/", None)
+
+
+def _credential(api: Api) -> dict[str, Any]:
+    cred = api.credential()
+    SECRETS.add(cred["sip_password"])
+    return cred
+
+
+def _regs(node: SipNode, cred: dict[str, Any]) -> list[dict[str, Any]]:
+    return registrations(node.vg, node.vg.api_key, credential_id=cred["id"])
+
+
+def _wait_state(page: Page, state: str, timeout: float = 10_000) -> list[str]:
+    try:
+        page.wait_for_function(f"() => window.vxStates.includes({state!r})", timeout=timeout)
+    except Exception as exc:
+        detail = page.evaluate("() => [window.vxStates, window.vxLog || []]")
+        raise AssertionError(f"no {state!r} on the page: {detail}") from exc
+    states: list[str] = page.evaluate("() => window.vxStates")
+    return states
+
+
+def _registered_over_ws(node: SipNode, cred: dict[str, Any], agent: str) -> dict[str, Any]:
+    """The one registration of ``cred``: voxgate's presence and Kamailio's table agree."""
+    user = cred["sip_username"]
+    regs = wait_for(lambda: _regs(node, cred))
+    assert [r["transport"] for r in regs] == ["ws"], regs
+    assert regs[0]["user_agent"].startswith(agent), regs
+    assert regs[0]["contact"].endswith(";transport=ws")
+    assert node.contacts(user) == [regs[0]["contact"]]
+    return regs[0]
+
+
+def _gone(node: SipNode, cred: dict[str, Any]) -> None:
+    assert wait_for(lambda: not node.contacts(cred["sip_username"]), timeout=10)
+    assert wait_for(lambda: not _regs(node, cred), timeout=10)
+
+
+def test_sipjs_simple_user_registers_over_websocket_and_unregisters(
+    sip_node: SipNode, sip_api: Api, sip_pages: None, open_page: OpenPage
+) -> None:
+    cred = _credential(sip_api)
+    user = cred["sip_username"]
+    page = open_page(sip_node.vg, "/sip-pages/sipjs.html")
+    page.wait_for_function("() => window.vxReady === true", timeout=10_000)
+    options = {
+        "server": f"ws://127.0.0.1:{sip_node.ws_port}",
+        "aor": f"sip:{user}@{DOMAIN}",
+        "username": user,
+        "password": cred["sip_password"],
+    }
+    assert page.evaluate("o => window.vxSipJs(o)", options) is True
+    _wait_state(page, "registered")
+    # sip.js 0.21.2 still calls itself 0.21.1 (its lib/version.js was not bumped)
+    _registered_over_ws(sip_node, cred, "SIP.js/0.21.")
+    assert "sip_registered" in sip_api.wait_audit(cred["id"], "sip_registered")
+    page.evaluate("() => window.vxUser.unregister()")
+    _wait_state(page, "unregistered")
+    _gone(sip_node, cred)
+    kinds = sip_api.wait_audit(cred["id"], "sip_unregistered")
+    assert "sip_register_failed" not in kinds
+    page.evaluate("() => window.vxUser.disconnect()")
+    assert page.evaluate("() => window.vxLog") == []  # sip.js warned about nothing
+
+
+def test_jssip_ua_registers_over_websocket_and_unregisters(
+    sip_node: SipNode, sip_api: Api, sip_pages: None, open_page: OpenPage
+) -> None:
+    cred = _credential(sip_api)
+    user = cred["sip_username"]
+    page = open_page(sip_node.vg, "/sip-pages/jssip.html")
+    page.wait_for_function("() => window.vxReady === true", timeout=10_000)
+    options = {
+        "server": f"ws://127.0.0.1:{sip_node.ws_port}",
+        "uri": f"sip:{user}@{DOMAIN}",
+        "password": cred["sip_password"],
+    }
+    version = page.evaluate("o => window.vxJsSip(o)", options)
+    assert version == "3.10.9"
+    states = _wait_state(page, "registered")
+    assert not [s for s in states if s.startswith("registrationFailed")], states
+    assert _registered_over_ws(sip_node, cred, "JsSIP")["user_agent"] == f"JsSIP {version}"
+    page.evaluate("() => window.vxUA.unregister()")
+    _wait_state(page, "unregistered")
+    _gone(sip_node, cred)
+    kinds = sip_api.wait_audit(cred["id"], "sip_unregistered")
+    assert "sip_register_failed" not in kinds
+    page.evaluate("() => window.vxUA.stop()")
+
+
+def test_baresip_displaces_the_sdk_page_and_the_pages_next_login_removes_the_phone(
+    sip_node: SipNode, sip_api: Api, open_page: OpenPage, tmp_path: Path
+) -> None:
+    cred = _credential(sip_api)
+    user = cred["sip_username"]
+    page = open_page(sip_node.vg, user_agent="SipConformance/page")
+    start(page, sip_node.vg, login_token=sip_api.token(cred["id"]))
+    wait_event(page, "telnyx.ready")
+    regs = _regs(sip_node, cred)
+    assert [(r["transport"], r["user_agent"]) for r in regs] == [("WSS", "SipConformance/page")]
+    phone = Baresip(tmp_path / "phone", sip_node.sip_port, user, cred["sip_password"])
+    phone.start()
+    try:
+        notice = wait_event(
+            page,
+            "telnyx.notification",
+            timeout=15_000,
+            pred="e.payload.eventType === 'voxgate.displaced'",
+        )
+        assert "baresip" in notice["payload"]["by"]["user_agent"], phone.log()
+        found = wait_for(lambda: [r["transport"] for r in _regs(sip_node, cred)] == ["udp"])
+        assert found, (_regs(sip_node, cred), phone.log())
+        assert len(sip_node.contacts(user)) == 1
+        # displaced, not punted: the socket stays up (it may still dial out), no error
+        assert sockets(page)[0]["closedAt"] is None
+        assert not events(page, "telnyx.error")
+        # the page logs in again (a reload, a new client): latest wins, the phone's contact goes
+        page.reload()
+        start(page, sip_node.vg, login_token=sip_api.token(cred["id"]))
+        wait_event(page, "telnyx.ready")
+        assert wait_for(lambda: not sip_node.contacts(user), timeout=10), sip_node.table()
+        regs = wait_for(lambda: [r for r in _regs(sip_node, cred) if r["transport"] != "udp"])
+        assert [(r["transport"], r["user_agent"]) for r in _regs(sip_node, cred)] == [
+            ("WSS", "SipConformance/page")
+        ]
+        kinds = sip_api.wait_audit(cred["id"], "sip_unregistered")
+        assert kinds.count("displaced") >= 1 and "sip_registered" in kinds
+    finally:
+        phone.stop()
