@@ -43,6 +43,13 @@ def test_an_admin_follows_a_credential_and_deactivates_it(
     row = console.locator(f"#registrations tr.registration[data-credential='{cred['id']}']")
     expect(row).to_have_count(1, timeout=10_000)
     expect(row).to_contain_text("ConsoleTab/1")
+    expect(row).to_contain_text("console-user")  # names for people, ids a click away
+    expect(row).to_have_attribute("data-transport", "WSS")
+    conn_cell = row.locator(f"td[data-id='{cred['connection_id']}']")
+    conn_name = api.http.get(f"/credential_connections/{cred['connection_id']}").json()["data"]
+    expect(conn_cell).to_have_text(conn_name["connection_name"])
+    conn_cell.click()
+    expect(conn_cell).to_have_text(cred["connection_id"])
     expect(console.locator("#nodes tbody tr")).to_have_count(1)
     expect(console.locator("#chart-logins rect").first).to_be_attached(timeout=10_000)
     ARTIFACTS.mkdir(exist_ok=True)

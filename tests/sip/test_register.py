@@ -47,6 +47,8 @@ def test_baresip_registers_with_a_credential(
         assert reg["contact"].startswith(f"sip:{user}")
         assert f"@127.0.0.1:{phone.port}" in reg["contact"]
         assert "baresip" in reg["user_agent"]
+        assert reg["credential_name"] == cred["name"]
+        assert reg["connection_name"].startswith("gw-")  # tests.rtc.conftest's connections
         assert reg["node_id"]
         assert sip_node.contacts(user) == [reg["contact"]]
         kinds = sip_api.wait_audit(cred["id"], "sip_registered")

@@ -5,6 +5,7 @@ Presence and the nodes' reports come from the bus, so any API node sees the whol
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +15,7 @@ from voxgate.api.deps import control
 from voxgate.api.paging import filters, page_args, page_envelope
 from voxgate.domain.records import Page
 from voxgate.domain.registrations import Registration
-from voxgate.store.base import CredentialFilter
+from voxgate.store.base import CredentialFilter, Store
 
 __all__ = ["router"]
 
@@ -46,7 +47,27 @@ async def registrations(request: Request) -> dict[str, Any]:
     keep.sort(key=lambda r: r.registered_at, reverse=True)
     start = (number - 1) * size
     page: Page[Registration] = Page(keep[start : start + size], len(keep), number, size)
-    return page_envelope(page, render.registration)
+    names = await _names(plane.store, page.items)
+    return page_envelope(page, lambda r: {**render.registration(r), **names(r)})
+
+
+async def _names(
+    store: Store, regs: list[Registration]
+) -> Callable[[Registration], dict[str, Any]]:
+    """The credentials' and connections' names, for people (the console shows them, with the
+    ids a click away): one read per distinct record on the page."""
+    creds = {i: await store.get_credential(i) for i in {r.credential_id for r in regs} if i}
+    conns = {i: await store.get_connection(i) for i in {r.connection_id for r in regs} if i}
+
+    def named(r: Registration) -> dict[str, Any]:
+        cred = creds.get(r.credential_id or "")
+        conn = conns.get(r.connection_id)
+        return {
+            "credential_name": cred.name if cred else None,
+            "connection_name": conn.connection_name if conn else None,
+        }
+
+    return named
 
 
 @router.get("/sessions", summary="Live sessions on each gateway node, as each last reported")

@@ -45,6 +45,25 @@ function cell(text) {
   return td;
 }
 
+// A record's name with its id as the tooltip; ``reveal``: a click shows the id in its place
+// (a credential's click opens the credential instead, which shows its id).
+function named(name, id, reveal = false) {
+  const td = cell(name || id);
+  if (id) {
+    td.title = id;
+    td.dataset.id = id;
+  }
+  if (id && reveal) {
+    td.classList.add('named');
+    td.addEventListener('click', (event) => {
+      if (td.textContent === id) return;
+      event.stopPropagation();
+      td.textContent = id;
+    });
+  }
+  return td;
+}
+
 function rows(tbody, items, build) {
   tbody.replaceChildren(...items.map((item) => {
     const tr = document.createElement('tr');
@@ -84,7 +103,9 @@ async function refreshLive() {
     tr.className = 'registration';
     tr.dataset.credential = r.credential_id || '';
     tr.dataset.node = r.node_id;
-    tr.append(cell(r.credential_id || r.sip_username), cell(r.connection_id), cell(r.user_agent),
+    tr.dataset.transport = r.transport;
+    tr.append(named(r.credential_name || r.sip_username, r.credential_id),
+      named(r.connection_name, r.connection_id, true), cell(r.transport), cell(r.user_agent),
       cell(`${r.ip_address}:${r.port}`), cell(r.node_id), cell(r.registration_policy),
       cell(ago(r.registered_at)), cell(until(r.expires_at)));
     if (r.credential_id) tr.addEventListener('click', () => { location.hash = `#credential/${r.credential_id}`; });
@@ -162,7 +183,8 @@ async function refreshCredential(id) {
   $('#activate').disabled = c.status !== 'inactive';
   rows($('#credential-registrations tbody'), regs.data, (tr, r) => {
     tr.className = 'registration';
-    tr.append(cell(r.user_agent), cell(`${r.ip_address}:${r.port}`), cell(r.node_id), cell(ago(r.registered_at)));
+    tr.append(cell(r.transport), cell(r.user_agent), cell(r.contact || `${r.ip_address}:${r.port}`),
+      cell(r.node_id), cell(ago(r.registered_at)));
   });
   const events = [...audit.data].sort((a, b) => Date.parse(a.occurred_at) - Date.parse(b.occurred_at));
   $('#timeline').replaceChildren(...events.map((event) => {
