@@ -28,8 +28,9 @@ OpenPage = Callable[..., Page]
 
 NODE_MODULES = HERE / "node_modules"
 SIPJS = NODE_MODULES / "sip.js"  # ES modules with relative imports: the page imports lib/
-JSSIP_MAIN = NODE_MODULES / "jssip" / "lib-es5" / "JsSIP.js"  # CommonJS: the npm package has no
-ESBUILD = NODE_MODULES / ".bin" / "esbuild"  # browser build, so the test bundles it, as apps do
+# JsSIP's npm package is CommonJS with no browser build: bundled here, as an app's build would
+JSSIP_MAIN = NODE_MODULES / "jssip" / "lib-es5" / "JsSIP.js"
+ESBUILD = NODE_MODULES / ".bin" / "esbuild"
 
 SIPJS_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>sip.js SimpleUser</title>

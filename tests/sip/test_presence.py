@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,17 @@ def test_the_hook_answers_only_kamailio(sip_node: SipNode) -> None:
     assert (sip_node.sip_dir / "hook.secret").stat().st_mode & 0o077 == 0
     assert (sip_node.sip_dir / "kamailio.cfg").stat().st_mode & 0o077 == 0
     _ = patch
+
+
+def test_an_expiring_credential_loses_its_contacts_and_cannot_register_again(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    cred = _credential(sip_api, expires_at=soon.isoformat().replace("+00:00", "Z"))
+    user, password = cred["sip_username"], cred["sip_password"]
+    assert Sipp(tmp_path, sip_node.sip_port).run(register_scenario(user, password)).returncode == 0
+    assert sip_node.contacts(user)
+    assert wait_for(lambda: not sip_node.contacts(user), timeout=10)
+    assert not _regs(sip_node, cred)
+    res = Sipp(tmp_path, sip_node.sip_port).run(register_scenario(user, password, expect=403))
+    assert res.returncode == 0, res.stdout

@@ -149,10 +149,13 @@ class LoginService:
         if secrets.ha1(record, user, "MD5") is not None:
             return
         digest = secrets.digest(record.id, user, password)
-        if isinstance(record, Credential):
-            await self.control.store.update_credential(record.id, sip_digest=digest)
-        else:
-            await self.control.store.update_connection(record.id, digest=digest)
+        try:
+            if isinstance(record, Credential):
+                await self.control.store.update_credential(record.id, sip_digest=digest)
+            else:
+                await self.control.store.update_connection(record.id, digest=digest)
+        except Exception:  # the login stands; the next one tries again
+            return
 
     async def anonymous_login(self, assistant_id: str, conversation_id: str | None) -> Grant:
         assistant = await self.control.store.get_assistant(assistant_id)
