@@ -214,3 +214,36 @@ def test_a_flooding_source_is_banned_without_an_answer(sip_node: SipNode, tmp_pa
         with pytest.raises(TimeoutError):
             s.recvfrom(65535)
     assert "flood from 127.0.0.9" in (sip_node.sip_dir / "kamailio.log").read_text()
+
+
+def _udp(node: SipNode, message: str, source: str = "127.0.0.77") -> str | None:
+    """One request from a source address of its own; the reply, or None if dropped."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(1.0)
+        s.sendto(message.format(port=s.getsockname()[1]).encode(), ("127.0.0.1", node.sip_port))
+        try:
+            return s.recvfrom(65535)[0].decode()
+        except TimeoutError:
+            return None
+
+
+OPTIONS = (
+    "OPTIONS sip:voxgate.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.77:{port};branch=z9hG4bKo1\r\n"
+    "From: <sip:probe@voxgate.test>;tag=1\r\nTo: <sip:voxgate.test>\r\nCall-ID: probe-{port}\r\n"
+    "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_known_scanners_get_no_answer_and_nothing_is_relayed_elsewhere(sip_node: SipNode) -> None:
+    assert _udp(sip_node, OPTIONS.replace("{ua}", "Zoiper rv2.10")) is not None
+    assert _udp(sip_node, OPTIONS.replace("{ua}", "friendly-scanner")) is None
+    relay = (
+        "INVITE sip:someone@example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.77:{port};branch=z9hG4bKr1\r\n"
+        "From: <sip:x@voxgate.test>;tag=1\r\nTo: <sip:someone@example.com>\r\n"
+        "Call-ID: relay-{port}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.77:{port}>\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    reply = _udp(sip_node, relay)
+    assert reply is not None and reply.startswith("SIP/2.0 403 Relaying Forbidden"), reply
