@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from voxgate.sip.invites import InvitePolicy
-from voxgate.sip.registrar import MAX_FIELD, TRANSPORTS, Registrar, Verdict
+from voxgate.sip.registrar import MAX_FIELD, TRANSPORTS, Registrar, SipContact, Verdict
 
 __all__ = ["HEADER", "hook_app"]
 
@@ -38,17 +38,16 @@ def hook_app(secret: str, registrar: Registrar, invites: InvitePolicy) -> Starle
         return await registrar.auth_failed(f["user"], f["src_ip"], f["proto"], reason, now)
 
     async def register(f: Form, now: float) -> Verdict:
-        return await registrar.register(
+        seen = SipContact(
             f["user"],
             f["contact"],
-            _int(f["expires"]),
             f["proto"],
             f["src_ip"],
             _int(f["src_port"]),
             f["user_agent"],
             f["instance"],
-            now,
         )
+        return await registrar.register(seen, _int(f["expires"]), now)
 
     async def expired(f: Form, now: float) -> Verdict:
         await registrar.expired(f["aor"], f["contact"])

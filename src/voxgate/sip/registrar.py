@@ -28,10 +28,11 @@ from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Changed, Displaced, 
 from voxgate.domain.registrations import Registration
 from voxgate.services.audit import AuditLog
 from voxgate.services.logins import LoginService
+from voxgate.services.sip_secrets import SipSecrets
 from voxgate.sip.identity import Identities, SipIdentity
 from voxgate.sip.rpc import KamailioRpc, RpcError
 
-__all__ = ["Binding", "Registrar", "Verdict"]
+__all__ = ["Binding", "Registrar", "SipContact", "Verdict"]
 
 log = structlog.get_logger("voxgate.sip")
 
@@ -49,6 +50,23 @@ class Verdict:
 
     status: int
     body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SipContact:
+    """A contact as Kamailio reports it (a REGISTER, or its table after a restart)."""
+
+    user: str
+    contact: str
+    transport: str
+    address: str
+    port: int
+    user_agent: str
+    instance: str = ""
+
+    @property
+    def binding_id(self) -> str:
+        return binding_id(self.user, self.contact, self.instance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +109,7 @@ class Registrar:
         self.bindings: dict[str, Binding] = {}
 
     @property
-    def secrets(self):  # type: ignore[no-untyped-def]
+    def secrets(self) -> SipSecrets:
         return self.logins.control.secrets
 
     # -- what Kamailio asks ----------------------------------------------------------------
@@ -127,19 +145,9 @@ class Registrar:
             return Verdict(403, "Too many failed logins, try again later")
         return Verdict(200)
 
-    async def register(
-        self,
-        user: str,
-        contact: str,
-        expires: int,
-        transport: str,
-        address: str,
-        port: int,
-        user_agent: str,
-        instance: str,
-        now: float,
-    ) -> Verdict:
+    async def register(self, seen: SipContact, expires: int, now: float) -> Verdict:
         """After Kamailio checked the digest: may this contact register (or unregister)?"""
+        user, contact, address, transport = seen.user, seen.contact, seen.address, seen.transport
         ident = await self.identities.get(user)
         if ident is None:  # deleted between the challenge and now
             return Verdict(403, "Forbidden")
@@ -149,27 +157,12 @@ class Registrar:
             return Verdict(403, "Credential is not active")
         self.logins.throttle.success(_keys(user, address))
         if expires <= 0:
-            for bid in self._bindings_of(user, contact, instance):
+            for bid in self._bindings_of(user, contact, seen.instance):
                 await self.drop(bid, "unregistered")
             return Verdict(200)
-        bid = binding_id(user, contact, instance)
+        bid = seen.binding_id
         old = self.bindings.get(bid)
-        reg = Registration(
-            principal=ident.principal,
-            connection_id=ident.connection.id,
-            credential_id=ident.credential_id,
-            sip_username=user,
-            session_id=bid,
-            node_id=self.node_id,
-            address=address,
-            port=port,
-            user_agent=user_agent,
-            registered_at=old.reg.registered_at if old else now,
-            transport=transport,
-            policy=ident.admission.policy.value,
-            expires_at=ident.expires_at(),
-            contact=contact,
-        )
+        reg = self._registration(ident, seen, old.reg.registered_at if old else now)
         try:
             verdict = await self.bus.register(reg, ident.admission)
         except BusUnavailable:
@@ -187,7 +180,7 @@ class Registrar:
             await self.bus.publish(Displaced(gone.session_id, reg))
         if old is None:
             metrics.LOGINS.labels("sip", "ok").inc()
-            self._audit(ident, "sip_registered", reg, {})
+            self._audit(reg, "sip_registered", {})
         return Verdict(200)
 
     async def expired(self, user: str, contact: str) -> None:
@@ -208,7 +201,7 @@ class Registrar:
                 await self.rpc.call("ul.rm_contact", "location", binding.aor, reg.contact)
             except RpcError as exc:
                 log.warning("SIP contact not removed", reason=reason, error=exc.detail)
-        self._audit_reg(reg, "sip_unregistered", {"reason": reason})
+        self._audit(reg, "sip_unregistered", {"reason": reason})
 
     async def on_event(self, event: BusEvent) -> None:
         if isinstance(event, Changed):
@@ -253,30 +246,43 @@ class Registrar:
                     await self.rpc.call("ul.rm_contact", "location", user, contact)
                 continue
             expires = float(str(c.get("expires") or 0)) or now + 60
-            transport = str(c.get("transport") or "udp")
-            bid = binding_id(user, contact, str(c.get("instance") or ""))
-            reg = Registration(
-                principal=ident.principal,
-                connection_id=ident.connection.id,
-                credential_id=ident.credential_id,
-                sip_username=user,
-                session_id=bid,
-                node_id=self.node_id,
-                address=str(c.get("address") or ""),
-                port=int(str(c.get("port") or 0)),
-                user_agent=str(c.get("user_agent") or ""),
-                registered_at=float(str(c.get("registered_at") or now)),
-                transport=transport,
-                policy=ident.admission.policy.value,
-                expires_at=ident.expires_at(),
-                contact=contact,
+            seen = SipContact(
+                user,
+                contact,
+                str(c.get("transport") or "udp"),
+                str(c.get("address") or ""),
+                int(str(c.get("port") or 0)),
+                str(c.get("user_agent") or ""),
+                str(c.get("instance") or ""),
             )
-            self.bindings[bid] = Binding(reg, user, expires)
+            registered_at = float(str(c.get("registered_at") or now))
+            reg = self._registration(ident, seen, registered_at)
+            self.bindings[seen.binding_id] = Binding(reg, user, expires)
             adopted += 1
         await self.reclaim()
         return adopted
 
     # -- helpers ---------------------------------------------------------------------------
+    def _registration(
+        self, ident: SipIdentity, seen: SipContact, registered_at: float
+    ) -> Registration:
+        return Registration(
+            principal=ident.principal,
+            connection_id=ident.connection.id,
+            credential_id=ident.credential_id,
+            sip_username=seen.user,
+            session_id=seen.binding_id,
+            node_id=self.node_id,
+            address=seen.address,
+            port=seen.port,
+            user_agent=seen.user_agent,
+            registered_at=registered_at,
+            transport=seen.transport,
+            policy=ident.admission.policy.value,
+            expires_at=ident.expires_at(),
+            contact=seen.contact,
+        )
+
     def _bindings_of(self, user: str, contact: str, instance: str) -> list[str]:
         if contact == "*":
             return [bid for bid, b in self.bindings.items() if b.aor == user]
@@ -300,13 +306,7 @@ class Registrar:
             details = {"reason": reason, "address": address, "transport": transport}
             self.audit.record(ident.credential_id, "sip_register_failed", details)
 
-    def _audit(
-        self, ident: SipIdentity, kind: str, reg: Registration, extra: dict[str, str]
-    ) -> None:
-        if ident.credential_id is not None:
-            self._audit_reg(reg, kind, extra)
-
-    def _audit_reg(self, reg: Registration, kind: str, extra: dict[str, str]) -> None:
+    def _audit(self, reg: Registration, kind: str, extra: dict[str, str]) -> None:
         if reg.credential_id is None:
             return
         details = {
