@@ -6,8 +6,8 @@ nginx."""
 from __future__ import annotations
 
 import json
-import time
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
