@@ -64,12 +64,12 @@ test: $(SYNCED) browser lint
 
 # The SIP edge (voxgate serve --sip) and the real SIP peers its tests use, from Debian.
 SIP_PACKAGES := kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-utils-modules \
-	sip-tester baresip
+	rtpengine-daemon sip-tester baresip
 sip-engines:
 	@test -x /usr/sbin/kamailio -a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/websocket.so \
 		-a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/http_client.so \
 		-a -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so \
-		-a -x /usr/bin/sipp -a -x /usr/bin/baresip \
+		-a -x /usr/bin/rtpengine -a -x /usr/bin/sipp -a -x /usr/bin/baresip \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SIP_PACKAGES))
 
 bench: $(SYNCED) sip-engines

@@ -71,7 +71,12 @@ class Settings:
     sip_hook_port: int = 5090  # voxgate's verdict endpoint for Kamailio, on 127.0.0.1
     sip_dir: Path = HOME / "sip"  # the generated configuration and Kamailio's runtime files
     sip_kamailio: str = "kamailio"  # the binary (looked up on PATH and in /usr/sbin)
+    sip_rtpengine: str = "rtpengine"  # the media relay's binary (Debian: rtpengine-daemon)
     sip_flood_limit: int = 60  # SIP requests per source address per 2 s before it is banned
+    # rtpengine, the SIP edge's media relay (started by voxgate, or external: --sip-edge)
+    media_address: str = ""  # where rtpengine relays media (default: --host); LOCAL!PUBLIC
+    media_ports: str = "30000-40000"  # MIN-MAX: the UDP ports rtpengine relays media on
+    rtpengine_ng: str = ""  # HOST:PORT of its ng control socket (default: a free loopback port)
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

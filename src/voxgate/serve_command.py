@@ -73,8 +73,15 @@ HELP = {
     "sip_hook_port": "Loopback port where Kamailio asks voxgate for verdicts.",
     "sip_dir": "Kamailio's generated configuration and runtime files.",
     "sip_kamailio": "The Kamailio binary.",
+    "sip_rtpengine": "The rtpengine binary (the media relay, started with --sip).",
     "sip_flood_limit": "SIP requests per source address per 2 s before Kamailio drops the "
     "address for 5 minutes (0: no limit).",
+    "media_address": "Address rtpengine relays SIP media on and writes into SDP (default: "
+    "--host); LOCAL!PUBLIC behind NAT: bound to LOCAL, PUBLIC in the SDP.",
+    "media_ports": "MIN-MAX: the UDP ports rtpengine relays media on (2 per stream).",
+    "rtpengine_ng": "HOST:PORT of rtpengine's ng control socket: an external rtpengine's "
+    "(--sip-edge external), or where voxgate's own listens (default: a free port on "
+    "127.0.0.1).",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }

@@ -79,7 +79,17 @@ def sip_args(sip_port: int, ws_port: int, hook_port: int, workdir: Path) -> list
         str(hook_port),
         "--sip-dir",
         str(workdir / "sip"),
+        # the media relay: a control port and a port range of this node's own
+        "--rtpengine-ng",
+        f"127.0.0.1:{free_udp_port()}",
+        "--media-ports",
+        _media_ports(),
     ]
+
+
+def _media_ports() -> str:
+    low = random.randrange(20000, 59000, 200)
+    return f"{low}-{low + 199}"
 
 
 def start_sip_node(vg_factory: type[Voxgate], **kwargs: Any) -> SipNode:

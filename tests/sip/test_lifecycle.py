@@ -45,6 +45,22 @@ def _kamailios(sip_dir: Path) -> list[int]:
     return found
 
 
+def _rtpengines(node: SipNode) -> list[int]:
+    """Every rtpengine process listening on this node's ng address."""
+    args = node.vg.extra_args
+    ng = args[args.index("--rtpengine-ng") + 1].encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"rtpengine") and b"--listen-ng=" + ng in cmd:
+                found.append(int(entry))
+    return found
+
+
 STARTED: list[SipNode] = []
 
 
@@ -86,24 +102,31 @@ def test_without_kamailio_voxgate_refuses_to_start_and_names_the_packages(tmp_pa
     assert res.returncode == 1
     assert "kamailio is not installed" in res.stderr
     assert "apt-get install kamailio kamailio-websocket-modules" in res.stderr
+    cmd[-1] = "kamailio"  # Kamailio there, the media relay missing
+    res = subprocess.run([*cmd, "--sip-rtpengine", "/nonexistent/rtpengine"], env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 1
+    assert "apt-get install rtpengine-daemon" in res.stderr
 
 
 def test_kill_9_of_voxgate_leaves_no_kamailio_behind(tmp_path: Path) -> None:
     node = _node(tmp_path)
     node.start()
     assert wait_for(lambda: len(_kamailios(node.sip_dir)) > 2)  # the main process and workers
+    assert _rtpengines(node)
     os.kill(node.vg.pid, signal.SIGKILL)
     node.vg.proc.wait(10)  # type: ignore[union-attr]
     assert wait_for(lambda: not _kamailios(node.sip_dir), timeout=10), _kamailios(node.sip_dir)
+    assert wait_for(lambda: not _rtpengines(node), timeout=10), _rtpengines(node)
 
 
 def test_sigterm_stops_kamailio_with_voxgate(tmp_path: Path) -> None:
     node = _node(tmp_path)
     node.start()
-    assert _kamailios(node.sip_dir)
+    assert _kamailios(node.sip_dir) and _rtpengines(node)
     node.vg.stop()
     assert node.vg.proc is not None and node.vg.proc.returncode == 0
-    assert not _kamailios(node.sip_dir)
+    assert not _kamailios(node.sip_dir) and not _rtpengines(node)
 
 
 def test_registrations_outlive_a_restart_of_voxgate_and_of_kamailio(tmp_path: Path) -> None:
@@ -149,8 +172,8 @@ def test_registrations_outlive_a_restart_of_voxgate_and_of_kamailio(tmp_path: Pa
 
 
 def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
-    """docs/deployment.md's three commands, with this test's ports and directory: the
-    configuration and unit from `voxgate sip config`, Kamailio started as the unit says, and
+    """docs/deployment.md's commands, with this test's ports and directory: the configuration
+    and units from `voxgate sip config`, Kamailio and rtpengine started as the units say, and
     voxgate with --sip-edge external; phones register, and a voxgate restart keeps them."""
     sip_dir = tmp_path / "etc-sip"
     sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
@@ -158,28 +181,35 @@ def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
     vg.workdir.mkdir(parents=True)
     ports = ["--sip-port", str(sip_port), "--sip-ws-port", str(ws_port),
              "--sip-hook-port", str(hook_port)]  # fmt: skip
+    ng = f"127.0.0.1:{free_udp_port()}"
+    relay = ["--rtpengine-ng", ng, "--media-ports", "47000-47199"]
     made = vg.cli("sip", "config", str(sip_dir), "--sip-domain", "voxgate.test",
-                  "--host", "127.0.0.1", *ports)  # fmt: skip
-    unit = Path(made.stdout.strip())
-    assert unit == sip_dir / "voxgate-kamailio.service"
-    exec_start = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
-    kamailio = subprocess.Popen(
-        exec_start.removeprefix("ExecStart=").split(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+                  "--host", "127.0.0.1", *ports, *relay)  # fmt: skip
+    units = [Path(line) for line in made.stdout.split()]
+    assert units == [sip_dir / "voxgate-kamailio.service", sip_dir / "voxgate-rtpengine.service"]
+    engines = []
+    for unit in units:
+        exec_start = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
+        engines.append(
+            subprocess.Popen(
+                exec_start.removeprefix("ExecStart=").split(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
     try:
         secret = (sip_dir / "hook.secret").read_text()
         assert vg.cli("sip", "config", str(sip_dir), "--sip-domain", "voxgate.test", *ports)
         assert (sip_dir / "hook.secret").read_text() == secret  # kept: the pair still works
         SECRETS.add(secret.strip())
         vg.extra_args = ["--sip", "--sip-edge", "external", "--sip-dir", str(sip_dir),
-                         "--sip-domain", "voxgate.test", *ports]  # fmt: skip
+                         "--sip-domain", "voxgate.test", *ports, *relay]  # fmt: skip
         node = SipNode(vg, sip_port, ws_port, hook_port)
         STARTED.append(node)
         node.start()
         assert "(external Kamailio)" in vg.log_path.read_text()
+        assert "does not answer" not in vg.log_path.read_text()  # Kamailio's, rtpengine's
         api = api_for(vg)
         cred = api.credential()
         SECRETS.add(cred["sip_password"])
@@ -189,10 +219,11 @@ def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
         )
         assert registrations(vg, vg.api_key, credential_id=cred["id"])
         vg.stop()
-        assert kamailio.poll() is None  # the system's Kamailio is not voxgate's to stop
+        assert all(e.poll() is None for e in engines)  # the system's, not voxgate's to stop
         node.start()
         assert registrations(vg, vg.api_key, credential_id=cred["id"])
         api.http.close()
     finally:
-        os.killpg(kamailio.pid, signal.SIGTERM)
-        kamailio.wait(10)
+        for engine in engines:
+            os.killpg(engine.pid, signal.SIGTERM)
+            engine.wait(10)

@@ -1,6 +1,6 @@
-"""The SIP edge of one gateway node, put together: Kamailio (started and supervised here, or
-run by the system: ``--sip-edge external``), the hook it asks, the registrar and invite
-policy behind the hook, and the bus events that remove its contacts."""
+"""The SIP edge of one gateway node, put together: Kamailio and rtpengine (started and
+supervised here, or run by the system: ``--sip-edge external``), the hook Kamailio asks, the
+registrar and invite policy behind the hook, and the bus events that remove its contacts."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from voxgate.sip.invites import InvitePolicy
 from voxgate.sip.kamailio import KAMAILIO_PACKAGES, KamailioFiles, contacts_of
 from voxgate.sip.registrar import Registrar
 from voxgate.sip.rpc import KamailioRpc, RpcError
+from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers
 
 __all__ = ["SipEdge"]
 
@@ -44,7 +45,11 @@ class SipEdge:
         self.registrar = Registrar(logins, bus, audit, self.rpc)
         self.invites = InvitePolicy(self.registrar.identities, bus)
         self.bus = bus
+        # the media relay: ours, or the system's when --rtpengine-ng names one
+        self.media = Rtpengine.of(settings, self.files.dir)
+        self.ng = self.media.client()
         self.engine: Engine | None = None
+        self.media_engine: Engine | None = None
         self._hook: _HookServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -53,6 +58,7 @@ class SipEdge:
             raise ConfigurationError("--sip-edge must be managed or external")
         if self.managed:
             binary = find_binary(self.settings.sip_kamailio, KAMAILIO_PACKAGES)
+            relay = find_binary(self.settings.sip_rtpengine, RTPENGINE_PACKAGES)
             secret = self.files.write(binary)
         else:
             secret = self.files.read_secret()
@@ -82,10 +88,18 @@ class SipEdge:
                 on_restart=self._kamailio_restarted,
             )
             await self.engine.start()
-        elif not await self._answers():
-            log.warning(
-                "Kamailio's control socket does not answer", path=str(self.files.rpc_socket)
+            probe = self.media.client(timeout=0.25, attempts=1)
+            self.media_engine = Engine(
+                "rtpengine", self.media.argv(relay), self.media.log, lambda: answers(probe)
             )
+            await self.media_engine.start()
+        else:
+            if not await self._answers():
+                path = str(self.files.rpc_socket)
+                log.warning("Kamailio's control socket does not answer", path=path)
+            if not await answers(self.ng):
+                address = self.media.ng_address
+                log.warning("rtpengine's ng socket does not answer", address=address)
         self.bus.subscribe(self.registrar.on_event)
         hooks = getattr(self.bus, "on_reconnect", None)
         if isinstance(hooks, list):
@@ -122,12 +136,14 @@ class SipEdge:
     async def stop(self) -> None:
         for task in self._tasks[1:]:
             task.cancel()
-        if self.engine is not None:
-            await self.engine.stop()
+        for engine in (self.engine, self.media_engine):
+            if engine is not None:
+                await engine.stop()
         if self._hook is not None:
             self._hook.should_exit = True
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.rpc.close()
+        self.ng.close()
 
     def banner(self) -> list[str]:
         s, domain = self.settings, self.files.domain
@@ -136,6 +152,9 @@ class SipEdge:
             f"  SIP:        sip:<user>@{domain}  udp/tcp {self.files.address}:{s.sip_port}"
             + (f", tls :{s.sip_tls_port}" if s.tls_cert else "")
             + f", {ws}://{self.files.address}:{s.sip_ws_port}"
-            + ("" if self.managed else "  (external Kamailio)")
+            + ("" if self.managed else "  (external Kamailio)"),
+            f"  SIP media:  rtpengine on {self.media.interface} ports "
+            f"{self.media.port_min}-{self.media.port_max}, ng {self.media.ng_address}"
+            + ("" if self.managed else " (external)"),
         ]
         return lines

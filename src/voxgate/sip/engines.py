@@ -15,7 +15,7 @@ import structlog
 
 from voxgate.domain.errors import ConfigurationError
 
-__all__ = ["Engine", "find_binary"]
+__all__ = ["Engine", "find_binary", "systemd_unit"]
 
 log = structlog.get_logger("voxgate.sip")
 
@@ -35,6 +35,22 @@ def find_binary(name: str, packages: str) -> str:
             return found
     raise ConfigurationError(
         f"{name} is not installed; --sip needs it: sudo apt-get install {packages}"
+    )
+
+
+def systemd_unit(description: str, argv: Sequence[str]) -> str:
+    """A unit that runs an engine as the system's service (``--sip-edge external``)."""
+    return (
+        "[Unit]\n"
+        f"Description={description}\n"
+        "After=network-online.target\n\n"
+        "[Service]\n"
+        "Type=simple\n"
+        f"ExecStart={' '.join(argv)}\n"
+        "Restart=always\n"
+        "RestartSec=1\n\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n"
     )
 
 

@@ -151,21 +151,6 @@ class KamailioFiles:
             f"private_key = {self.tls_key}\n"
         )
 
-    def unit(self, binary: str) -> str:
-        """A systemd unit for Kamailio with this configuration (``--sip-edge external``)."""
-        return (
-            "[Unit]\n"
-            "Description=Kamailio SIP edge for voxgate\n"
-            "After=network-online.target\n\n"
-            "[Service]\n"
-            "Type=simple\n"
-            f"ExecStart={' '.join(self.argv(binary))}\n"
-            "Restart=always\n"
-            "RestartSec=1\n\n"
-            "[Install]\n"
-            "WantedBy=multi-user.target\n"
-        )
-
     def _seed_location_db(self) -> None:
         """usrloc keeps its table in db_text files here, so a restarted Kamailio (or one
         restarted with voxgate) still holds the registrations that are valid."""
