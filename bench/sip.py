@@ -73,7 +73,7 @@ Content-Length: 0
 
 
 def _ports() -> dict[str, int]:
-    return {"sip": _udp_port(), "ws": free_port(), "hook": free_port()}
+    return {"sip": _udp_port(), "ws": free_port(), "hook": free_port(), "leg": _udp_port()}
 
 
 def _udp_port() -> int:
@@ -211,6 +211,7 @@ def sip_registers(work: Path, key: str) -> list[Row]:
     ports = _ports()
     args = ["--sip", "--sip-domain", DOMAIN, "--sip-port", str(ports["sip"]),
             "--sip-ws-port", str(ports["ws"]), "--sip-hook-port", str(ports["hook"]),
+            "--sip-leg-port", str(ports["leg"]),
             "--sip-dir", str(work / "sip"), "--sip-flood-limit", "0"]  # fmt: skip
     (work / "sipnode").mkdir(exist_ok=True)
     node, api, rtc = start_voxgate(work / "sipnode", key, args)

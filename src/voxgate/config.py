@@ -69,6 +69,7 @@ class Settings:
     sip_tls_port: int = 5061  # with --tls-cert/--tls-key
     sip_ws_port: int = 7443  # SIP over WebSocket (RFC 7118); WSS with --tls-cert
     sip_hook_port: int = 5090  # voxgate's verdict endpoint for Kamailio, on 127.0.0.1
+    sip_leg_port: int = 5070  # voxgate's SIP user agent (calls to and from phones), 127.0.0.1
     sip_dir: Path = HOME / "sip"  # the generated configuration and Kamailio's runtime files
     sip_kamailio: str = "kamailio"  # the binary (looked up on PATH and in /usr/sbin)
     sip_rtpengine: str = "rtpengine"  # the media relay's binary (Debian: rtpengine-daemon)

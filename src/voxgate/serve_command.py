@@ -71,6 +71,8 @@ HELP = {
     "sip_tls_port": "SIP over TLS (with --tls-cert).",
     "sip_ws_port": "SIP over WebSocket (RFC 7118); WSS with --tls-cert.",
     "sip_hook_port": "Loopback port where Kamailio asks voxgate for verdicts.",
+    "sip_leg_port": "Loopback UDP port of voxgate's SIP user agent, which carries calls "
+    "between WebRTC sessions and SIP phones through Kamailio.",
     "sip_dir": "Kamailio's generated configuration and runtime files.",
     "sip_kamailio": "The Kamailio binary.",
     "sip_rtpengine": "The rtpengine binary (the media relay, started with --sip).",

@@ -92,6 +92,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             except BaseException:
                 await sip.stop()
                 raise
+            if gateway is not None:
+                gateway.calls.phones = sip.phones  # calls to SIP phones go out through it
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)

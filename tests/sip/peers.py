@@ -79,6 +79,8 @@ def sip_args(sip_port: int, ws_port: int, hook_port: int, workdir: Path) -> list
         str(hook_port),
         "--sip-dir",
         str(workdir / "sip"),
+        "--sip-leg-port",
+        str(free_udp_port()),
         # the media relay: a control port and a port range of this node's own
         "--rtpengine-ng",
         f"127.0.0.1:{free_udp_port()}",
@@ -88,7 +90,7 @@ def sip_args(sip_port: int, ws_port: int, hook_port: int, workdir: Path) -> list
 
 
 def _media_ports() -> str:
-    low = random.randrange(20000, 59000, 200)
+    low = random.randrange(10000, 32400, 200)  # below the ephemeral ports free_port draws from
     return f"{low}-{low + 199}"
 
 
@@ -251,6 +253,9 @@ class Baresip:
                 sip_listen 127.0.0.1:{self.port}
                 audio_player aufile,/dev/null
                 audio_source ausine,440
+                ausrc_srate 48000
+                auplay_srate 48000
+                ausrc_channels 2
                 audio_alert aufile,/dev/null
                 module_path /usr/lib/baresip/modules
                 module g711.so

@@ -180,7 +180,7 @@ def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
     vg = Voxgate(tmp_path / "vg")
     vg.workdir.mkdir(parents=True)
     ports = ["--sip-port", str(sip_port), "--sip-ws-port", str(ws_port),
-             "--sip-hook-port", str(hook_port)]  # fmt: skip
+             "--sip-hook-port", str(hook_port), "--sip-leg-port", str(free_udp_port())]  # fmt: skip
     ng = f"127.0.0.1:{free_udp_port()}"
     relay = ["--rtpengine-ng", ng, "--media-ports", "47000-47199"]
     made = vg.cli("sip", "config", str(sip_dir), "--sip-domain", "voxgate.test",

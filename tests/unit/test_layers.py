@@ -25,11 +25,12 @@ ALLOWED: dict[str, set[str]] = {
     "bus": {"domain", "tasks"},
     "services": {"domain", "auth", "store", "bus"},
     "rtc": {"domain"},
+    "sipleg": {"domain"},
     "webhooks": {"domain", "tasks"},
     "assistants": {"domain", "audio"},
     "client": {"domain", "audio"},
     "api": {"domain", "auth", "store", "bus", "services", "metrics"},
-    "sip": {"domain", "auth", "store", "bus", "services", "config", "metrics"},
+    "sip": {"domain", "auth", "store", "bus", "services", "config", "metrics", "sipleg"},
     "gateway": {
         "domain",
         "auth",

@@ -35,6 +35,9 @@ def sip_config(
     sip_hook_port: Annotated[
         int, typer.Option(envvar="VOXGATE_SIP_HOOK_PORT")
     ] = DEFAULTS.sip_hook_port,
+    sip_leg_port: Annotated[
+        int, typer.Option(envvar="VOXGATE_SIP_LEG_PORT")
+    ] = DEFAULTS.sip_leg_port,
     tls_cert: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_CERT")] = None,
     tls_key: Annotated[Path | None, typer.Option(envvar="VOXGATE_TLS_KEY")] = None,
     media_address: Annotated[str, typer.Option(envvar="VOXGATE_MEDIA_ADDRESS")] = "",
@@ -61,6 +64,7 @@ def sip_config(
         sip_tls_port=sip_tls_port,
         sip_ws_port=sip_ws_port,
         sip_hook_port=sip_hook_port,
+        sip_leg_port=sip_leg_port,
         tls_cert=tls_cert,
         tls_key=tls_key,
         media_address=media_address,

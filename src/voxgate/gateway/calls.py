@@ -19,16 +19,17 @@ from voxgate.assistants import AssistantCall, bot_for
 from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
-from voxgate.domain.principals import Principal
 from voxgate.domain.records import Assistant, CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
+from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, leg_key
+from voxgate.gateway.phones import PhoneLine, to_phone, to_the_phone
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.cache import TtlCache
-from voxgate.store.base import CredentialFilter, Store
+from voxgate.store.base import Store
 from voxgate.webhooks import WebhookSender
 from voxgate.webhooks.calls import CallEvents, CallInfo
 
@@ -63,6 +64,7 @@ class CallRouter:
         self.conversations: dict[str, list[dict[str, Any]]] = {}
         self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
         self.events = CallEvents(self.connection, webhooks)
+        self.phones: PhoneLine | None = None  # the SIP edge's user agent, with --sip
 
     # -- routing ---------------------------------------------------------------------------
     async def route(self, sessid: str, out: RouteCall) -> None:
@@ -91,15 +93,21 @@ class CallRouter:
             if assistant is None:
                 return await self._fail(link, "UNALLOCATED_NUMBER")
             return await self._to_assistant(out, link, assistant, conversation_id)
-        principal, connection_id = await self._principal_for(dest)
+        principal, connection_id = await principal_for(self.store, dest)
         if principal is None:
             return await self._fail(link, "UNALLOCATED_NUMBER")
-        regs = await self._reachable(await self.bus.registrations(principal), link.caller[0])
-        if isinstance(regs, str):
-            return await self._fail(link, regs)
+        held = await self.bus.registrations(principal)
         conn = await self.connection(connection_id)
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
         timeout = float(inbound.get("timeout_2xx_secs") or DEFAULT_RING)
+        rung = ringing([r for r in held if r.session_id != link.caller[0]])
+        if self.phones is not None and rung and all(r.sip for r in rung):
+            link.call.connections["incoming"] = connection_id
+            user = rung[0].sip_username
+            return await to_phone(self, self.phones, out, link, user, timeout)
+        regs = await self._reachable(held, link.caller[0])
+        if isinstance(regs, str):
+            return await self._fail(link, regs)
         link.caller_node = self.node_id
         legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]  # we choose callIDs
         forked = len(legs) > 1
@@ -173,21 +181,6 @@ class CallRouter:
         await self._tell(link.caller, lambda c, k, now: c.relayed(k, "answer", params))
         await self._report(link, "call.answered", {"state": "answered"})
 
-    async def _principal_for(self, dest: str) -> tuple[Principal | None, str]:
-        """A destination is a credential's sip_username or name, or a connection's user_name."""
-        if not dest or len(dest) > 128:
-            return None, ""
-        cred = await self.store.credential_by_sip_username(dest)
-        if cred is None:
-            named = await self.store.list_credentials(CredentialFilter(name=dest), 1, 1)
-            cred = named.items[0] if named.items else None
-        if cred is not None:
-            return Principal.credential(cred.id), cred.connection_id
-        conn = await self.store.connection_by_user_name(dest)
-        if conn is not None:
-            return Principal.connection(conn.id), conn.id
-        return None, ""
-
     async def _fail(self, link: Link, cause: str) -> None:
         await self._tell(link.caller, lambda c, k, now: c.failed(k, cause))
         await self._hangup(link, cause)
@@ -231,6 +224,9 @@ class CallRouter:
                 await self._hangup(link, out.cause)
             if link.assistant is not None:
                 await link.assistant.close()
+        if link.phone is not None:
+            await to_the_phone(link.phone, out.kind, out.params)
+            return
         if link.assistant is not None:
             if out.kind == "hold":
                 link.assistant.hold(out.params.get("held") is True)

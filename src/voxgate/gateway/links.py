@@ -10,14 +10,21 @@ until one answers and becomes ``callee``; each ringing leg has its own copy (``f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from voxgate.assistants import AssistantCall
 from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["LegKey", "Link", "leg_key"]
+__all__ = ["LegKey", "Link", "PhoneLeg", "leg_key"]
 
 LegKey = tuple[str, str]  # (sessid, callID)
+
+
+class PhoneLeg(Protocol):
+    """The SIP side of a call to a phone (``sip/phones.py``), as the router drives it."""
+
+    async def hang_up(self) -> None: ...
+    async def dtmf(self, digit: str, duration: int = 250) -> None: ...
 
 
 @dataclass(slots=True)
@@ -28,6 +35,7 @@ class Link:
     caller: LegKey
     callee: LegKey | None = None
     assistant: AssistantCall | None = None
+    phone: PhoneLeg | None = None  # the callee is a SIP phone, through voxgate's SIP leg
     answered: bool = False
     caller_node: str = ""
     callee_node: str = ""

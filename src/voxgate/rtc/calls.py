@@ -43,6 +43,7 @@ CALL_METHODS = frozenset(
 )
 _CANDIDATE_KEYS = ("candidate", "sdpMid", "sdpMLineIndex", "endOfCandidates")
 _TO_CLIENT = {
+    "media": "telnyx_rtc.media",  # early media: a provisional answer with SDP
     "info": "telnyx_rtc.info",
     "candidate": "telnyx_rtc.candidate",
 }

@@ -21,6 +21,7 @@ from voxgate.sip.engines import Engine, find_binary
 from voxgate.sip.hook import hook_app
 from voxgate.sip.invites import InvitePolicy
 from voxgate.sip.kamailio import KAMAILIO_PACKAGES, KamailioFiles, contacts_of
+from voxgate.sip.phones import Phones
 from voxgate.sip.registrar import Registrar
 from voxgate.sip.rpc import KamailioRpc, RpcError
 from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers
@@ -50,6 +51,7 @@ class SipEdge:
         self.ng = self.media.client()
         self.engine: Engine | None = None
         self.media_engine: Engine | None = None
+        self.phones: Phones | None = None
         self._hook: _HookServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -100,6 +102,12 @@ class SipEdge:
             if not await answers(self.ng):
                 address = self.media.ng_address
                 log.warning("rtpengine's ng socket does not answer", address=address)
+        proxy = self.files.address if self.files.address not in ("0.0.0.0", "::") else "127.0.0.1"
+        self.phones = Phones(
+            self.settings.sip_leg_port, (proxy, self.settings.sip_port), self.files.domain,
+            secret, self.ng,
+        )  # fmt: skip
+        await self.phones.start()
         self.bus.subscribe(self.registrar.on_event)
         hooks = getattr(self.bus, "on_reconnect", None)
         if isinstance(hooks, list):
@@ -134,6 +142,8 @@ class SipEdge:
                 await self.registrar.sweep(time.time())
 
     async def stop(self) -> None:
+        if self.phones is not None:
+            await self.phones.stop()
         for task in self._tasks[1:]:
             task.cancel()
         for engine in (self.engine, self.media_engine):

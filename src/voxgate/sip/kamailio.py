@@ -35,6 +35,7 @@ class KamailioFiles:
     tls_port: int
     ws_port: int
     hook_port: int
+    leg_port: int
     flood_limit: int
     tls_cert: Path | None
     tls_key: Path | None
@@ -50,6 +51,7 @@ class KamailioFiles:
             tls_port=s.sip_tls_port,
             ws_port=s.sip_ws_port,
             hook_port=s.sip_hook_port,
+            leg_port=s.sip_leg_port,
             flood_limit=s.sip_flood_limit,
             tls_cert=s.tls_cert.resolve() if s.tls_cert else None,
             tls_key=s.tls_key.resolve() if s.tls_key else None,
@@ -130,6 +132,7 @@ class KamailioFiles:
             "WS_PORT": str(self.ws_port),
             "HOOK": f"http://127.0.0.1:{self.hook_port}/sip",
             "HOOK_SECRET": secret,
+            "LEG_PORT": str(self.leg_port),
             "RPC_SOCKET": str(self.rpc_socket),
             "DB_DIR": str(self.dir / "db"),
             "TLS_CFG": str(self.dir / "tls.cfg"),

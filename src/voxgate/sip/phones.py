@@ -1,0 +1,239 @@
+"""Calls from WebRTC sessions to SIP phones: voxgate's B2BUA side, on the SIP leg core.
+
+A browser's call to a credential whose registration is a SIP contact becomes two legs: the
+browser's (the gateway's, as for any call) and a SIP leg (``voxgate.sipleg``) that this
+adapter runs towards its Kamailio, which finds the phone in its location table. Media goes
+through rtpengine: the browser's offer (ICE, DTLS-SRTP, Opus) is turned into one a phone
+takes (RTP/AVP) before the INVITE, and the phone's answer back into one the browser takes.
+
+The adapter only moves datagrams, keeps one timer for the legs' deadlines, and talks to
+rtpengine; every SIP decision is the leg's. The gateway sees a call through ``PhoneCall``:
+``hang_up`` and ``dtmf`` from the browser's side, and the ``CallerEvents`` it gave us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from voxgate.domain.ids import new_uuid
+from voxgate.sip.ng import NgClient, NgError
+from voxgate.sipleg import Leg, LegConfig, ParseError, RandomIds, Transport, outputs, parse
+
+__all__ = ["CallerEvents", "PhoneCall", "Phones"]
+
+log = structlog.get_logger("voxgate.sip")
+
+LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
+TO_PHONE = {  # the browser's offer, made one a phone takes
+    "transport-protocol": "RTP/AVP",
+    "ICE": "remove",
+    "DTLS": "off",
+    "SDES": ["off"],
+    "rtcp-mux": ["demux"],
+    "flags": ["strip-extmap"],
+}
+
+CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""What the browser's side hears: ("media", {sdp}), ("answer", {sdp}), ("failed", {cause}),
+("bye", {cause}). The gateway turns them into frames for the caller's session."""
+
+
+class PhoneCall:
+    """One call to a phone, as the gateway holds it."""
+
+    def __init__(self, phones: Phones, leg: Leg, media_id: str, tell: CallerEvents) -> None:
+        self.phones = phones
+        self.leg = leg
+        self.media_id = media_id  # the call's name at rtpengine
+        self.tell = tell
+        self.offer = ""  # what we offered the phone (rtpengine's side)
+        self.over = False
+
+    @property
+    def call_id(self) -> str:
+        return self.leg.call_id
+
+    async def hang_up(self) -> None:
+        """The browser hung up (before or after the answer)."""
+        if not self.over:
+            self.over = True
+            await self.phones.apply(self, self.leg.bye(time.time()))
+
+    async def dtmf(self, digit: str, duration: int = 250) -> None:
+        with contextlib.suppress(Exception):  # a digit the leg refuses now is dropped
+            await self.phones.apply(self, self.leg.info_dtmf(digit, duration, time.time()))
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, phones: Phones) -> None:
+        self.phones = phones
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.phones.received(data)
+
+
+class Phones:
+    def __init__(
+        self,
+        leg_port: int,
+        proxy: tuple[str, int],
+        domain: str,
+        secret: str,
+        ng: NgClient,
+    ) -> None:
+        self.config = LegConfig("127.0.0.1", leg_port, proxy[0], proxy[1], Transport.UDP)
+        self.domain = domain
+        self.secret = secret
+        self.ng = ng
+        self.calls: dict[str, PhoneCall] = {}  # by SIP Call-ID
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._work: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self), local_addr=("127.0.0.1", self.config.local_port)
+        )
+        self._transport = transport
+
+    async def stop(self) -> None:
+        for call in list(self.calls.values()):
+            with contextlib.suppress(Exception):
+                await call.hang_up()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    async def place(
+        self, user: str, sdp: str, caller: str, caller_name: str, tell: CallerEvents
+    ) -> PhoneCall | None:
+        """INVITE ``user``'s phones with the browser's ``sdp`` made RTP. None (and the browser
+        told why) when the media relay cannot take the call."""
+        leg, media_id = Leg(self.config, RandomIds()), new_uuid()
+        try:
+            offer = await self.ng.offer(media_id, "webrtc", sdp, **TO_PHONE)
+        except NgError as exc:
+            log.warning("media relay refused a call", error=exc.detail)
+            await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
+            return None
+        call = PhoneCall(self, leg, media_id, tell)
+        call.offer = offer
+        target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
+        signed = ((LEG_HEADER, self.secret),)  # the INVITE (and its retransmissions) only
+        outs = leg.invite(
+            offer, time.time(), target=target, caller=source, caller_name=caller_name,
+            headers=signed,
+        )  # fmt: skip
+        self.calls[call.call_id] = call
+        await self.apply(call, outs)
+        return call
+
+    # -- the legs' outputs -----------------------------------------------------------------
+    async def apply(self, call: PhoneCall, outs: list[outputs.Output]) -> None:
+        for out in outs:
+            if isinstance(out, outputs.Send):
+                if self._transport is not None:
+                    self._transport.sendto(out.data, (out.host, out.port))
+            elif isinstance(out, outputs.EarlyMedia):
+                sdp = await self._to_browser(call, out.sdp)
+                if sdp is not None:
+                    await call.tell("media", {"sdp": sdp})
+            elif isinstance(out, outputs.Answered):
+                sdp = await self._to_browser(call, out.sdp)
+                if sdp is None:
+                    await self.apply(call, call.leg.bye(time.time(), "NORMAL_TEMPORARY_FAILURE"))
+                    continue
+                await call.tell("answer", {"sdp": sdp})
+            elif isinstance(out, outputs.Failed | outputs.Ended):
+                await self._ended(call, out)
+            elif isinstance(out, outputs.OfferWanted):
+                await self._renegotiate(call, out.sdp)
+        self._arm()
+
+    async def _to_browser(self, call: PhoneCall, sdp: str) -> str | None:
+        try:
+            return await self.ng.answer(call.media_id, "webrtc", "phone", sdp)
+        except NgError as exc:
+            log.warning("media relay refused an answer", error=exc.detail)
+            return None
+
+    async def _renegotiate(self, call: PhoneCall, sdp: str) -> None:
+        """The phone changed its media (hold, resume): rtpengine's side of the call stays
+        as it is, so the answer is our offer again, its direction mirrored (RFC 3264 6.1)."""
+        if not sdp or not call.offer:
+            await self.apply(call, call.leg.reject(488, "Not Acceptable Here", time.time()))
+            return
+        await self.apply(call, call.leg.answer(mirrored(call.offer, sdp), time.time()))
+
+    async def _ended(self, call: PhoneCall, out: outputs.Failed | outputs.Ended) -> None:
+        with contextlib.suppress(NgError):  # no session outlives its call
+            await self.ng.delete(call.media_id, missing_ok=True)
+        if not call.over:
+            call.over = True
+            kind = "failed" if isinstance(out, outputs.Failed) else "bye"
+            await call.tell(kind, {"cause": out.cause})
+
+    # -- datagrams and the timer -----------------------------------------------------------
+    def received(self, data: bytes) -> None:
+        try:
+            message = parse(data)
+        except ParseError:
+            return
+        call = self.calls.get(message.call_id)
+        if call is None:
+            return  # not a call of ours (voxgate places calls; phones calling in come later)
+        self._spawn(self.apply(call, call.leg.receive(message, time.time())))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._work.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._work.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("SIP leg failed", error=repr(task.exception()))
+
+    def _arm(self) -> None:
+        for call_id, call in list(self.calls.items()):
+            if call.leg.finished:
+                del self.calls[call_id]
+        deadlines = [d for c in self.calls.values() if (d := c.leg.next_deadline()) is not None]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(
+                loop.time() + max(0.0, min(deadlines) - time.time()), self._due
+            )
+
+    def _due(self) -> None:
+        self._timer = None
+        now = time.time()
+        for call in list(self.calls.values()):
+            deadline = call.leg.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._spawn(self.apply(call, call.leg.on_timer(now)))
+        self._arm()
+
+
+_DIRECTIONS = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+
+
+def mirrored(ours: str, theirs: str) -> str:
+    """``ours`` with the direction that answers ``theirs`` (hold: sendonly -> recvonly)."""
+    wanted = next((a for a in _DIRECTIONS if f"a={a}" in theirs), "sendrecv")
+    answer = _DIRECTIONS.get(wanted, "sendrecv")
+    lines = [
+        x for x in ours.splitlines() if x not in {f"a={d}" for d in (*_DIRECTIONS, "sendrecv")}
+    ]
+    return "\r\n".join([*lines, f"a={answer}"]) + "\r\n"
