@@ -241,3 +241,12 @@ def test_dtmf_bodies() -> None:
     for digit, duration in (("", 100), ("12", 100), ("x", 100), ("1", 0)):
         with pytest.raises(ValueError):
             dtmf.body(digit, duration)
+
+
+def test_every_cause_a_sip_leg_names_has_a_q850_code() -> None:
+    from voxgate.domain.causes import CAUSES
+    from voxgate.sipleg import causes
+
+    named = {v for k, v in vars(causes).items() if k.isupper() and isinstance(v, str)}
+    named |= {causes.cause_for_status(status) for status in range(300, 700)}
+    assert named <= set(CAUSES), named - set(CAUSES)

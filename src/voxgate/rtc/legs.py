@@ -11,6 +11,7 @@ import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from voxgate.domain.causes import CAUSES, cause_code
 from voxgate.domain.errors import InvalidParams
 from voxgate.domain.records import CallIds
 
@@ -40,24 +41,6 @@ _TABLE: dict[tuple[CallState, str], CallState] = {
     (CallState.ACTIVE, "unhold"): CallState.ACTIVE,
     **{(s, "hangup"): CallState.HANGUP for s in CallState if s is not CallState.HANGUP},
 }
-
-# Q.850-style causes the SDKs know (iOS ByeMessage.swift), name -> code.
-CAUSES: dict[str, int] = {
-    "UNALLOCATED_NUMBER": 1,
-    "NORMAL_CLEARING": 16,
-    "USER_BUSY": 17,
-    "NO_ANSWER": 19,
-    "SUBSCRIBER_ABSENT": 20,
-    "CALL_REJECTED": 21,
-    "NORMAL_TEMPORARY_FAILURE": 41,
-    "RECOVERY_ON_TIMER_EXPIRE": 102,  # the client did not come back within the reattach window
-    "LOSE_RACE": 502,  # FreeSWITCH's (Telnyx runs it): another registration answered first
-    "ORIGINATOR_CANCEL": 487,
-}
-
-
-def cause_code(cause: str, default: int = 16) -> int:
-    return CAUSES.get(cause, default)
 
 
 def transition(state: CallState, event: str) -> CallState:

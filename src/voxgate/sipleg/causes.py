@@ -10,8 +10,8 @@ as ``sofia_glue_sip_cause_to_freeswitch`` (RFC 4497 8.4.4), causes to statuses a
   Kamailio answers 408 when its ring timer (``fr_inv_timer``) runs out, which a caller knows as
   "no answer". A request *inside* a call that times out is RECOVERY_ON_TIMER_EXPIRE.
 
-Only names live here. Their Q.850 codes are voxgate's one table, ``CAUSES`` in ``rtc/legs.py``
-(which this package may not import); names below that it lacks are marked ``new``.
+Only names live here; their Q.850 codes are voxgate's one table, ``domain/causes.py`` (a test
+holds every name here to it).
 """
 
 from __future__ import annotations
@@ -32,30 +32,30 @@ _BY_STATUS: dict[int, str] = {
     402: "CALL_REJECTED",
     403: "CALL_REJECTED",
     404: "UNALLOCATED_NUMBER",
-    405: "SERVICE_UNAVAILABLE",  # new (63)
-    406: "SERVICE_NOT_IMPLEMENTED",  # new (79)
+    405: "SERVICE_UNAVAILABLE",
+    406: "SERVICE_NOT_IMPLEMENTED",
     407: "CALL_REJECTED",
     408: "NO_ANSWER",
-    410: "NUMBER_CHANGED",  # new (22)
-    413: "INTERWORKING",  # new (127)
+    410: "NUMBER_CHANGED",
+    413: "INTERWORKING",
     414: "INTERWORKING",
     415: "SERVICE_NOT_IMPLEMENTED",
     416: "INTERWORKING",
     420: "INTERWORKING",
     421: "INTERWORKING",
     423: "INTERWORKING",
-    480: "NO_USER_RESPONSE",  # new (18)
+    480: "NO_USER_RESPONSE",
     481: "NORMAL_TEMPORARY_FAILURE",
-    482: "EXCHANGE_ROUTING_ERROR",  # new (25)
+    482: "EXCHANGE_ROUTING_ERROR",
     483: "EXCHANGE_ROUTING_ERROR",
-    484: "INVALID_NUMBER_FORMAT",  # new (28)
-    485: "NO_ROUTE_DESTINATION",  # new (3)
+    484: "INVALID_NUMBER_FORMAT",
+    485: "NO_ROUTE_DESTINATION",
     486: "USER_BUSY",
     487: "ORIGINATOR_CANCEL",
-    488: "INCOMPATIBLE_DESTINATION",  # new (88; in the iOS SDK's list)
+    488: "INCOMPATIBLE_DESTINATION",
     500: "NORMAL_TEMPORARY_FAILURE",
     501: "SERVICE_NOT_IMPLEMENTED",
-    502: "NETWORK_OUT_OF_ORDER",  # new (38)
+    502: "NETWORK_OUT_OF_ORDER",
     503: "NORMAL_TEMPORARY_FAILURE",
     504: "NO_ANSWER",  # a gateway's timeout, like 408
     505: "INTERWORKING",
@@ -96,7 +96,7 @@ def cause_for_status(status: int) -> str:
         return _BY_STATUS[status]
     if 200 <= status < 300:
         return "NORMAL_CLEARING"
-    return "NORMAL_UNSPECIFIED"  # new (31): FreeSWITCH's answer for any other status
+    return "NORMAL_UNSPECIFIED"  # FreeSWITCH's answer for any other status
 
 
 def status_for_cause(cause: str) -> tuple[int, str]:
