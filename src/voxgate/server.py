@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -84,6 +85,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await gateway.start(settings.host, settings.rtc_port)
         sip = None
         if settings.sip and settings.serves_rtc:
+            from voxgate.gateway.phones import from_phone
             from voxgate.sip.edge import SipEdge
 
             sip = SipEdge(settings, rt.logins, rt.bus, rt.control.audit_log)
@@ -92,8 +94,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             except BaseException:
                 await sip.stop()
                 raise
-            if gateway is not None:
+            if gateway is not None and sip.phones is not None:
                 gateway.calls.phones = sip.phones  # calls to SIP phones go out through it
+                sip.phones.ring = partial(from_phone, gateway.calls)  # and from them ring here
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)

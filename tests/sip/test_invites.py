@@ -13,7 +13,6 @@ import pytest
 
 from tests.harness import SECRETS
 from tests.rtc.conftest import Api
-from tests.rtc.test_calls import online
 from tests.sip.peers import DOMAIN, SIPP, SipNode, Sipp, _scenario, _send, register_scenario
 
 INVITE = """\
@@ -170,27 +169,10 @@ def test_a_registered_credential_calls_another_by_its_sip_username(
     assert uas.returncode == 0, out
 
 
-def test_unknown_and_webrtc_callees_get_a_clear_answer(
-    sip_node: SipNode, sip_api: Api, tmp_path: Path
-) -> None:
+def test_an_unknown_callee_is_not_found(sip_node: SipNode, sip_api: Api, tmp_path: Path) -> None:
+    """(A callee on WebRTC is rung through voxgate's user agent: tests/sip/test_phone_calls.py.)"""
     caller_cred = sip_api.credential()
     SECRETS.add(caller_cred["sip_password"])
     user, password = caller_cred["sip_username"], caller_cred["sip_password"]
     caller = Sipp(tmp_path, sip_node.sip_port)
     assert caller.run(invite_scenario(user, "nobody-here", 404, password)).returncode == 0
-    page_cred = sip_api.credential()
-    import asyncio
-
-    async def on_webrtc() -> None:
-        page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/1")
-        try:
-            sipp = Sipp(tmp_path, sip_node.sip_port)
-            scenario = invite_scenario(user, page_cred["sip_username"], 480, password)
-            res = await asyncio.to_thread(sipp.run, scenario)
-            assert res.returncode == 0, res.stdout
-            assert "Callee is on WebRTC" in sipp.messages()
-            assert not [e for e in page.events if e.name == "incoming_call"]
-        finally:
-            await page.close()
-
-    asyncio.run(on_webrtc())

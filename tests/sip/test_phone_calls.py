@@ -13,9 +13,18 @@ from typing import Any
 from tests.harness import SECRETS
 from tests.rtc.conftest import Api
 from tests.rtc.test_calls import online
-from tests.sip.peers import SIPP, Baresip, SipNode, Sipp, _scenario, register_scenario, wait_for
+from tests.sip.peers import (
+    SIPP,
+    Baresip,
+    SipNode,
+    Sipp,
+    _scenario,
+    _send,
+    register_scenario,
+    wait_for,
+)
 from tests.sip.test_invites import BUSY
-from tests.sip.test_rtpengine import chromium_sdp
+from tests.sip.test_rtpengine import chromium_sdp, phone_sdp
 
 
 def _phone(
@@ -93,3 +102,114 @@ async def test_a_busy_phone_is_user_busy_and_an_absent_one_is_not_left_ringing(
         assert await client.list_calls() == []
     finally:
         client.close()
+
+
+CALL_IN = """\
+INVITE sip:{callee}@voxgate.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{caller}@voxgate.test>;tag=[pid]-[call_number]
+To: <sip:{callee}@voxgate.test>
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Max-Forwards: 70
+{auth}Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}"""
+ACK_IN = """\
+ACK sip:{callee}@voxgate.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch{branch}]
+From: <sip:{caller}@voxgate.test>;tag=[pid]-[call_number]
+To: <sip:{callee}@voxgate.test>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+IN_DIALOG = """\
+{method} [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{caller}@voxgate.test>;tag=[pid]-[call_number]
+To: <sip:{callee}@voxgate.test>[peer_tag_param]
+Call-ID: [call_id]
+[routes]
+CSeq: {cseq} {method}
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+def call_in_scenario(caller: str, password: str, callee: str, sdp: str, expect: int) -> str:
+    """A phone calls ``callee``: INVITE with SDP, the 407 answered, then ``expect``; a 200 is
+    ACKed (in the dialog, through Kamailio's route set) and hung up by the phone."""
+    args = {"caller": caller, "callee": callee, "sdp": sdp}
+    steps = _send(CALL_IN.format(**args, cseq=1, auth=""))
+    steps += '  <recv response="100" optional="true"/>\n'
+    steps += '  <recv response="407" auth="true"/>\n'
+    steps += _send(ACK_IN.format(**args, cseq=1, branch="-1"), retrans=False)
+    auth = f"[authentication username={caller} password={password}]\n"
+    steps += _send(CALL_IN.format(**args, cseq=2, auth=auth))
+    steps += '  <recv response="100" optional="true"/>\n'
+    steps += '  <recv response="180" optional="true"/>\n'
+    if expect != 200:
+        steps += f'  <recv response="{expect}"/>\n'
+        return _scenario(steps + _send(ACK_IN.format(**args, cseq=2, branch="-1"), retrans=False))
+    steps += '  <recv response="200" rrs="true"/>\n'
+    steps += _send(IN_DIALOG.format(**args, method="ACK", cseq=2), retrans=False)
+    steps += '  <pause milliseconds="500"/>\n'
+    steps += _send(IN_DIALOG.format(**args, method="BYE", cseq=3))
+    steps += '  <recv response="200"/>\n'
+    return _scenario(steps)
+
+
+async def test_a_phone_calls_a_webrtc_session_which_answers_and_the_phone_hangs_up(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
+    SECRETS.add(phone_cred["sip_password"])
+    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/3")
+    phone = Sipp(tmp_path, sip_node.sip_port)
+    scenario = call_in_scenario(
+        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
+        phone_sdp(41000), 200,
+    )  # fmt: skip
+    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    try:
+        incoming = await page.wait_for("incoming_call", 10)
+        call = incoming.data["call"]
+        offer = call.remote_sdp or ""
+        # the phone's RTP offer, made one a browser takes
+        assert "UDP/TLS/RTP/SAVPF" in offer and "a=fingerprint:" in offer, offer
+        assert incoming.data["caller_id_number"] == phone_cred["sip_username"]
+        await call.answer(sdp=chromium_sdp(41002, answer_to=offer))
+        res = await running
+        assert res.returncode == 0, res.stdout[-1500:] + phone.messages()[-3000:]
+        answer = phone.messages().split("SIP/2.0 200 OK", 1)[1].split("\nACK ", 1)[0]
+        assert "RTP/AVP" in answer and "SAVPF" not in answer and "fingerprint" not in answer
+        await call.wait_state("hangup", timeout=10)  # the phone hung up
+    finally:
+        await page.close()
+
+
+async def test_a_webrtc_session_that_declines_a_phone_call_is_busy_to_the_phone(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
+    SECRETS.add(phone_cred["sip_password"])
+    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/4")
+    phone = Sipp(tmp_path, sip_node.sip_port)
+    scenario = call_in_scenario(
+        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
+        phone_sdp(41004), 486,
+    )  # fmt: skip
+    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    try:
+        incoming = await page.wait_for("incoming_call", 10)
+        await incoming.data["call"].hangup(cause="USER_BUSY", cause_code=17)  # at once
+        res = await running
+        assert res.returncode == 0, res.stdout[-1500:] + phone.messages()[-3000:]
+    finally:
+        await page.close()

@@ -136,7 +136,11 @@ def _messages(draw: st.DrawFn) -> Request | Response:
         ("Call-ID", f"{draw(_TOKEN)}@{host}"),
         ("CSeq", f"{draw(st.integers(0, 2**31))} {method}"),
     ]
-    headers += draw(st.lists(st.tuples(_NAME, _VALUE), max_size=4))
+    # one spelling per name: names are case-insensitive, and a header met again under another
+    # spelling is handed back under the first (RFC 3261 7.3.1)
+    headers += draw(
+        st.lists(st.tuples(_NAME, _VALUE), max_size=4, unique_by=lambda h: h[0].lower())
+    )
     body = draw(st.binary(max_size=200))
     if draw(st.booleans()):
         return Request(method, f"sip:{draw(_USER)}@{host}", tuple(headers), body)

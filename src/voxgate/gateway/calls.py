@@ -224,9 +224,6 @@ class CallRouter:
                 await self._hangup(link, out.cause)
             if link.assistant is not None:
                 await link.assistant.close()
-        if link.phone is not None:
-            await to_the_phone(link.phone, out.kind, out.params)
-            return
         if link.assistant is not None:
             if out.kind == "hold":
                 link.assistant.hold(out.params.get("held") is True)
@@ -237,6 +234,9 @@ class CallRouter:
             link.answered = True
             if not undecided:
                 await self._report(link, "call.answered", {"state": "answered"})
+        if link.phone is not None:
+            await to_the_phone(link.phone, out.kind, out.params)
+            return
         for node, other in link.others(key):
             await self._deliver(node, other, key, out.kind, out.params)
 

@@ -4,16 +4,23 @@ says comes back as the caller's frames and the call's webhooks."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from voxgate.bus.base import Bus
+from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallIds
+from voxgate.domain.registrations import Registration
+from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, PhoneLeg
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
-from voxgate.rtc.outputs import RouteCall
+from voxgate.rtc.outputs import Offer, RouteCall
+from voxgate.store.base import Store
+from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["PhoneLine", "to_phone", "to_the_phone"]
+__all__ = ["BrowserLeg", "PhoneLine", "Tell", "from_phone", "to_phone", "to_the_phone"]
 
 Tell = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -28,6 +35,14 @@ class PhoneLine(Protocol):
 
 class Router(Protocol):
     links: dict[LegKey, Link]
+    node_id: str
+    store: Store
+    bus: Bus
+
+    async def offer(self, caller_node: str, body: dict[str, Any]) -> None: ...
+    async def _reachable(
+        self, regs: list[Registration], caller: str
+    ) -> list[Registration] | str: ...
 
     async def _tell(self, leg: LegKey, event: Callable[[Calls, str, float], list[Any]]) -> None: ...
     async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None: ...
@@ -73,9 +88,70 @@ async def to_phone(
 
 
 async def to_the_phone(phone: PhoneLeg, kind: str, params: dict[str, Any]) -> None:
-    """What the browser's side of a call to a phone says: its hang-up and its digits."""
-    if kind == "bye":
-        await phone.hang_up()
+    """What the browser's side of a call with a phone says: its answer (a call from the
+    phone), its hang-up and its digits."""
+    if kind == "answer":
+        await phone.answer(str(params.get("sdp") or ""))
+    elif kind == "bye":
+        await phone.hang_up(str(params.get("cause") or "NORMAL_CLEARING"))
     elif kind == "info" and params.get("dtmf"):
         for digit in str(params["dtmf"])[:32]:
             await phone.dtmf(digit)
+
+
+class _PhoneSide:
+    """A call from a phone, as the browser's relays reach it (``to_the_phone``)."""
+
+    def __init__(self, tell: Tell) -> None:
+        self.tell = tell
+
+    async def answer(self, sdp: str) -> None:
+        await self.tell("answer", {"sdp": sdp})
+
+    async def hang_up(self, cause: str = "NORMAL_CLEARING") -> None:
+        await self.tell("bye", {"cause": cause})
+
+    async def dtmf(self, digit: str, duration: int = 250) -> None:
+        return None  # a browser's digits towards a calling phone: with the SIP leg's INFO, next
+
+
+class BrowserLeg:
+    """A call from a phone, as the phone's side drives the browser it rang."""
+
+    def __init__(self, router: Router, link: Link) -> None:
+        self.router = router
+        self.link = link
+
+    async def hang_up(self, cause: str) -> None:
+        link, router = self.link, self.router
+        callee = link.callee
+        router._unlink(link)
+        if callee is not None:
+            bye = {"cause": cause, "causeCode": cause_code(cause)}
+            await router._tell(callee, lambda c, k, _now: c.relayed(k, "bye", bye))
+        await router._hangup(link, cause)
+
+
+async def from_phone(
+    router: Router, user: str, caller: str, caller_name: str, sdp: str, tell: Tell
+) -> BrowserLeg | None:
+    """Ring ``user``'s WebRTC session on this node for a phone's call; None if nobody rings."""
+    principal, connection_id = await principal_for(router.store, user)
+    if principal is None:
+        return None
+    regs = await router._reachable(await router.bus.registrations(principal), "")
+    local = [] if isinstance(regs, str) else [r for r in regs if r.node_id == router.node_id]
+    if not local:
+        return None
+    connections = {"incoming": connection_id}
+    call = CallInfo(caller, user, connections, client_state=None, started=time.time())
+    phone_key: LegKey = (f"sip:{new_uuid()}", "phone")
+    callee: LegKey = (local[0].session_id, new_uuid())
+    link = Link(call, phone_key, callee, phone=_PhoneSide(tell), caller_node=router.node_id,
+                callee_node=router.node_id)  # fmt: skip
+    router.links[phone_key] = link
+    offer = Offer(sdp, caller_name=caller_name, caller_number=caller)
+    body = {"to": list(callee), "from": list(phone_key), "offer": offer.to_dict(),
+            "link": call.to_dict(), "fork": False}  # fmt: skip
+    await router.offer(router.node_id, body)  # the session was free a moment ago (_reachable)
+    return BrowserLeg(router, link)

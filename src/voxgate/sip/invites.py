@@ -10,8 +10,8 @@ outside (``sip_uri_calling_preference``):
 | ``internal`` (and the seed's ``enabled``) | challenged (407) | challenged (407): ours only |
 | ``unrestricted`` | challenged (407) | admitted (flood limits per source address) |
 
-A callee registered only over WebRTC is answered 480 with a reason saying so; bridging SIP and
-WebRTC calls needs the media relay.
+A callee registered only over WebRTC is reached through voxgate's own user agent
+(``sip/phones.py``), which rings its session with the media made WebRTC by rtpengine.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from voxgate.domain.registrations import ringing
 from voxgate.sip.identity import Identities
 from voxgate.sip.registrar import Verdict
 
-__all__ = ["InvitePolicy"]
+__all__ = ["TO_VOXGATE", "InvitePolicy"]
 
 OPEN = "unrestricted"
+TO_VOXGATE = "voxgate"  # the callee's registrations are WebRTC sessions: relay to our agent
 CHALLENGE = Verdict(407, "Proxy Authentication Required")
 
 
@@ -58,5 +59,5 @@ class InvitePolicy:
         if not rung:
             return Verdict(480, "Temporarily Unavailable")
         if not any(r.sip for r in rung):
-            return Verdict(480, "Callee is on WebRTC: SIP to WebRTC calls need the media relay")
+            return Verdict(200, TO_VOXGATE)  # voxgate's user agent rings the WebRTC session
         return Verdict(200)

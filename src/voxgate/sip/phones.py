@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,13 +24,32 @@ import structlog
 
 from voxgate.domain.ids import new_uuid
 from voxgate.sip.ng import NgClient, NgError
-from voxgate.sipleg import Leg, LegConfig, ParseError, RandomIds, Transport, outputs, parse
+from voxgate.sipleg import (
+    InvalidCommand,
+    Leg,
+    LegConfig,
+    ParseError,
+    RandomIds,
+    Request,
+    Transport,
+    outputs,
+    parse,
+)
+from voxgate.sipleg.causes import status_for_cause
 
 __all__ = ["CallerEvents", "PhoneCall", "Phones"]
 
 log = structlog.get_logger("voxgate.sip")
 
 LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
+TO_BROWSER = {  # a phone's offer, made one a browser takes
+    "transport-protocol": "UDP/TLS/RTP/SAVPF",
+    "ICE": "force",
+    "DTLS": "passive",
+    "SDES": ["off"],
+    "rtcp-mux": ["offer"],
+    "flags": ["generate-mid"],
+}
 TO_PHONE = {  # the browser's offer, made one a phone takes
     "transport-protocol": "RTP/AVP",
     "ICE": "remove",
@@ -40,6 +60,9 @@ TO_PHONE = {  # the browser's offer, made one a phone takes
 }
 
 CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
+Ring = Callable[[str, str, str, str, CallerEvents], Awaitable[Any]]
+"""The gateway's side of a call from a phone: (callee user, caller number, caller name,
+the offer made WebRTC, what the phone's side hears) -> a handle, or None when nobody rings."""
 """What the browser's side hears: ("media", {sdp}), ("answer", {sdp}), ("failed", {cause}),
 ("bye", {cause}). The gateway turns them into frames for the caller's session."""
 
@@ -53,21 +76,44 @@ class PhoneCall:
         self.media_id = media_id  # the call's name at rtpengine
         self.tell = tell
         self.offer = ""  # what we offered the phone (rtpengine's side)
+        self.browser: Any = None  # a call from the phone: the gateway's handle on its callee
         self.over = False
 
     @property
     def call_id(self) -> str:
         return self.leg.call_id
 
-    async def hang_up(self) -> None:
+    async def hang_up(self, cause: str = "NORMAL_CLEARING") -> None:
         """The browser hung up (before or after the answer)."""
         if not self.over:
             self.over = True
-            await self.phones.apply(self, self.leg.bye(time.time()))
+            await self.phones.apply(self, self.leg.bye(time.time(), cause))
 
     async def dtmf(self, digit: str, duration: int = 250) -> None:
         with contextlib.suppress(Exception):  # a digit the leg refuses now is dropped
             await self.phones.apply(self, self.leg.info_dtmf(digit, duration, time.time()))
+
+    async def answer(self, sdp: str) -> None:
+        """The browser answered a call from the phone: rtpengine's side of its answer."""
+        try:
+            ours = await self.phones.ng.answer(self.media_id, "phone", "webrtc", sdp)
+        except NgError as exc:
+            log.warning("media relay refused an answer", error=exc.detail)
+            await self.phones.apply(self, self.leg.reject(500, "Media Relay Failed", time.time()))
+            return
+        await self.phones.apply(self, self.leg.answer(ours, time.time()))
+
+    async def decline(self, cause: str) -> None:
+        """The browser refused (or gave up on) a call from the phone."""
+        if self.over:
+            return
+        self.over = True
+        status, reason = status_for_cause(cause)
+        try:
+            outs = self.leg.reject(status, reason, time.time())
+        except InvalidCommand:  # answered already: then it is a hang-up
+            outs = self.leg.bye(time.time(), cause)
+        await self.phones.apply(self, outs)
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -92,6 +138,7 @@ class Phones:
         self.secret = secret
         self.ng = ng
         self.calls: dict[str, PhoneCall] = {}  # by SIP Call-ID
+        self.ring: Ring | None = None  # the gateway's, for calls from phones
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._work: set[asyncio.Task[None]] = set()
@@ -156,6 +203,8 @@ class Phones:
                 await self._ended(call, out)
             elif isinstance(out, outputs.OfferWanted):
                 await self._renegotiate(call, out.sdp)
+            elif isinstance(out, outputs.Offered):
+                await self._ring(call, out)
         self._arm()
 
     async def _to_browser(self, call: PhoneCall, sdp: str) -> str | None:
@@ -176,10 +225,15 @@ class Phones:
     async def _ended(self, call: PhoneCall, out: outputs.Failed | outputs.Ended) -> None:
         with contextlib.suppress(NgError):  # no session outlives its call
             await self.ng.delete(call.media_id, missing_ok=True)
-        if not call.over:
-            call.over = True
-            kind = "failed" if isinstance(out, outputs.Failed) else "bye"
-            await call.tell(kind, {"cause": out.cause})
+        if call.over:
+            return
+        call.over = True
+        if call.browser is not None:  # the phone called, and hung up (or cancelled)
+            cause = "ORIGINATOR_CANCEL" if isinstance(out, outputs.Failed) else out.cause
+            await call.browser.hang_up(cause)
+            return
+        kind = "failed" if isinstance(out, outputs.Failed) else "bye"
+        await call.tell(kind, {"cause": out.cause})
 
     # -- datagrams and the timer -----------------------------------------------------------
     def received(self, data: bytes) -> None:
@@ -189,8 +243,49 @@ class Phones:
             return
         call = self.calls.get(message.call_id)
         if call is None:
-            return  # not a call of ours (voxgate places calls; phones calling in come later)
-        self._spawn(self.apply(call, call.leg.receive(message, time.time())))
+            if not isinstance(message, Request) or message.method != "INVITE":
+                return  # not a call of ours
+            if message.get(LEG_HEADER) != self.secret:
+                return  # only Kamailio, with the secret, hands us calls
+            leg = Leg(self.config, RandomIds())
+            call = PhoneCall(self, leg, new_uuid(), _no_caller)
+        outs = call.leg.receive(message, time.time())
+        if call.call_id and call.call_id not in self.calls:
+            self.calls[call.call_id] = call
+        self._spawn(self.apply(call, outs))
+
+    async def _ring(self, call: PhoneCall, offered: outputs.Offered) -> None:
+        """A phone calls a WebRTC session: its offer made WebRTC, the session rung."""
+        user = _user(offered.callee)
+        try:
+            sdp = await self.ng.offer(call.media_id, "phone", offered.sdp, **TO_BROWSER)
+        except NgError as exc:
+            log.warning("media relay refused a call", error=exc.detail)
+            await self.apply(call, call.leg.reject(503, "Media Relay Failed", time.time()))
+            return
+        handle = None
+        if self.ring is not None:
+            call.tell = self._from_browser(call)
+            caller = _user(offered.caller)
+            handle = await self.ring(user, caller, offered.caller_name, sdp, call.tell)
+        if call.over:
+            return  # the browser declined already, while it was being rung
+        if handle is None:
+            call.over = True
+            await self.apply(call, call.leg.reject(480, "Temporarily Unavailable", time.time()))
+            return
+        call.browser = handle
+        with contextlib.suppress(Exception):
+            await self.apply(call, call.leg.ringing(time.time()))
+
+    def _from_browser(self, call: PhoneCall) -> CallerEvents:
+        async def heard(kind: str, params: dict[str, Any]) -> None:
+            if kind == "answer":
+                await call.answer(str(params.get("sdp") or ""))
+            elif kind in ("bye", "failed"):
+                await call.decline(str(params.get("cause") or "NORMAL_CLEARING"))
+
+        return heard
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -237,3 +332,13 @@ def mirrored(ours: str, theirs: str) -> str:
         x for x in ours.splitlines() if x not in {f"a={d}" for d in (*_DIRECTIONS, "sendrecv")}
     ]
     return "\r\n".join([*lines, f"a={answer}"]) + "\r\n"
+
+
+async def _no_caller(kind: str, params: dict[str, Any]) -> None:
+    return None
+
+
+def _user(uri: str) -> str:
+    """The user part of a SIP URI (``sip:alice@host;x`` -> ``alice``)."""
+    found = re.search(r"sips?:([^@;>]+)@", uri)
+    return found.group(1) if found else ""

@@ -1,0 +1,272 @@
+"""Audio between the real ``@telnyx/webrtc`` SDK in Chromium and a real SIP phone (baresip)
+through voxgate's SIP leg, Kamailio and rtpengine: the page's ICE + DTLS-SRTP (Opus offered)
+on one side, the phone's plain RTP/AVP (G.711) on the other. Runs inside scripts/netns-run,
+where only 127.0.0.0/8 exists, so every media packet stays on loopback.
+
+baresip auto-answers and sends a 440 Hz sine (``ausine``); its ``sndfile`` filter records what
+it decodes, which is what the page's fake microphone sent through rtpengine. (Debian's baresip
+1.0.0 has no ``aufile`` player: ``sndfile`` is its way to write received audio to a wav file.)
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import math
+import os
+import subprocess
+import textwrap
+import time
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+from tests.conformance.test_browser import events, start, wait_event
+from tests.harness import SECRETS, Voxgate
+from tests.rtc.conftest import Api, api_for
+from tests.sip.peers import BARESIP, DOMAIN, Baresip, SipNode, start_sip_node, wait_for
+
+pytestmark = pytest.mark.media
+OpenPage = Callable[..., Page]
+
+
+@pytest.fixture(autouse=True)
+def _inside_namespace() -> None:
+    if not os.environ.get("VOXGATE_MEDIA_NETNS"):
+        pytest.fail("media tests run inside scripts/netns-run (make test does this)")
+
+
+@pytest.fixture(scope="module")
+def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
+    """One voxgate with Kamailio and rtpengine (media on 127.0.0.1, the default --host)."""
+    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipmedia"))
+    yield node
+    node.vg.stop()
+
+
+@pytest.fixture
+def sip_api(sip_node: SipNode) -> Iterator[Api]:
+    a = api_for(sip_node.vg)
+    yield a
+    a.http.close()
+
+
+@dataclass
+class RecordingBaresip(Baresip):
+    """The shared phone, but recording: ``sndfile`` writes each call's decoded (received)
+    audio to ``<workdir>/rec/dump-<time>-dec.wav`` (and what it sent to ``-enc.wav``)."""
+
+    @property
+    def recordings(self) -> Path:
+        return self.workdir / "rec"
+
+    def start(self) -> RecordingBaresip:
+        self.recordings.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "config").write_text(
+            textwrap.dedent(
+                f"""\
+                poll_method epoll
+                sip_listen 127.0.0.1:{self.port}
+                # baresip 1.0.0's aufile is a source only: no player is found, nothing is
+                # played, and sndfile (on the decode path, before any player) still records
+                audio_player aufile,/dev/null
+                audio_source ausine,440
+                ausrc_srate 48000
+                auplay_srate 48000
+                ausrc_channels 2
+                audio_alert aufile,/dev/null
+                snd_path {self.recordings}
+                module_path /usr/lib/baresip/modules
+                module g711.so
+                module ausine.so
+                module aufile.so
+                module sndfile.so
+                module_app account.so
+                module_app menu.so
+                """
+            )
+        )
+        outbound = f"sip:127.0.0.1:{self.server_port};transport={self.transport}"
+        (self.workdir / "accounts").write_text(
+            f"<sip:{self.user}@{DOMAIN}>;auth_pass={self.password};"
+            f'outbound="{outbound}";regint={self.regint};answermode=auto\n'
+        )
+        (self.workdir / "contacts").write_text("")
+        log = (self.workdir / "baresip.log").open("ab")
+        self.proc = subprocess.Popen(
+            [BARESIP, "-f", str(self.workdir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def received(self) -> list[Path]:
+        """The wav files of what the phone received, oldest first (one per call)."""
+        return sorted(self.recordings.glob("dump-*-dec.wav"))
+
+
+@dataclass
+class Sound:
+    seconds: float
+    rms: float  # of the whole recording, full scale 32768
+    loud_ms: int  # in 20 ms windows whose RMS is above the threshold
+    bursts: int  # quiet-to-loud changes
+
+
+def listen(path: Path, threshold: float = 300.0) -> Sound:
+    """The recording's length and loudness (16-bit PCM, any rate and channel count)."""
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2, w.getparams()
+        rate, channels = w.getframerate(), w.getnchannels()
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if not samples:
+        return Sound(0.0, 0.0, 0, 0)
+    rms = math.sqrt(sum(s * s for s in samples) / len(samples))
+    window = max(1, rate * channels // 50)
+    loud, bursts, was_loud = 0, 0, False
+    for i in range(0, len(samples) - window + 1, window):
+        chunk = samples[i : i + window]
+        is_loud = math.sqrt(sum(s * s for s in chunk) / window) > threshold
+        loud += is_loud
+        bursts += is_loud and not was_loud
+        was_loud = is_loud
+    return Sound(len(samples) / channels / rate, rms, loud * 20, bursts)
+
+
+def heard_the_page(sound: Sound) -> bool:
+    """Chromium's fake microphone beeps twice a second (a short ~400 Hz tone, silence
+    between): a recording of it is loud, in bursts, quiet most of the time. Not silence, and
+    not the phone's own continuous sine come back."""
+    return (
+        sound.rms > 100
+        and sound.bursts >= sound.seconds  # at least one beep a second
+        and 100 <= sound.loud_ms <= sound.seconds * 1000 * 0.6
+    )
+
+
+def _states(page: Page) -> list[dict[str, Any]]:
+    return page.evaluate("() => window.vxCallStates")
+
+
+def _count(page: Page, state: str) -> int:
+    return sum(1 for s in _states(page) if s["state"] == state)
+
+
+def _wait_count(page: Page, state: str, n: int, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "([state, n]) => window.vxCallStates.filter(s => s.state === state).length >= n",
+        arg=[state, n],
+        timeout=timeout,
+    )
+
+
+def _received(page: Page) -> int:
+    """Audio bytes the page's live (newest) peer connection received."""
+    return int(
+        page.evaluate(
+            """async () => {
+                const pc = window.vxPCs[window.vxPCs.length - 1];
+                let received = 0;
+                (await pc.getStats()).forEach((r) => {
+                    if (r.type === 'inbound-rtp' && (r.kind || r.mediaType) === 'audio') {
+                        received += r.bytesReceived || 0;
+                    }
+                });
+                return received;
+            }"""
+        )
+    )
+
+
+def _audio_in(page: Page, minimum: int = 8000, timeout: float = 15.0) -> int:
+    """Waits for the newest call's inbound audio bytes to pass ``minimum``, then checks they
+    keep growing; returns the count."""
+    deadline = time.monotonic() + timeout
+    while (got := _received(page)) <= minimum:
+        assert time.monotonic() < deadline, (got, page.evaluate("() => window.vxAudioBytes()"))
+        time.sleep(0.25)
+    time.sleep(1.0)
+    later = _received(page)
+    assert later > got + 2000, (got, later)  # 1 s of PCMU is 8000 bytes of payload
+    return later
+
+
+def _diagnostics(node: SipNode, phone: Baresip, page: Page | None) -> str:
+    """Everything that says why a call or its audio failed: the page's call states and SDK
+    errors, and the tails of baresip's, rtpengine's, Kamailio's and voxgate's logs."""
+    parts = []
+    if page is not None:
+        with contextlib.suppress(PlaywrightError):
+            parts.append(f"--- page states\n{_states(page)}")
+            parts.append(f"--- page errors\n{events(page, 'telnyx.error')}")
+            parts.append(f"--- page audio\n{page.evaluate('() => window.vxAudioBytes()')}")
+    parts.append(f"--- baresip\n{phone.log()[-4000:]}")
+    for name in ("rtpengine.log", "kamailio.log"):
+        path = node.sip_dir / name
+        if path.exists():
+            parts.append(f"--- {name}\n{path.read_text(errors='replace')[-4000:]}")
+    parts.append(f"--- voxgate.log\n{node.vg.log_path.read_text(errors='replace')[-4000:]}")
+    return "\n".join(parts)
+
+
+def test_the_sdk_calls_a_phone_with_audio_both_ways_and_either_side_hangs_up(
+    sip_node: SipNode, sip_api: Api, open_page: OpenPage, tmp_path: Path
+) -> None:
+    callee, caller = sip_api.credential(), sip_api.credential()
+    SECRETS.add(callee["sip_password"])
+    user = callee["sip_username"]
+    phone = RecordingBaresip(tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"])
+    phone.start()
+    page: Page | None = None
+    step = "the phone registers"
+    try:
+        assert wait_for(lambda: sip_node.contacts(user))
+        page = open_page(sip_node.vg, user_agent="SipMedia/page")
+        start(page, sip_node.vg, login_token=sip_api.token(caller["id"]))
+        wait_event(page, "telnyx.ready")
+
+        step = "1. the page calls the phone, which answers"
+        page.evaluate("dest => window.vxDial(dest)", user)
+        _wait_count(page, "active", 1)
+        assert wait_for(lambda: "Call established" in phone.log())
+        step = "1. the phone's sine reaches the page (through rtpengine, SRTP)"
+        _audio_in(page)
+        time.sleep(2)  # some seconds of the page's audio for the phone's recording
+        step = "1. the page hangs up; the phone hears the BYE"
+        page.evaluate("() => window.vxHangup()")
+        _wait_count(page, "hangup", 1)
+        assert wait_for(lambda: "session closed" in phone.log(), 10)
+        step = "1. the phone recorded the page's audio"
+        first = wait_for(phone.received, 5)
+        assert len(first) == 1, first
+        sound = listen(first[0])  # about the call's length: the page's audio all along
+        assert sound.seconds > 2.5 and heard_the_page(sound), sound
+
+        step = "2. the page calls again; audio"
+        page.evaluate("dest => window.vxDial(dest)", user)
+        _wait_count(page, "active", 2)
+        _audio_in(page)
+        step = "2. the phone hangs up (baresip quits: BYE); the page's call ends"
+        phone.stop()
+        _wait_count(page, "hangup", 2, timeout=10_000)
+        ended = [s for s in _states(page) if s["state"] == "hangup"][-1]
+        assert ended["cause"] == "NORMAL_CLEARING", ended
+        assert not events(page, "telnyx.error")
+        step = "2. the phone recorded the page's audio"
+        # sndfile names files by the second the call started: the first call lasted longer
+        second = wait_for(lambda: phone.received()[1:], 5)
+        assert len(second) == 1, phone.received()
+        sound = listen(second[0])
+        assert sound.seconds > 1.0 and heard_the_page(sound), sound
+    except (AssertionError, PlaywrightError) as exc:
+        why = f"{step}: {exc!r}\n{_diagnostics(sip_node, phone, page)}"
+        raise AssertionError(why) from exc
+    finally:
+        phone.stop()
