@@ -231,6 +231,19 @@ class Sipp:
 
 
 # -- baresip ---------------------------------------------------------------------------------
+def _free_for_baresip() -> int:
+    """A port baresip can listen on: it takes P for UDP and TCP, and P+1 for TLS."""
+    for _ in range(100):
+        port = free_udp_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of ports for baresip")
+
+
 @dataclass
 class Baresip:
     """A baresip phone registered with ``user``/``password`` over ``transport``."""
@@ -241,7 +254,7 @@ class Baresip:
     password: str
     transport: str = "udp"
     regint: int = 60
-    port: int = field(default_factory=free_udp_port)
+    port: int = field(default_factory=_free_for_baresip)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Baresip:
