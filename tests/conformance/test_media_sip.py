@@ -14,8 +14,6 @@ import array
 import contextlib
 import math
 import os
-import subprocess
-import textwrap
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -30,7 +28,7 @@ from playwright.sync_api import Page
 from tests.conformance.test_browser import events, start, wait_event
 from tests.harness import SECRETS, Voxgate
 from tests.rtc.conftest import Api, api_for
-from tests.sip.peers import BARESIP, DOMAIN, Baresip, SipNode, start_sip_node, wait_for
+from tests.sip.peers import Baresip, SipNode, start_sip_node, wait_for
 
 pytestmark = pytest.mark.media
 OpenPage = Callable[..., Page]
@@ -58,61 +56,6 @@ def sip_api(sip_node: SipNode) -> Iterator[Api]:
 
 
 @dataclass
-class RecordingBaresip(Baresip):
-    """The shared phone, but recording: ``sndfile`` writes each call's decoded (received)
-    audio to ``<workdir>/rec/dump-<time>-dec.wav`` (and what it sent to ``-enc.wav``)."""
-
-    @property
-    def recordings(self) -> Path:
-        return self.workdir / "rec"
-
-    def start(self) -> RecordingBaresip:
-        self.recordings.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "config").write_text(
-            textwrap.dedent(
-                f"""\
-                poll_method epoll
-                sip_listen 127.0.0.1:{self.port}
-                # baresip 1.0.0's aufile is a source only: no player is found, nothing is
-                # played, and sndfile (on the decode path, before any player) still records
-                audio_player aufile,/dev/null
-                audio_source ausine,440
-                ausrc_srate 48000
-                auplay_srate 48000
-                ausrc_channels 2
-                audio_alert aufile,/dev/null
-                snd_path {self.recordings}
-                module_path /usr/lib/baresip/modules
-                module g711.so
-                module ausine.so
-                module aufile.so
-                module sndfile.so
-                module_app account.so
-                module_app menu.so
-                """
-            )
-        )
-        outbound = f"sip:127.0.0.1:{self.server_port};transport={self.transport}"
-        (self.workdir / "accounts").write_text(
-            f"<sip:{self.user}@{DOMAIN}>;auth_pass={self.password};"
-            f'outbound="{outbound}";regint={self.regint};answermode=auto\n'
-        )
-        (self.workdir / "contacts").write_text("")
-        log = (self.workdir / "baresip.log").open("ab")
-        self.proc = subprocess.Popen(
-            [BARESIP, "-f", str(self.workdir)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def received(self) -> list[Path]:
-        """The wav files of what the phone received, oldest first (one per call)."""
-        return sorted(self.recordings.glob("dump-*-dec.wav"))
-
-
-@dataclass
 class Sound:
     seconds: float
     rms: float  # of the whole recording, full scale 32768
@@ -121,11 +64,20 @@ class Sound:
 
 
 def listen(path: Path, threshold: float = 300.0) -> Sound:
-    """The recording's length and loudness (16-bit PCM, any rate and channel count)."""
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2, w.getparams()
-        rate, channels = w.getframerate(), w.getnchannels()
-        samples = array.array("h", w.readframes(w.getnframes()))
+    """The recording's length and loudness (16-bit PCM, any rate and channel count). baresip
+    writes the wav header as the call's recording closes: a read may come a moment early."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            with wave.open(str(path), "rb") as w:
+                assert w.getsampwidth() == 2, w.getparams()
+                rate, channels = w.getframerate(), w.getnchannels()
+                samples = array.array("h", w.readframes(w.getnframes()))
+            break
+        except (wave.Error, EOFError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     if not samples:
         return Sound(0.0, 0.0, 0, 0)
     rms = math.sqrt(sum(s * s for s in samples) / len(samples))
@@ -222,7 +174,9 @@ def test_the_sdk_calls_a_phone_with_audio_both_ways_and_either_side_hangs_up(
     callee, caller = sip_api.credential(), sip_api.credential()
     SECRETS.add(callee["sip_password"])
     user = callee["sip_username"]
-    phone = RecordingBaresip(tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"])
+    phone = Baresip(
+        tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"], record=True
+    )
     phone.start()
     page: Page | None = None
     step = "the phone registers"

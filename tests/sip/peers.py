@@ -257,8 +257,22 @@ class Baresip:
     port: int = field(default_factory=_free_for_baresip)
     proc: subprocess.Popen[bytes] | None = None
 
+    record: bool = False  # keep what the phone receives (sndfile: rec/dump-<time>-dec.wav)
+
+    @property
+    def recordings(self) -> Path:
+        return self.workdir / "rec"
+
+    def received(self) -> list[Path]:
+        """The wav files of what the phone received, oldest first (one per call)."""
+        return sorted(self.recordings.glob("dump-*-dec.wav"))
+
     def start(self) -> Baresip:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        recording = ""
+        if self.record:  # baresip 1.0.0's aufile is a source only; sndfile records on decode
+            self.recordings.mkdir(exist_ok=True)
+            recording = f"snd_path {self.recordings}\nmodule sndfile.so\n"
         (self.workdir / "config").write_text(
             textwrap.dedent(
                 f"""\
@@ -278,6 +292,7 @@ class Baresip:
                 module_app menu.so
                 """
             )
+            + recording
         )
         outbound = f"sip:127.0.0.1:{self.server_port};transport={self.transport}"
         (self.workdir / "accounts").write_text(
