@@ -1,14 +1,16 @@
-"""Calls from WebRTC sessions to SIP phones: voxgate's B2BUA side, on the SIP leg core.
+"""Calls between WebRTC sessions and SIP phones: voxgate's B2BUA side, on the SIP leg core.
 
 A browser's call to a credential whose registration is a SIP contact becomes two legs: the
 browser's (the gateway's, as for any call) and a SIP leg (``voxgate.sipleg``) that this
-adapter runs towards its Kamailio, which finds the phone in its location table. Media goes
-through rtpengine: the browser's offer (ICE, DTLS-SRTP, Opus) is turned into one a phone
-takes (RTP/AVP) before the INVITE, and the phone's answer back into one the browser takes.
+adapter runs towards its Kamailio, which finds the phone in its location table. A phone's
+call to a user registered over WebRTC comes the other way: Kamailio hands the INVITE to this
+user agent (signed with the deployment's secret) and ``ring`` rings the session. Media goes
+through rtpengine: an offer from either side is made one the other side takes (ICE,
+DTLS-SRTP and Opus for a browser; RTP/AVP for a phone), and so is its answer.
 
 The adapter only moves datagrams, keeps one timer for the legs' deadlines, and talks to
-rtpengine; every SIP decision is the leg's. The gateway sees a call through ``PhoneCall``:
-``hang_up`` and ``dtmf`` from the browser's side, and the ``CallerEvents`` it gave us.
+rtpengine; every SIP decision is the leg's. The gateway sees a call through ``PhoneCall``
+(``hang_up``, ``dtmf``, ``answer``), and the phone's side hears it through ``CallerEvents``.
 """
 
 from __future__ import annotations
