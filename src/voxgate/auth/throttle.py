@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["LoginThrottle"]
+__all__ = ["LoginThrottle", "login_keys"]
+
+
+def login_keys(user: str, address: str) -> tuple[str, str]:
+    """What a password attempt counts against: its user name and its address. WebRTC password
+    logins and SIP digests use the same keys, so both fill one lockout."""
+    return ("user:" + user.lower(), "addr:" + address)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from voxgate.auth.throttle import LoginThrottle
+from voxgate.auth.throttle import LoginThrottle, login_keys
 from voxgate.auth.tokens import verify_signature
 from voxgate.domain.errors import LoginFailed
 from voxgate.domain.principals import Principal
@@ -94,7 +94,7 @@ class LoginService:
     async def password_login(self, login: str, password: str, address: str, now: float) -> Grant:
         if not login or not password or len(login) > 128 or len(password) > 1024:
             raise LoginFailed("Login Incorrect")  # the core checks this too; defence in depth
-        keys = ("user:" + login.lower(), "addr:" + address)
+        keys = login_keys(login, address)
         if self.throttle.retry_after(keys, now) > 0:
             # Counted, so hammering through the back-off reaches the lockout; no hashing done.
             self.throttle.failure(keys, now)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from dataclasses import dataclass
 
 import structlog
 
 from voxgate import metrics
+from voxgate.auth.throttle import login_keys
 from voxgate.bus.base import Bus, BusEvent, BusUnavailable, Changed, Displaced, Revoked
 from voxgate.domain.registrations import Registration
 from voxgate.services.audit import AuditLog
@@ -85,10 +85,6 @@ def binding_id(user: str, contact: str, instance: str) -> str:
     return "sip-" + hashlib.sha256(key).hexdigest()[:24]
 
 
-def reason_code(text: str) -> str:
-    return re.sub(r"[^a-z]+", "_", text.lower()).strip("_")[:48] or "unknown"
-
-
 class Registrar:
     def __init__(
         self,
@@ -114,7 +110,7 @@ class Registrar:
 
     # -- what Kamailio asks ----------------------------------------------------------------
     async def auth(self, user: str, address: str, now: float) -> Verdict:
-        keys = _keys(user, address)
+        keys = login_keys(user, address)
         throttle = self.logins.throttle
         if throttle.retry_after(keys, now) > 0:
             throttle.failure(keys, now)  # hammering through the back-off reaches the lockout
@@ -138,7 +134,7 @@ class Registrar:
                 credential_id=ident.credential_id,
                 connection_id=ident.connection.id,
             )
-        keys = _keys(user, address)
+        keys = login_keys(user, address)
         self.logins.throttle.failure(keys, now)
         self._failed(ident, reason, address, transport)
         if self.logins.throttle.retry_after(keys, now) > 0:
@@ -155,7 +151,7 @@ class Registrar:
         if refusal is not None:
             self._failed(ident, refusal, address, transport)
             return Verdict(403, "Credential is not active")
-        self.logins.throttle.success(_keys(user, address))
+        self.logins.throttle.success(login_keys(user, address))
         if expires <= 0:
             for bid in self._bindings_of(user, contact, seen.instance):
                 await self.drop(bid, "unregistered")
@@ -317,8 +313,3 @@ class Registrar:
             **extra,
         }
         self.audit.record(reg.credential_id, kind, details)
-
-
-def _keys(user: str, address: str) -> tuple[str, str]:
-    """The throttle's keys, the same as for a WebRTC password login."""
-    return ("user:" + user.lower(), "addr:" + address)
