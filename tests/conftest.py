@@ -12,6 +12,7 @@ import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
 from tests.rtc.conftest import Api, api_for
+from tests.sip.peers import SipNode, start_sip_node
 from tests.turn import Coturn, run_coturn
 
 
@@ -39,6 +40,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voxgate]:
 @pytest.fixture
 def api(server: Voxgate) -> Iterator[Api]:
     a = api_for(server)
+    yield a
+    a.http.close()
+
+
+@pytest.fixture(scope="module")
+def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
+    """One voxgate with its SIP edge (Kamailio, rtpengine; SQLite, in-process bus, no TLS:
+    ws:// for browsers), shared by a module's tests (tests/sip, the SIP browser suites)."""
+    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipnode"))
+    yield node
+    node.vg.stop()
+
+
+@pytest.fixture
+def sip_api(sip_node: SipNode) -> Iterator[Api]:
+    a = api_for(sip_node.vg)
     yield a
     a.http.close()
 

@@ -16,7 +16,7 @@ import math
 import os
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from tests.conformance.test_browser import events, start, wait_event
-from tests.harness import SECRETS, Voxgate
-from tests.rtc.conftest import Api, api_for
-from tests.sip.peers import Baresip, SipNode, start_sip_node, wait_for
+from tests.harness import SECRETS
+from tests.rtc.conftest import Api
+from tests.sip.peers import Baresip, SipNode, wait_for
 
 pytestmark = pytest.mark.media
 OpenPage = Callable[..., Page]
@@ -38,21 +38,6 @@ OpenPage = Callable[..., Page]
 def _inside_namespace() -> None:
     if not os.environ.get("VOXGATE_MEDIA_NETNS"):
         pytest.fail("media tests run inside scripts/netns-run (make test does this)")
-
-
-@pytest.fixture(scope="module")
-def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
-    """One voxgate with Kamailio and rtpengine (media on 127.0.0.1, the default --host)."""
-    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipmedia"))
-    yield node
-    node.vg.stop()
-
-
-@pytest.fixture
-def sip_api(sip_node: SipNode) -> Iterator[Api]:
-    a = api_for(sip_node.vg)
-    yield a
-    a.http.close()
 
 
 @dataclass

@@ -19,9 +19,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conformance.conftest import HERE, PageServer
 from tests.conformance.test_browser import events, sockets, start, wait_event
-from tests.harness import SECRETS, Voxgate
-from tests.rtc.conftest import Api, api_for
-from tests.sip.peers import DOMAIN, Baresip, SipNode, registrations, start_sip_node, wait_for
+from tests.harness import SECRETS
+from tests.rtc.conftest import Api
+from tests.sip.peers import DOMAIN, Baresip, SipNode, registrations, wait_for
 
 pytestmark = pytest.mark.conformance
 OpenPage = Callable[..., Page]
@@ -96,21 +96,6 @@ JSSIP_PAGE = """<!doctype html>
 </script>
 </head><body><h1>JsSIP</h1></body></html>
 """
-
-
-@pytest.fixture(scope="module")
-def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
-    """One voxgate with its Kamailio (SQLite, in-process bus, no TLS: ws:// for browsers)."""
-    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipbrowser"))
-    yield node
-    node.vg.stop()
-
-
-@pytest.fixture
-def sip_api(sip_node: SipNode) -> Iterator[Api]:
-    a = api_for(sip_node.vg)
-    yield a
-    a.http.close()
 
 
 @pytest.fixture(scope="module")
