@@ -30,6 +30,20 @@ class Cluster:
     rest: Api
 
 
+def member_args(role: str, redis_url: str, prefix: str, node_id: str) -> list[str]:
+    """A cluster member's options: its role, the shared Redis and key prefix, its name."""
+    return [
+        "--role",
+        role,
+        "--redis-url",
+        redis_url,
+        "--redis-prefix",
+        prefix,
+        "--node-id",
+        node_id,
+    ]
+
+
 def start_cluster(tmp: Path, redis_url: str, *node_args: str) -> tuple[Cluster, str]:
     db = create_pg_database()
     prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
@@ -37,16 +51,7 @@ def start_cluster(tmp: Path, redis_url: str, *node_args: str) -> tuple[Cluster, 
     api = Voxgate(
         tmp / "api",
         database_url=db,
-        extra_args=[
-            "--role",
-            "api",
-            "--redis-url",
-            redis_url,
-            "--redis-prefix",
-            prefix,
-            "--node-id",
-            "api",
-        ],
+        extra_args=member_args("api", redis_url, prefix, "api"),
         env={"VOXGATE_SECRET_FILE": secret},
     ).start()
     nodes = []
@@ -54,17 +59,7 @@ def start_cluster(tmp: Path, redis_url: str, *node_args: str) -> tuple[Cluster, 
         vg = Voxgate(
             tmp / name,
             database_url=db,
-            extra_args=[
-                "--role",
-                "rtc",
-                "--redis-url",
-                redis_url,
-                "--redis-prefix",
-                prefix,
-                "--node-id",
-                name,
-                *node_args,
-            ],
+            extra_args=[*member_args("rtc", redis_url, prefix, name), *node_args],
             env={"VOXGATE_SECRET_FILE": secret},
             api_key=api.api_key,
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.test_cluster import member_args
 from tests.harness import SECRETS, Voxgate, create_pg_database, drop_pg_database, free_port
 from tests.rtc.conftest import Api, api_for
 from tests.rtc.test_calls import online
@@ -59,18 +60,7 @@ def start_sip_cluster(tmp: Path, redis_url: str = REDIS) -> SipCluster:
         api = Voxgate(
             tmp / "api",
             database_url=db,
-            extra_args=[
-                "--role",
-                "api",
-                "--redis-url",
-                redis_url,
-                "--redis-prefix",
-                prefix,
-                "--node-id",
-                "api",
-                "--sip-domain",
-                DOMAIN,
-            ],
+            extra_args=[*member_args("api", redis_url, prefix, "api"), "--sip-domain", DOMAIN],
             env={"VOXGATE_SECRET_FILE": secret},
         )
         started.append(api)
@@ -81,14 +71,7 @@ def start_sip_cluster(tmp: Path, redis_url: str = REDIS) -> SipCluster:
             vg = Voxgate(tmp / name, database_url=db, api_key=api.api_key)
             vg.env = {"VOXGATE_SECRET_FILE": secret}
             vg.extra_args = [
-                "--role",
-                "rtc",
-                "--redis-url",
-                redis_url,
-                "--redis-prefix",
-                prefix,
-                "--node-id",
-                name,
+                *member_args("rtc", redis_url, prefix, name),
                 *sip_args(sip_port, ws_port, hook_port, vg.workdir),
             ]
             started.append(vg)
