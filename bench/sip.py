@@ -9,6 +9,7 @@ same digest and nonce checks, same location table, no voxgate. What voxgate adds
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -20,7 +21,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import websockets.sync.client
@@ -29,6 +29,7 @@ from bench.figures import Row
 from bench.harness import LOAD_CORE, Server, free_port, n, pin, settle, start_voxgate
 from bench.machine import WATCH
 from bench.stats import interleave
+from voxgate.sip.rpc import KamailioRpc
 
 __all__ = ["sip_registers"]
 
@@ -112,17 +113,14 @@ def _static_config(generated: str, sip_port: int, run: Path) -> str:
     return text
 
 
-def _rpc(path: Path, method: str, *params: str) -> Any:
-    own = path.parent / f"bench-{uuid.uuid4().hex[:8]}.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.bind(str(own))
-        try:
-            s.settimeout(5)
-            body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
-            s.sendto(json.dumps(body).encode(), str(path))
-            return json.loads(s.recv(1 << 20)).get("result")
-        finally:
-            own.unlink()
+async def _fill_table(socket_path: Path, users: list[tuple[str, str]]) -> None:
+    """The static Kamailio's password table, through its control socket (voxgate's client)."""
+    rpc = KamailioRpc(socket_path)
+    try:
+        for user, password in users:
+            await rpc.call("htable.sets", "users", user, _ha1(user, password))
+    finally:
+        rpc.close()
 
 
 def _ha1(user: str, password: str) -> str:
@@ -236,8 +234,7 @@ def sip_registers(work: Path, key: str) -> list[Row]:
             "SEQUENTIAL\n"
             + "".join(f"{u};[authentication username={u} password={p}]\n" for u, p in users)
         )
-        for user, password in users:
-            _rpc(run / "rpc.sock", "htable.sets", "users", user, _ha1(user, password))
+        asyncio.run(_fill_table(run / "rpc.sock", users))
         WATCH.track("kamailio (voxgate's)", *_children(node.proc.pid))
         settle(node.proc.pid)
         ours, bare = interleave(
