@@ -209,3 +209,80 @@ def test_the_sdk_calls_a_phone_with_audio_both_ways_and_either_side_hangs_up(
         raise AssertionError(why) from exc
     finally:
         phone.stop()
+
+
+def _held(page: Page, held: bool) -> None:
+    """The unmodified SDK's ``call.hold()`` / ``unhold()`` (no helper on this page)."""
+    page.evaluate("held => window.vxHold(held)", held)
+    _wait_count(page, "held" if held else "active", 1 if held else 2, timeout=10_000)
+
+
+def _growth(measure: Callable[[], int], seconds: float) -> int:
+    before = measure()
+    time.sleep(seconds)
+    return measure() - before
+
+
+def test_the_sdks_own_hold_stops_the_audio_both_ways_and_digits_cross_both_ways(
+    sip_node: SipNode, sip_api: Api, open_page: OpenPage, tmp_path: Path
+) -> None:
+    callee, caller = sip_api.credential(), sip_api.credential()
+    SECRETS.add(callee["sip_password"])
+    user = callee["sip_username"]
+    phone = Baresip(
+        tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"], record=True
+    )
+    phone.start()
+    page: Page | None = None
+    step = "the phone registers"
+    try:
+        assert wait_for(lambda: sip_node.contacts(user))
+        page = open_page(sip_node.vg, user_agent="SipHold/page")
+        start(page, sip_node.vg, login_token=sip_api.token(caller["id"]))
+        wait_event(page, "telnyx.ready")  # no vxHelper: the SDK as it ships
+        page.evaluate("dest => window.vxDial(dest)", user)
+        _wait_count(page, "active", 1)
+        _audio_in(page)
+        recording = wait_for(phone.received, 5)[0]
+
+        def phone_heard() -> int:  # sndfile writes what the phone decodes as it decodes it
+            return recording.stat().st_size
+
+        step = "audio flows both ways before the hold"
+        second_of_audio = _growth(phone_heard, 1.0)
+        assert second_of_audio > 8000, second_of_audio  # 8 kHz 16-bit: 16,000 bytes a second
+        assert _growth(lambda: _received(page), 1.0) > 4000
+
+        step = "the SDK's hold(): 2 s without audio at the phone, and at the page"
+        _held(page, True)
+        time.sleep(0.3)  # what was on its way when rtpengine stopped relaying
+        at_phone = _growth(phone_heard, 2.0)
+        at_page = _growth(lambda: _received(page), 0.5)
+        assert at_phone < second_of_audio * 0.05, (at_phone, second_of_audio)
+        assert at_page < 200, at_page
+        step = "unhold(): the audio comes back both ways"
+        _held(page, False)
+        time.sleep(0.3)
+        assert _growth(phone_heard, 1.0) > second_of_audio * 0.5
+        assert _growth(lambda: _received(page), 1.0) > 4000
+
+        step = "the page's digits reach the phone as RFC 4733 events"
+        page.evaluate(
+            """() => Object.values(window.vxCalls).find((c) => c.state === 'active').dtmf('1*9')"""
+        )
+        assert wait_for(lambda: phone.digits_received() == "1*9", 10), phone.digits_received()
+        step = "the phone's keypad reaches the page's call as digits (telnyx_rtc.info)"
+        phone.press("4#")
+        page.wait_for_function(
+            """() => window.vxEvents.filter((e) => e.name === 'telnyx.notification'
+                   && e.payload && e.payload.dtmf).map((e) => e.payload.dtmf).join('') === '4#'""",
+            timeout=10_000,
+        )
+        page.evaluate("() => window.vxHangup()")
+        _wait_count(page, "hangup", 1)
+        assert not events(page, "telnyx.error")
+    except (AssertionError, PlaywrightError) as exc:
+        why = f"{step}: {exc!r}\n{_diagnostics(sip_node, phone, page)}"
+        raise AssertionError(why) from exc
+    finally:
+        phone.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -255,6 +256,7 @@ class Baresip:
     transport: str = "udp"
     regint: int = 60
     port: int = field(default_factory=_free_for_baresip)
+    console: int = field(default_factory=free_udp_port)  # its keys (cons): press() sends them
     proc: subprocess.Popen[bytes] | None = None
 
     record: bool = False  # keep what the phone receives (sndfile: rec/dump-<time>-dec.wav)
@@ -288,6 +290,8 @@ class Baresip:
                 module g711.so
                 module ausine.so
                 module aufile.so
+                module cons.so
+                cons_listen 127.0.0.1:{self.console}
                 module_app account.so
                 module_app menu.so
                 """
@@ -311,6 +315,19 @@ class Baresip:
 
     def log(self) -> str:
         return (self.workdir / "baresip.log").read_text(errors="replace")
+
+    def press(self, keys: str) -> None:
+        """Keys on the phone's keypad: in a call, each digit goes out as RFC 4733 events."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for key in keys:  # held 0.2 s, then released (baresip's KEYCODE_REL ends the event)
+                s.sendto(key.encode(), ("127.0.0.1", self.console))
+                time.sleep(0.2)
+                s.sendto(b"\x04", ("127.0.0.1", self.console))
+                time.sleep(0.2)
+
+    def digits_received(self) -> str:
+        """The digits the phone received as RFC 4733 events, in order."""
+        return "".join(re.findall(r"received event: '(.)' \(end=1\)", self.log()))
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -65,6 +65,26 @@ async def test_a_webrtc_session_calls_a_phone_and_either_side_hangs_up(
         await caller.close()
 
 
+async def test_the_phones_keypad_reaches_the_webrtc_caller_as_digits(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    callee, phone = _phone(sip_api, sip_node, tmp_path)
+    caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/5")
+    try:
+        call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40006))
+        await call.wait_state("active", timeout=15)
+        phone.press("7#")  # RFC 4733 events, which rtpengine reports to the SIP leg
+        assert await asyncio.to_thread(wait_for, lambda: len(call.received_dtmf) == 2, 10), (
+            call.received_dtmf,
+            phone.log()[-2000:],
+        )
+        assert call.received_dtmf == ["7", "#"]
+        await call.hangup()
+    finally:
+        phone.stop()
+        await caller.close()
+
+
 async def test_a_busy_phone_is_user_busy_and_an_absent_one_is_not_left_ringing(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:

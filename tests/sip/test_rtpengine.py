@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import os
 import random
 import re
@@ -44,6 +45,7 @@ class Relay:
     engine: Engine
     ng: NgClient
     probe: NgClient
+    reports: socket.socket  # where it reports digits (voxgate's SIP leg port)
 
     @property
     def ports(self) -> range:
@@ -74,19 +76,28 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 async def start_relay(directory: Path) -> Relay:
     low = random.randrange(20000, 31000, 2)  # below the ephemeral ports; 200 of our own
-    settings = Settings(host="127.0.0.1", media_ports=f"{low}-{low + 199}", sip_dir=directory)
+    reports = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    reports.bind(("127.0.0.1", 0))
+    reports.setblocking(False)
+    settings = Settings(
+        host="127.0.0.1",
+        media_ports=f"{low}-{low + 199}",
+        sip_dir=directory,
+        sip_leg_port=port(reports),
+    )
     config = Rtpengine.of(settings)
     probe = config.client(timeout=0.25, attempts=1)
     binary = find_binary("rtpengine", RTPENGINE_PACKAGES)
     engine = Engine("rtpengine", config.argv(binary), config.log, lambda: answers(probe))
     await engine.start()
-    return Relay(config, engine, config.client(timeout=0.5, attempts=3), probe)
+    return Relay(config, engine, config.client(timeout=0.5, attempts=3), probe, reports)
 
 
 async def stop_relay(relay: Relay) -> None:
     await relay.engine.stop()
     relay.ng.close()
     relay.probe.close()
+    relay.reports.close()
     assert await eventually(lambda: not rtpengines(relay.config.ng_address), timeout=5)
 
 
@@ -272,6 +283,7 @@ def test_settings_become_rtpengine_flags_and_serve_options(tmp_path: Path) -> No
         "--port-min=30000",
         "--port-max=40000",
         "--delete-delay=0",
+        "--dtmf-log-dest=127.0.0.1:5070",  # the SIP leg's port: a phone's digits
     ]
     assert Rtpengine.of(Settings(host="::1", rtpengine_ng="[::1]:2223")).argv("r")[5:7] == [
         "--interface=::1",
@@ -441,6 +453,33 @@ async def test_hold_blocks_the_media_and_dtmf_is_played_into_the_call(
         talking.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await talking
+    await ng.delete(call_id)
+
+
+def telephone_event(seq: int, digit: int, *, end: bool, duration: int) -> bytes:
+    """An RFC 4733 event packet (volume 10) in the caller's RTP stream."""
+    header = struct.pack("!BBHII", 0x80, TELEPHONE_EVENT, seq, 8000, 0x1234ABCD)
+    return header + struct.pack("!BBH", digit, (0x80 if end else 0) | 10, duration)
+
+
+async def test_a_phones_rfc_4733_digit_is_reported_to_voxgates_leg_port(
+    relay: Relay, udp: Callable[[], socket.socket]
+) -> None:
+    ng, caller, callee, call_id = relay.ng, udp(), udp(), uuid.uuid4().hex
+    await received(relay.reports, 0.1)  # digits other tests played
+    await ng.offer(call_id, CALLER, phone_sdp(port(caller)), inject_DTMF=True)
+    answer = await ng.answer(call_id, CALLER, CALLEE, phone_sdp(port(callee)), inject_DTMF=True)
+    to_caller_port = media_line(answer)[0]
+    loop = asyncio.get_running_loop()
+    for seq in range(5):  # some audio first: the stream's SSRC is known
+        await loop.sock_sendto(caller, rtp(seq), ("127.0.0.1", to_caller_port))
+    for i, end in enumerate((False, False, True, True, True)):  # an end is sent three times
+        packet = telephone_event(5 + i, 7, end=end, duration=160 * (i + 1))
+        await loop.sock_sendto(caller, packet, ("127.0.0.1", to_caller_port))
+    reports = [json.loads(d) for d in await received(relay.reports, 1.0)]
+    assert [(r["callid"], r["source_tag"], r["event"]) for r in reports] == [
+        (call_id, CALLER, 7)
+    ], reports
     await ng.delete(call_id)
 
 

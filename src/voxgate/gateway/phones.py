@@ -89,30 +89,16 @@ async def to_phone(
 
 async def to_the_phone(phone: PhoneLeg, kind: str, params: dict[str, Any]) -> None:
     """What the browser's side of a call with a phone says: its answer (a call from the
-    phone), its hang-up and its digits."""
+    phone), its hang-up, its hold and its digits."""
     if kind == "answer":
         await phone.answer(str(params.get("sdp") or ""))
     elif kind == "bye":
         await phone.hang_up(str(params.get("cause") or "NORMAL_CLEARING"))
+    elif kind == "hold":
+        await phone.hold(params.get("held") is True)
     elif kind == "info" and params.get("dtmf"):
         for digit in str(params["dtmf"])[:32]:
             await phone.dtmf(digit)
-
-
-class _PhoneSide:
-    """A call from a phone, as the browser's relays reach it (``to_the_phone``)."""
-
-    def __init__(self, tell: Tell) -> None:
-        self.tell = tell
-
-    async def answer(self, sdp: str) -> None:
-        await self.tell("answer", {"sdp": sdp})
-
-    async def hang_up(self, cause: str = "NORMAL_CLEARING") -> None:
-        await self.tell("bye", {"cause": cause})
-
-    async def dtmf(self, digit: str, duration: int = 250) -> None:
-        return None  # a browser's digits towards a calling phone: with the SIP leg's INFO, next
 
 
 class BrowserLeg:
@@ -122,20 +108,25 @@ class BrowserLeg:
         self.router = router
         self.link = link
 
-    async def hang_up(self, cause: str) -> None:
+    async def tell(self, kind: str, params: dict[str, Any]) -> None:
+        """The phone hung up (``bye``), or sent a digit (``info``)."""
         link, router = self.link, self.router
         callee = link.callee
-        router._unlink(link)
+        if kind == "bye":
+            router._unlink(link)
+            cause = str(params.get("cause") or "NORMAL_CLEARING")
+            params = {"cause": cause, "causeCode": cause_code(cause)}
         if callee is not None:
-            bye = {"cause": cause, "causeCode": cause_code(cause)}
-            await router._tell(callee, lambda c, k, _now: c.relayed(k, "bye", bye))
-        await router._hangup(link, cause)
+            await router._tell(callee, lambda c, k, _now: c.relayed(k, kind, params))
+        if kind == "bye":
+            await router._hangup(link, str(params["cause"]))
 
 
 async def from_phone(
-    router: Router, user: str, caller: str, caller_name: str, sdp: str, tell: Tell
-) -> BrowserLeg | None:
-    """Ring ``user``'s WebRTC session on this node for a phone's call; None if nobody rings."""
+    router: Router, user: str, caller: str, caller_name: str, sdp: str, phone: PhoneLeg
+) -> Tell | None:
+    """Ring ``user``'s WebRTC session on this node for a phone's call: what the phone's side
+    says to it from then on; None if nobody rings."""
     principal, connection_id = await principal_for(router.store, user)
     if principal is None:
         return None
@@ -147,11 +138,11 @@ async def from_phone(
     call = CallInfo(caller, user, connections, client_state=None, started=time.time())
     phone_key: LegKey = (f"sip:{new_uuid()}", "phone")
     callee: LegKey = (local[0].session_id, new_uuid())
-    link = Link(call, phone_key, callee, phone=_PhoneSide(tell), caller_node=router.node_id,
+    link = Link(call, phone_key, callee, phone=phone, caller_node=router.node_id,
                 callee_node=router.node_id)  # fmt: skip
     router.links[phone_key] = link
     offer = Offer(sdp, caller_name=caller_name, caller_number=caller)
     body = {"to": list(callee), "from": list(phone_key), "offer": offer.to_dict(),
             "link": call.to_dict(), "fork": False}  # fmt: skip
     await router.offer(router.node_id, body)  # the session was free a moment ago (_reachable)
-    return BrowserLeg(router, link)
+    return BrowserLeg(router, link).tell

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from voxgate.sipleg import (
     parse,
 )
 from voxgate.sipleg.causes import status_for_cause
+from voxgate.sipleg.dtmf import DIGITS
 
 __all__ = ["CallerEvents", "PhoneCall", "Phones"]
 
@@ -50,7 +52,7 @@ TO_BROWSER = {  # a phone's offer, made one a browser takes
     "DTLS": "passive",
     "SDES": ["off"],
     "rtcp-mux": ["offer"],
-    "flags": ["generate-mid"],
+    "flags": ["generate-mid", "inject-DTMF"],
 }
 TO_PHONE = {  # the browser's offer, made one a phone takes
     "transport-protocol": "RTP/AVP",
@@ -58,27 +60,32 @@ TO_PHONE = {  # the browser's offer, made one a phone takes
     "DTLS": "off",
     "SDES": ["off"],
     "rtcp-mux": ["demux"],
-    "flags": ["strip-extmap"],
+    "flags": ["strip-extmap", "inject-DTMF"],
 }
+MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are played (RFC 4733)
 
 CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
-Ring = Callable[[str, str, str, str, CallerEvents], Awaitable[Any]]
-"""The gateway's side of a call from a phone: (callee user, caller number, caller name,
-the offer made WebRTC, what the phone's side hears) -> a handle, or None when nobody rings."""
 """What the browser's side hears: ("media", {sdp}), ("answer", {sdp}), ("failed", {cause}),
-("bye", {cause}). The gateway turns them into frames for the caller's session."""
+("bye", {cause}), ("info", {dtmf}). The gateway turns them into frames for its session."""
+Ring = Callable[[str, str, str, str, "PhoneCall"], Awaitable[CallerEvents | None]]
+"""The gateway's side of a call from a phone: (callee user, caller number, caller name, the
+offer made WebRTC, the phone's call) -> what the rung browser hears, or None when nobody rings."""
+WEBRTC, PHONE = "webrtc", "phone"  # the two parties' names (tags) at rtpengine
 
 
 class PhoneCall:
-    """One call to a phone, as the gateway holds it."""
+    """One call with a phone, as the gateway holds it (``PhoneLeg``): ours to a phone, or a
+    phone's to a browser (``inbound``)."""
 
-    def __init__(self, phones: Phones, leg: Leg, media_id: str, tell: CallerEvents) -> None:
+    def __init__(
+        self, phones: Phones, leg: Leg, media_id: str, tell: CallerEvents, *, inbound: bool
+    ) -> None:
         self.phones = phones
         self.leg = leg
         self.media_id = media_id  # the call's name at rtpengine
         self.tell = tell
+        self.inbound = inbound
         self.offer = ""  # what we offered the phone (rtpengine's side)
-        self.browser: Any = None  # a call from the phone: the gateway's handle on its callee
         self.over = False
 
     @property
@@ -86,36 +93,53 @@ class PhoneCall:
         return self.leg.call_id
 
     async def hang_up(self, cause: str = "NORMAL_CLEARING") -> None:
-        """The browser hung up (before or after the answer)."""
-        if not self.over:
-            self.over = True
-            await self.phones.apply(self, self.leg.bye(time.time(), cause))
+        """The browser hung up, declined or gave up: a BYE once answered; before that a
+        CANCEL (our call) or, to a calling phone, the cause's status (USER_BUSY: 486)."""
+        if self.over:
+            return
+        self.over = True
+        now = time.time()
+        if self.inbound:
+            status, reason = status_for_cause(cause)
+            try:
+                outs = self.leg.reject(status, reason, now)
+            except InvalidCommand:  # answered already: then it is a hang-up
+                outs = self.leg.bye(now, cause)
+        else:
+            outs = self.leg.bye(now, cause)
+        await self.phones.apply(self, outs)
 
     async def dtmf(self, digit: str, duration: int = 250) -> None:
-        with contextlib.suppress(Exception):  # a digit the leg refuses now is dropped
+        """A browser's digit: RFC 4733 events that rtpengine plays into the phone's stream, as
+        phones and carriers expect; SIP INFO when the relay cannot (a digit the leg refuses
+        now is dropped)."""
+        try:
+            await self.phones.ng.play_dtmf(self.media_id, digit, WEBRTC, duration_ms=duration)
+            return
+        except NgError as exc:
+            log.info("media relay could not play a digit; sending INFO", error=exc.detail)
+        with contextlib.suppress(InvalidCommand, ValueError):
             await self.phones.apply(self, self.leg.info_dtmf(digit, duration, time.time()))
+
+    async def hold(self, held: bool) -> None:
+        """The browser held the call (the SDK's ``hold()``): rtpengine stops relaying either
+        party, so the hold holds whatever the phone does; ``unhold`` relays again."""
+        ng = self.phones.ng
+        try:
+            for tag in (WEBRTC, PHONE):
+                await (ng.block_media if held else ng.unblock_media)(self.media_id, tag)
+        except NgError as exc:
+            log.warning("media relay could not hold a call", error=exc.detail)
 
     async def answer(self, sdp: str) -> None:
         """The browser answered a call from the phone: rtpengine's side of its answer."""
         try:
-            ours = await self.phones.ng.answer(self.media_id, "phone", "webrtc", sdp)
+            ours = await self.phones.ng.answer(self.media_id, PHONE, WEBRTC, sdp, **MEDIA)
         except NgError as exc:
             log.warning("media relay refused an answer", error=exc.detail)
             await self.phones.apply(self, self.leg.reject(500, "Media Relay Failed", time.time()))
             return
         await self.phones.apply(self, self.leg.answer(ours, time.time()))
-
-    async def decline(self, cause: str) -> None:
-        """The browser refused (or gave up on) a call from the phone."""
-        if self.over:
-            return
-        self.over = True
-        status, reason = status_for_cause(cause)
-        try:
-            outs = self.leg.reject(status, reason, time.time())
-        except InvalidCommand:  # answered already: then it is a hang-up
-            outs = self.leg.bye(time.time(), cause)
-        await self.phones.apply(self, outs)
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -168,12 +192,12 @@ class Phones:
         told why) when the media relay cannot take the call."""
         leg, media_id = Leg(self.config, RandomIds()), new_uuid()
         try:
-            offer = await self.ng.offer(media_id, "webrtc", sdp, **TO_PHONE)
+            offer = await self.ng.offer(media_id, WEBRTC, sdp, **TO_PHONE)
         except NgError as exc:
             log.warning("media relay refused a call", error=exc.detail)
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
             return None
-        call = PhoneCall(self, leg, media_id, tell)
+        call = PhoneCall(self, leg, media_id, tell, inbound=False)
         call.offer = offer
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
         signed = ((LEG_HEADER, self.secret),)  # the INVITE (and its retransmissions) only
@@ -207,11 +231,13 @@ class Phones:
                 await self._renegotiate(call, out.sdp)
             elif isinstance(out, outputs.Offered):
                 await self._ring(call, out)
+            elif isinstance(out, outputs.Dtmf):  # a phone's digit in an INFO
+                await call.tell("info", {"dtmf": out.digit})
         self._arm()
 
     async def _to_browser(self, call: PhoneCall, sdp: str) -> str | None:
         try:
-            return await self.ng.answer(call.media_id, "webrtc", "phone", sdp)
+            return await self.ng.answer(call.media_id, WEBRTC, PHONE, sdp, **MEDIA)
         except NgError as exc:
             log.warning("media relay refused an answer", error=exc.detail)
             return None
@@ -230,15 +256,18 @@ class Phones:
         if call.over:
             return
         call.over = True
-        if call.browser is not None:  # the phone called, and hung up (or cancelled)
+        if call.inbound:  # the phone called, and hung up (or cancelled)
             cause = "ORIGINATOR_CANCEL" if isinstance(out, outputs.Failed) else out.cause
-            await call.browser.hang_up(cause)
+            await call.tell("bye", {"cause": cause})
             return
         kind = "failed" if isinstance(out, outputs.Failed) else "bye"
         await call.tell(kind, {"cause": out.cause})
 
     # -- datagrams and the timer -----------------------------------------------------------
     def received(self, data: bytes) -> None:
+        if data[:1] == b"{":  # SIP never starts so: rtpengine's report of a digit
+            self._digit(data)
+            return
         try:
             message = parse(data)
         except ParseError:
@@ -250,7 +279,7 @@ class Phones:
             if message.get(LEG_HEADER) != self.secret:
                 return  # only Kamailio, with the secret, hands us calls
             leg = Leg(self.config, RandomIds())
-            call = PhoneCall(self, leg, new_uuid(), _no_caller)
+            call = PhoneCall(self, leg, new_uuid(), _no_caller, inbound=True)
         outs = call.leg.receive(message, time.time())
         if call.call_id and call.call_id not in self.calls:
             self.calls[call.call_id] = call
@@ -260,34 +289,37 @@ class Phones:
         """A phone calls a WebRTC session: its offer made WebRTC, the session rung."""
         user = _user(offered.callee)
         try:
-            sdp = await self.ng.offer(call.media_id, "phone", offered.sdp, **TO_BROWSER)
+            sdp = await self.ng.offer(call.media_id, PHONE, offered.sdp, **TO_BROWSER)
         except NgError as exc:
             log.warning("media relay refused a call", error=exc.detail)
             await self.apply(call, call.leg.reject(503, "Media Relay Failed", time.time()))
             return
-        handle = None
+        heard = None
         if self.ring is not None:
-            call.tell = self._from_browser(call)
             caller = _user(offered.caller)
-            handle = await self.ring(user, caller, offered.caller_name, sdp, call.tell)
+            heard = await self.ring(user, caller, offered.caller_name, sdp, call)
         if call.over:
             return  # the browser declined already, while it was being rung
-        if handle is None:
+        if heard is None:
             call.over = True
             await self.apply(call, call.leg.reject(480, "Temporarily Unavailable", time.time()))
             return
-        call.browser = handle
+        call.tell = heard
         with contextlib.suppress(Exception):
             await self.apply(call, call.leg.ringing(time.time()))
 
-    def _from_browser(self, call: PhoneCall) -> CallerEvents:
-        async def heard(kind: str, params: dict[str, Any]) -> None:
-            if kind == "answer":
-                await call.answer(str(params.get("sdp") or ""))
-            elif kind in ("bye", "failed"):
-                await call.decline(str(params.get("cause") or "NORMAL_CLEARING"))
-
-        return heard
+    def _digit(self, data: bytes) -> None:
+        """rtpengine's report of a digit (``--dtmf-log-dest``): the phone's reaches the
+        browser's call; the browser's own (played by rtpengine) are not sent back."""
+        try:
+            report = json.loads(data)
+            media_id, tag, event = report["callid"], report["source_tag"], int(report["event"])
+        except (ValueError, KeyError, TypeError):
+            return
+        call = next((c for c in self.calls.values() if c.media_id == media_id), None)
+        if call is None or tag != PHONE or not 0 <= event < len(DIGITS) or call.over:
+            return
+        self._spawn(call.tell("info", {"dtmf": DIGITS[event]}))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -43,6 +43,7 @@ class Rtpengine:
     ng_port: int
     port_min: int
     port_max: int
+    dtmf_dest: str  # where it reports the digits phones send (voxgate's SIP leg port)
 
     @classmethod
     def of(cls, s: Settings, directory: Path | None = None) -> Rtpengine:
@@ -61,6 +62,7 @@ class Rtpengine:
             ng_port=ng_port,
             port_min=port_min,
             port_max=port_max,
+            dtmf_dest=join_address("127.0.0.1", s.sip_leg_port),
         )
 
     @property
@@ -86,6 +88,9 @@ class Rtpengine:
             # a deleted call is gone at once (rtpengine's default keeps it 30 s, in `list`
             # and `query`, and holding its ports): voxgate alone decides when a call ends
             "--delete-delay=0",
+            # each RFC 4733 digit a party sends, as JSON: voxgate hands a phone's digits to
+            # the browser's call (its SIP leg tells these datagrams from SIP by the "{")
+            f"--dtmf-log-dest={self.dtmf_dest}",
         ]
 
     def client(self, *, timeout: float = 1.0, attempts: int = 3) -> NgClient:
