@@ -6,6 +6,8 @@ ICE + DTLS-SRTP, hang-ups cross both ways, and the phone's refusals become the S
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,9 @@ from tests.sip.peers import (
     wait_for,
 )
 from tests.sip.test_invites import BUSY
-from tests.sip.test_rtpengine import chromium_sdp, phone_sdp
+from tests.sip.test_rtpengine import chromium_sdp, phone_sdp, rtpengines
+from voxgate.config import Settings
+from voxgate.sip.ng import NgClient
 
 
 def _phone(
@@ -113,11 +117,7 @@ async def test_a_busy_phone_is_user_busy_and_an_absent_one_is_not_left_ringing(
             uas.kill()
         await caller.close()
     # no rtpengine session outlives the calls
-    args = sip_node.vg.extra_args
-    ng = args[args.index("--rtpengine-ng") + 1]
-    from voxgate.sip.ng import NgClient
-
-    client = NgClient.at(ng)
+    client = _relay(sip_node)
     try:
         assert await client.list_calls() == []
     finally:
@@ -233,3 +233,71 @@ async def test_a_webrtc_session_that_declines_a_phone_call_is_busy_to_the_phone(
         assert res.returncode == 0, res.stdout[-1500:] + phone.messages()[-3000:]
     finally:
         await page.close()
+
+
+CHECKS = Settings().housekeeping_interval  # how often voxgate asks rtpengine for its calls
+
+
+def _relay(node: SipNode) -> NgClient:
+    args = node.vg.extra_args
+    return NgClient.at(args[args.index("--rtpengine-ng") + 1])
+
+
+async def test_a_blip_of_rtpengine_leaves_live_calls_alone(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    callee, phone = _phone(sip_api, sip_node, tmp_path)
+    caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/6")
+    relay = _relay(sip_node)
+    (pid,) = rtpengines(relay.address)
+    try:
+        call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40008))
+        await call.wait_state("active", timeout=15)
+        os.kill(pid, signal.SIGSTOP)  # its control socket answers nothing for a while
+        try:
+            await asyncio.sleep(CHECKS * 3 + 0.5)  # media checks come and go
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.sleep(CHECKS * 2)
+        assert call.state == "active"
+        assert "session closed" not in phone.log()
+        await call.hangup()
+        assert await asyncio.to_thread(wait_for, lambda: "session closed" in phone.log(), 10)
+    finally:
+        phone.stop()
+        relay.close()
+        await caller.close()
+
+
+async def test_rtpengine_killed_mid_call_ends_it_on_both_sides_and_the_next_call_works(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    callee, phone = _phone(sip_api, sip_node, tmp_path)
+    caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/7")
+    relay = _relay(sip_node)
+    try:
+        call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40010))
+        await call.wait_state("active", timeout=15)
+        (pid,) = rtpengines(relay.address)
+        os.kill(pid, signal.SIGKILL)  # every session it held is gone with it
+        await call.wait_state("hangup", timeout=15)
+        assert (call.cause, call.cause_code) == ("NETWORK_OUT_OF_ORDER", 38)
+        assert await asyncio.to_thread(wait_for, lambda: "session closed" in phone.log(), 10)
+        log = sip_node.vg.log_path.read_text()
+        assert '"engine": "rtpengine"' in log and "engine exited; restarting" in log
+        assert "media relay lost a call; ending it" in log
+        # restarted by voxgate: the next call has media again
+        again = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40012))
+        await again.wait_state("active", timeout=15)
+        assert len(rtpengines(relay.address)) == 1
+        assert await relay.list_calls() != []
+        await again.hangup()
+        await again.wait_state("hangup", timeout=10)
+        assert await asyncio.to_thread(
+            wait_for, lambda: phone.log().count("session closed") >= 2, 10
+        )
+        assert await relay.list_calls() == []
+    finally:
+        phone.stop()
+        relay.close()
+        await caller.close()

@@ -92,7 +92,11 @@ class SipEdge:
             await self.engine.start()
             probe = self.media.client(timeout=0.25, attempts=1)
             self.media_engine = Engine(
-                "rtpengine", self.media.argv(relay), self.media.log, lambda: answers(probe)
+                "rtpengine",
+                self.media.argv(relay),
+                self.media.log,
+                lambda: answers(probe),
+                on_restart=self._check_media,
             )
             await self.media_engine.start()
         else:
@@ -135,11 +139,17 @@ class SipEdge:
             if (binding.aor, binding.reg.contact) not in held:
                 await self.registrar.drop(bid, "edge_restarted")
 
+    async def _check_media(self) -> None:
+        if self.phones is not None:
+            await self.phones.check_media()
+
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self.settings.housekeeping_interval)
             with contextlib.suppress(Exception):
                 await self.registrar.sweep(time.time())
+            with contextlib.suppress(Exception):
+                await self._check_media()  # an external rtpengine restarts unseen
 
     async def stop(self) -> None:
         if self.phones is not None:

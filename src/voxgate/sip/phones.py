@@ -71,6 +71,7 @@ Ring = Callable[[str, str, str, str, "PhoneCall"], Awaitable[CallerEvents | None
 """The gateway's side of a call from a phone: (callee user, caller number, caller name, the
 offer made WebRTC, the phone's call) -> what the rung browser hears, or None when nobody rings."""
 WEBRTC, PHONE = "webrtc", "phone"  # the two parties' names (tags) at rtpengine
+MEDIA_LOST = "NETWORK_OUT_OF_ORDER"  # rtpengine restarted without the call (Q.850 38)
 
 
 class PhoneCall:
@@ -86,6 +87,8 @@ class PhoneCall:
         self.tell = tell
         self.inbound = inbound
         self.offer = ""  # what we offered the phone (rtpengine's side)
+        self.media_since: float | None = None  # when rtpengine took the call (monotonic)
+        self.answered = False
         self.over = False
 
     @property
@@ -131,6 +134,13 @@ class PhoneCall:
         except NgError as exc:
             log.warning("media relay could not hold a call", error=exc.detail)
 
+    async def lost(self, cause: str) -> None:
+        """The call cannot go on (its media relay lost it): both sides hear ``cause``."""
+        answered = self.answered
+        await self.hang_up(cause)
+        kind = "bye" if answered or self.inbound else "failed"
+        await self.tell(kind, {"cause": cause})
+
     async def answer(self, sdp: str) -> None:
         """The browser answered a call from the phone: rtpengine's side of its answer."""
         try:
@@ -139,6 +149,7 @@ class PhoneCall:
             log.warning("media relay refused an answer", error=exc.detail)
             await self.phones.apply(self, self.leg.reject(500, "Media Relay Failed", time.time()))
             return
+        self.answered = True
         await self.phones.apply(self, self.leg.answer(ours, time.time()))
 
 
@@ -198,7 +209,7 @@ class Phones:
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
             return None
         call = PhoneCall(self, leg, media_id, tell, inbound=False)
-        call.offer = offer
+        call.offer, call.media_since = offer, time.monotonic()
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
         signed = ((LEG_HEADER, self.secret),)  # the INVITE (and its retransmissions) only
         outs = leg.invite(
@@ -224,6 +235,7 @@ class Phones:
                 if sdp is None:
                     await self.apply(call, call.leg.bye(time.time(), "NORMAL_TEMPORARY_FAILURE"))
                     continue
+                call.answered = True
                 await call.tell("answer", {"sdp": sdp})
             elif isinstance(out, outputs.Failed | outputs.Ended):
                 await self._ended(call, out)
@@ -294,6 +306,7 @@ class Phones:
             log.warning("media relay refused a call", error=exc.detail)
             await self.apply(call, call.leg.reject(503, "Media Relay Failed", time.time()))
             return
+        call.media_since = time.monotonic()
         heard = None
         if self.ring is not None:
             caller = _user(offered.caller)
@@ -307,6 +320,29 @@ class Phones:
         call.tell = heard
         with contextlib.suppress(Exception):
             await self.apply(call, call.leg.ringing(time.time()))
+
+    async def check_media(self) -> None:
+        """Ends the calls whose session rtpengine no longer holds: it restarted, and its
+        sessions lived in its memory only. A relay that does not answer ends nothing: a blip
+        of its control socket must not cut calls whose media may still flow."""
+        live = [c for c in self.calls.values() if c.media_since is not None and not c.over]
+        if not live:
+            return
+        asked = time.monotonic()
+        try:
+            held = set(await self.ng.list_calls())
+        except NgError:
+            return
+        for call in live:
+            if call.media_id in held or call.over or (call.media_since or asked) > asked:
+                continue
+            log.error(
+                "media relay lost a call; ending it",
+                call_id=call.call_id,
+                cause=MEDIA_LOST,
+                relay=self.ng.address,
+            )
+            await call.lost(MEDIA_LOST)
 
     def _digit(self, data: bytes) -> None:
         """rtpengine's report of a digit (``--dtmf-log-dest``): the phone's reaches the
