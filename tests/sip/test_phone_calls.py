@@ -124,6 +124,75 @@ async def test_a_busy_phone_is_user_busy_and_an_absent_one_is_not_left_ringing(
         client.close()
 
 
+RING_FOREVER = """\
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+CSeq: [cseq] INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+"""
+
+
+async def test_a_phone_nobody_answers_is_no_answer_after_the_connections_timeout(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    connection = sip_api.connection(inbound={"timeout_2xx_secs": 2})
+    callee = sip_api.credential(connection["id"])
+    SECRETS.add(callee["sip_password"])
+    reg = Sipp(tmp_path, sip_node.sip_port)
+    assert (
+        reg.run(register_scenario(callee["sip_username"], callee["sip_password"])).returncode == 0
+    )
+    path = tmp_path / "ring.xml"
+    path.write_text(_scenario(RING_FOREVER))
+    uas = subprocess.Popen(
+        [SIPP, "-sf", str(path), "-i", reg.address, "-p", str(reg.port), "-m", "1",
+         "-timeout", "20", "-timeout_error", "-nostdin"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/8")
+    try:
+        call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40014))
+        await call.wait_state("ringing", timeout=10)
+        await call.wait_state("hangup", timeout=10)
+        assert (call.cause, call.cause_code) == ("NO_ANSWER", 19)
+        out, _ = await asyncio.to_thread(uas.communicate, None, 10)  # CANCEL, 487, ACK
+        assert uas.returncode == 0, out
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+        await caller.close()
+
+
 CALL_IN = """\
 INVITE sip:{callee}@voxgate.test SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -183,6 +252,59 @@ def call_in_scenario(caller: str, password: str, callee: str, sdp: str, expect: 
     steps += _send(IN_DIALOG.format(**args, method="BYE", cseq=3))
     steps += '  <recv response="200"/>\n'
     return _scenario(steps)
+
+
+CANCEL_IN = """\
+CANCEL sip:{callee}@voxgate.test SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+From: <sip:{caller}@voxgate.test>;tag=[pid]-[call_number]
+To: <sip:{callee}@voxgate.test>
+Call-ID: [call_id]
+CSeq: 2 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+def cancel_in_scenario(caller: str, password: str, callee: str, sdp: str) -> str:
+    """A phone calls ``callee``, hears it ring, and gives up: CANCEL (the authenticated
+    INVITE's branch, three messages back), 200 for it, 487 for the INVITE, ACK."""
+    args = {"caller": caller, "callee": callee, "sdp": sdp}
+    steps = _send(CALL_IN.format(**args, cseq=1, auth=""))  # 0
+    steps += '  <recv response="100" optional="true"/>\n'  # 1
+    steps += '  <recv response="407" auth="true"/>\n'  # 2
+    steps += _send(ACK_IN.format(**args, cseq=1, branch="-1"), retrans=False)  # 3
+    auth = f"[authentication username={caller} password={password}]\n"
+    steps += _send(CALL_IN.format(**args, cseq=2, auth=auth))  # 4
+    steps += '  <recv response="100" optional="true"/>\n'  # 5
+    steps += '  <recv response="180"/>\n'  # 6
+    steps += _send(CANCEL_IN.format(**args))  # 7
+    steps += '  <recv response="200"/>\n'
+    steps += '  <recv response="487"/>\n'
+    return _scenario(steps + _send(ACK_IN.format(**args, cseq=2, branch="-6"), retrans=False))
+
+
+async def test_a_phone_that_gives_up_stops_the_ring_of_the_webrtc_session(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
+    SECRETS.add(phone_cred["sip_password"])
+    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/9")
+    phone = Sipp(tmp_path, sip_node.sip_port)
+    scenario = cancel_in_scenario(
+        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
+        phone_sdp(41006),
+    )  # fmt: skip
+    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    try:
+        incoming = await page.wait_for("incoming_call", 10)
+        call = incoming.data["call"]
+        await call.wait_state("hangup", timeout=10)  # never answered: the phone cancelled
+        assert (call.cause, call.cause_code) == ("ORIGINATOR_CANCEL", 487)
+        res = await running
+        assert res.returncode == 0, res.stdout[-1500:] + phone.messages()[-3000:]
+    finally:
+        await page.close()
 
 
 async def test_a_phone_calls_a_webrtc_session_which_answers_and_the_phone_hangs_up(
