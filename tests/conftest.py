@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
-from tests.rtc.conftest import Api, api_for
+from tests.rtc.conftest import Api, Receiver, api_for
 from tests.sip.peers import SipNode, start_sip_node
 from tests.turn import Coturn, run_coturn
 
@@ -138,3 +138,11 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, tuple[Callable[[], None
     for p in procs:
         if p.poll() is None:
             p.kill()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook endpoint on loopback that keeps every delivery."""
+    r = Receiver()
+    yield r
+    r.httpd.shutdown()

@@ -3,13 +3,11 @@ from __future__ import annotations
 import ssl
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.harness import ERROR_BODIES, SECRETS, Voxgate
 
@@ -103,10 +101,3 @@ class Receiver:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.httpd.shutdown()

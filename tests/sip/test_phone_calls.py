@@ -6,6 +6,7 @@ ICE + DTLS-SRTP, hang-ups cross both ways, and the phone's refusals become the S
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import SECRETS
-from tests.rtc.conftest import Api
+from tests.rtc.conftest import Api, Receiver
 from tests.rtc.test_calls import online
 from tests.sip.peers import (
     SIPP,
@@ -423,3 +424,77 @@ async def test_rtpengine_killed_mid_call_ends_it_on_both_sides_and_the_next_call
         phone.stop()
         relay.close()
         await caller.close()
+
+
+def _hooks(receiver: Receiver, connection_id: str) -> list[dict[str, Any]]:
+    """The call webhooks one connection received, in order (type and payload)."""
+    found = []
+    for body, _ in list(receiver.events):
+        data = json.loads(body)["data"]
+        if data["payload"].get("connection_id") == connection_id:
+            found.append({"type": data["event_type"], **data["payload"]})
+    return found
+
+
+async def test_calls_with_phones_have_ids_and_webhooks_like_webrtc_legs(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path, receiver: Receiver
+) -> None:
+    page_conn = sip_api.connection(webhook_event_url=receiver.url)
+    phone_conn = sip_api.connection(webhook_event_url=receiver.url)
+    page_cred = sip_api.credential(page_conn["id"])
+    phone_cred = sip_api.credential(phone_conn["id"])
+    SECRETS.add(phone_cred["sip_password"])
+    phone = Baresip(
+        tmp_path / "phone", sip_node.sip_port, phone_cred["sip_username"],
+        phone_cred["sip_password"],
+    ).start()  # fmt: skip
+    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/10")
+    kinds = ["call.initiated", "call.answered", "call.hangup"]
+    try:
+        assert wait_for(lambda: sip_node.contacts(phone_cred["sip_username"]))
+        # 1. the page calls the phone
+        call = await page.new_call(phone_cred["sip_username"], sdp=chromium_sdp(40016))
+        await call.wait_state("active", timeout=15)
+        assert set(call.telnyx_ids) == {"call_control_id", "call_session_id", "call_leg_id"}
+        await call.hangup()
+        for conn in (page_conn, phone_conn):
+            assert await asyncio.to_thread(
+                wait_for, lambda c=conn: len(_hooks(receiver, c["id"])) >= 3, 10
+            ), receiver.events
+        out, into = _hooks(receiver, page_conn["id"]), _hooks(receiver, phone_conn["id"])
+        assert [h["type"] for h in out] == kinds and [h["type"] for h in into] == kinds
+        assert {h["direction"] for h in out} == {"outgoing"}
+        assert {h["direction"] for h in into} == {"incoming"}
+        assert out[0]["call_leg_id"] == call.telnyx_ids["call_leg_id"]
+        assert into[0]["call_leg_id"] != out[0]["call_leg_id"]
+        assert {h["call_session_id"] for h in out + into} == {call.telnyx_ids["call_session_id"]}
+        assert into[-1]["hangup_cause"] == "normal_clearing"
+        phone.stop()
+        receiver.events.clear()
+
+        # 2. a phone (authenticated by its digest) calls the page
+        sipp = Sipp(tmp_path, sip_node.sip_port)
+        scenario = call_in_scenario(
+            phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
+            phone_sdp(41008), 200,
+        )  # fmt: skip
+        running = asyncio.create_task(asyncio.to_thread(sipp.run, scenario, timeout=20))
+        incoming = (await page.wait_for("incoming_call", 10)).data["call"]
+        assert set(incoming.telnyx_ids) == {"call_control_id", "call_session_id", "call_leg_id"}
+        await incoming.answer(sdp=chromium_sdp(41010, answer_to=incoming.remote_sdp or ""))
+        res = await running
+        assert res.returncode == 0, res.stdout[-1500:] + sipp.messages()[-3000:]
+        await incoming.wait_state("hangup", timeout=10)
+        for conn in (page_conn, phone_conn):
+            assert await asyncio.to_thread(
+                wait_for, lambda c=conn: len(_hooks(receiver, c["id"])) >= 3, 10
+            ), receiver.events
+        into, out = _hooks(receiver, page_conn["id"]), _hooks(receiver, phone_conn["id"])
+        assert [h["type"] for h in out] == kinds and [h["type"] for h in into] == kinds
+        assert {h["direction"] for h in out} == {"outgoing"}  # the phone's own connection
+        assert {h["direction"] for h in into} == {"incoming"}
+        assert into[0]["call_leg_id"] == incoming.telnyx_ids["call_leg_id"]
+        assert out[0]["from"] == phone_cred["sip_username"]
+    finally:
+        phone.stop()
+        await page.close()

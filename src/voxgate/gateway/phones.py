@@ -123,10 +123,17 @@ class BrowserLeg:
 
 
 async def from_phone(
-    router: Router, user: str, caller: str, caller_name: str, sdp: str, phone: PhoneLeg
+    router: Router,
+    user: str,
+    caller: str,
+    caller_name: str,
+    sdp: str,
+    phone: PhoneLeg,
+    verified: bool = False,
 ) -> Tell | None:
     """Ring ``user``'s WebRTC session on this node for a phone's call: what the phone's side
-    says to it from then on; None if nobody rings."""
+    says to it from then on; None if nobody rings. A ``verified`` caller is one of our
+    credentials: its connection hears the call's webhooks as the outgoing leg."""
     principal, connection_id = await principal_for(router.store, user)
     if principal is None:
         return None
@@ -135,6 +142,10 @@ async def from_phone(
     if not local:
         return None
     connections = {"incoming": connection_id}
+    if verified:
+        _, calling = await principal_for(router.store, caller)
+        if calling:
+            connections["outgoing"] = calling
     call = CallInfo(caller, user, connections, client_state=None, started=time.time())
     phone_key: LegKey = (f"sip:{new_uuid()}", "phone")
     callee: LegKey = (local[0].session_id, new_uuid())

@@ -46,6 +46,7 @@ __all__ = ["CallerEvents", "PhoneCall", "Phones"]
 log = structlog.get_logger("voxgate.sip")
 
 LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
+CALLER_HEADER = "X-Voxgate-Caller"  # on a phone's call: the SIP user its digest proved
 TO_BROWSER = {  # a phone's offer, made one a browser takes
     "transport-protocol": "UDP/TLS/RTP/SAVPF",
     "ICE": "force",
@@ -67,9 +68,10 @@ MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are pla
 CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
 """What the browser's side hears: ("media", {sdp}), ("answer", {sdp}), ("failed", {cause}),
 ("bye", {cause}), ("info", {dtmf}). The gateway turns them into frames for its session."""
-Ring = Callable[[str, str, str, str, "PhoneCall"], Awaitable[CallerEvents | None]]
+Ring = Callable[[str, str, str, str, "PhoneCall", bool], Awaitable[CallerEvents | None]]
 """The gateway's side of a call from a phone: (callee user, caller number, caller name, the
-offer made WebRTC, the phone's call) -> what the rung browser hears, or None when nobody rings."""
+offer made WebRTC, the phone's call, whether the caller is a credential whose digest Kamailio
+checked) -> what the rung browser hears, or None when nobody rings."""
 WEBRTC, PHONE = "webrtc", "phone"  # the two parties' names (tags) at rtpengine
 MEDIA_LOST = "NETWORK_OUT_OF_ORDER"  # rtpengine restarted without the call (Q.850 38)
 
@@ -87,6 +89,7 @@ class PhoneCall:
         self.tell = tell
         self.inbound = inbound
         self.offer = ""  # what we offered the phone (rtpengine's side)
+        self.verified = ""  # a phone's call: the SIP user Kamailio authenticated, if any
         self.media_since: float | None = None  # when rtpengine took the call (monotonic)
         self.answered = False
         self.over = False
@@ -292,6 +295,7 @@ class Phones:
                 return  # only Kamailio, with the secret, hands us calls
             leg = Leg(self.config, RandomIds())
             call = PhoneCall(self, leg, new_uuid(), _no_caller, inbound=True)
+            call.verified = message.get(CALLER_HEADER) or ""
         outs = call.leg.receive(message, time.time())
         if call.call_id and call.call_id not in self.calls:
             self.calls[call.call_id] = call
@@ -310,7 +314,8 @@ class Phones:
         heard = None
         if self.ring is not None:
             caller = _user(offered.caller)
-            heard = await self.ring(user, caller, offered.caller_name, sdp, call)
+            verified = bool(call.verified) and call.verified == caller
+            heard = await self.ring(user, caller, offered.caller_name, sdp, call, verified)
         if call.over:
             return  # the browser declined already, while it was being rung
         if heard is None:
