@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.conformance.sip_pages import mount_sip_pages
 from tests.harness import ARTIFACTS, Voxgate
 
 HERE = Path(__file__).resolve().parent
@@ -140,6 +141,12 @@ def browser() -> Iterator[Browser]:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def sip_pages(pages: PageServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """sip.js's and JsSIP's pages, next to the SDK's (tests/conformance/sip_pages.py)."""
+    yield from mount_sip_pages(pages, tmp_path_factory.mktemp("sip-pages"))
 
 
 @pytest.fixture

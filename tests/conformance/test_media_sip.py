@@ -28,7 +28,7 @@ from playwright.sync_api import Page
 from tests.conformance.test_browser import events, start, wait_event
 from tests.harness import SECRETS
 from tests.rtc.conftest import Api
-from tests.sip.peers import Baresip, SipNode, wait_for
+from tests.sip.peers import DOMAIN, Baresip, SipNode, wait_for
 
 pytestmark = pytest.mark.media
 OpenPage = Callable[..., Page]
@@ -135,6 +135,17 @@ def _audio_in(page: Page, minimum: int = 8000, timeout: float = 15.0) -> int:
     return later
 
 
+def _voxgate_logs(node: SipNode) -> str:
+    """The tails of rtpengine's, Kamailio's and voxgate's logs."""
+    parts = []
+    for name in ("rtpengine.log", "kamailio.log"):
+        path = node.sip_dir / name
+        if path.exists():
+            parts.append(f"--- {name}\n{path.read_text(errors='replace')[-4000:]}")
+    parts.append(f"--- voxgate.log\n{node.vg.log_path.read_text(errors='replace')[-4000:]}")
+    return "\n".join(parts)
+
+
 def _diagnostics(node: SipNode, phone: Baresip, page: Page | None) -> str:
     """Everything that says why a call or its audio failed: the page's call states and SDK
     errors, and the tails of baresip's, rtpengine's, Kamailio's and voxgate's logs."""
@@ -145,12 +156,7 @@ def _diagnostics(node: SipNode, phone: Baresip, page: Page | None) -> str:
             parts.append(f"--- page errors\n{events(page, 'telnyx.error')}")
             parts.append(f"--- page audio\n{page.evaluate('() => window.vxAudioBytes()')}")
     parts.append(f"--- baresip\n{phone.log()[-4000:]}")
-    for name in ("rtpengine.log", "kamailio.log"):
-        path = node.sip_dir / name
-        if path.exists():
-            parts.append(f"--- {name}\n{path.read_text(errors='replace')[-4000:]}")
-    parts.append(f"--- voxgate.log\n{node.vg.log_path.read_text(errors='replace')[-4000:]}")
-    return "\n".join(parts)
+    return "\n".join([*parts, _voxgate_logs(node)])
 
 
 def test_the_sdk_calls_a_phone_with_audio_both_ways_and_either_side_hangs_up(
@@ -286,3 +292,78 @@ def test_the_sdks_own_hold_stops_the_audio_both_ways_and_digits_cross_both_ways(
         raise AssertionError(why) from exc
     finally:
         phone.stop()
+
+
+def _sipjs_bytes_in(page: Page) -> int:
+    return int(page.evaluate("() => window.vxBytesIn()"))
+
+
+def _sipjs_states(page: Page) -> list[str]:
+    return list(page.evaluate("() => window.vxStates"))
+
+
+def _sipjs_wait(page: Page, state: str, n: int = 1, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "([state, n]) => window.vxStates.filter((s) => s === state).length >= n",
+        arg=[state, n],
+        timeout=timeout,
+    )
+
+
+# Opus end to end (no transcoding): Chromium's fake microphone is mostly silence between its
+# beeps, about 2,500 bytes a second (G.711 would be 8,000)
+OPUS_SECOND = 1000
+
+
+def test_sipjs_and_the_sdk_call_each_other_with_audio_both_ways(
+    sip_node: SipNode, sip_api: Api, open_page: OpenPage, sip_pages: None
+) -> None:
+    """sip.js's SimpleUser (registered over SIP-over-WebSocket) and the SDK page: both are
+    browsers, so rtpengine keeps ICE and DTLS-SRTP on both sides of the relay."""
+    sip_cred, sdk_cred = sip_api.credential(), sip_api.credential()
+    SECRETS.add(sip_cred["sip_password"])
+    sip_user = sip_cred["sip_username"]
+    sipjs = open_page(sip_node.vg, "/sip-pages/sipjs.html", user_agent="SipJsMedia/page")
+    sdk: Page | None = None
+    step = "sip.js registers"
+    try:
+        sipjs.wait_for_function("() => window.vxReady === true", timeout=10_000)
+        sipjs.evaluate(
+            "o => window.vxSipJs(o)",
+            {"server": f"ws://127.0.0.1:{sip_node.ws_port}",
+             "aor": f"sip:{sip_user}@{DOMAIN}", "username": sip_user,
+             "password": sip_cred["sip_password"]},
+        )  # fmt: skip
+        _sipjs_wait(sipjs, "registered")
+        sipjs.evaluate("() => { window.vxAutoAnswer = true; }")
+        sdk = open_page(sip_node.vg, user_agent="SdkMedia/page")
+        start(sdk, sip_node.vg, login_token=sip_api.token(sdk_cred["id"]))
+        wait_event(sdk, "telnyx.ready")
+
+        step = "1. the SDK calls sip.js, which answers; audio both ways"
+        sdk.evaluate("dest => window.vxDial(dest)", sip_user)
+        _wait_count(sdk, "active", 1)
+        _sipjs_wait(sipjs, "answered")
+        _audio_in(sdk)
+        assert _growth(lambda: _sipjs_bytes_in(sipjs), 1.0) > OPUS_SECOND
+        step = "1. the SDK hangs up; sip.js's call ends"
+        sdk.evaluate("() => window.vxHangup()")
+        _wait_count(sdk, "hangup", 1)
+        _sipjs_wait(sipjs, "hangup")
+
+        step = "2. sip.js calls the SDK, which answers; audio both ways"
+        sdk.evaluate("() => { window.vxAutoAnswer = true; }")
+        sipjs.evaluate("to => window.vxCall(to)", f"sip:{sdk_cred['sip_username']}@{DOMAIN}")
+        _wait_count(sdk, "active", 2)
+        _sipjs_wait(sipjs, "answered", 2)
+        _audio_in(sdk)
+        assert _growth(lambda: _sipjs_bytes_in(sipjs), 1.0) > OPUS_SECOND
+        step = "2. sip.js hangs up; the SDK's call ends"
+        sipjs.evaluate("() => window.vxHangup()")
+        _wait_count(sdk, "hangup", 2)
+        _sipjs_wait(sipjs, "hangup", 2)
+        assert not events(sdk, "telnyx.error")
+    except (AssertionError, PlaywrightError) as exc:
+        logs = sipjs.evaluate("() => [window.vxStates, window.vxLog]")
+        why = f"{step}: {exc!r}\nsip.js: {logs}\nSDK: {_states(sdk) if sdk else None}"
+        raise AssertionError(why + "\n" + _voxgate_logs(sip_node)) from exc

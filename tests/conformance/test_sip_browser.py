@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conformance.conftest import HERE, PageServer
+from tests.conformance.sip_pages import NODE_MODULES
 from tests.conformance.test_browser import events, sockets, start, wait_event
 from tests.harness import SECRETS
 from tests.rtc.conftest import Api
@@ -25,110 +24,6 @@ from tests.sip.peers import DOMAIN, Baresip, SipNode, registrations, wait_for
 
 pytestmark = pytest.mark.conformance
 OpenPage = Callable[..., Page]
-
-NODE_MODULES = HERE / "node_modules"
-SIPJS = NODE_MODULES / "sip.js"  # ES modules with relative imports: the page imports lib/
-# JsSIP's npm package is CommonJS with no browser build: bundled here, as an app's build would
-JSSIP_MAIN = NODE_MODULES / "jssip" / "lib-es5" / "JsSIP.js"
-ESBUILD = NODE_MODULES / ".bin" / "esbuild"
-
-SIPJS_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>sip.js SimpleUser</title>
-<script type="module">
-  import { Web } from '/sipjs/lib/index.js';
-  window.vxStates = [];
-  window.vxLog = [];
-  // As Telnyx's webrtc-demo-js SIP.js tab (@telnyx/rtc-sipjs-simple-user's TelnyxDevice) builds it
-  const note = (s) => window.vxStates.push(s);
-  const failed = (e) => note(`failed:${e && e.message}`);
-  window.vxSipJs = (o) => {
-    const user = new Web.SimpleUser(o.server, {
-      aor: o.aor,
-      delegate: {
-        onServerConnect: () => note('connected'),
-        onServerDisconnect: () => note('disconnected'),
-        onRegistered: () => note('registered'),
-        onUnregistered: () => note('unregistered'),
-      },
-      media: { constraints: { audio: true, video: false } },
-      userAgentOptions: {
-        displayName: 'Phone User',
-        authorizationUsername: o.username,
-        authorizationPassword: o.password,
-        logLevel: 'error',  // the demo's default; our connector keeps warnings too
-        logBuiltinEnabled: false,
-        logConnector: (level, category, label, content) => {
-          if (level === 'warn' || level === 'error') window.vxLog.push(`${category}: ${content}`);
-        },
-      },
-    });
-    window.vxUser = user;
-    user.connect().then(() => user.register()).catch(failed);
-    return true;
-  };
-  window.vxUnregister = () => { window.vxUser.unregister().catch(failed); };
-  window.vxReady = true;
-</script>
-</head><body><h1>sip.js</h1></body></html>
-"""
-
-JSSIP_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>JsSIP</title>
-<script src="/sip-pages/jssip.js"></script>
-<script>
-  window.vxStates = [];
-  window.vxJsSip = (o) => {
-    const ua = new JsSIP.UA({
-      sockets: [new JsSIP.WebSocketInterface(o.server)],
-      uri: o.uri,
-      password: o.password,
-    });
-    for (const name of ['connected', 'disconnected', 'registered', 'unregistered',
-                        'registrationFailed']) {
-      const failed = name === 'registrationFailed';
-      ua.on(name, (e) => window.vxStates.push(failed ? `failed:${e && e.cause}` : name));
-    }
-    window.vxUA = ua;
-    ua.start();  // register: true is JsSIP's default
-    return JsSIP.version;
-  };
-  window.vxReady = typeof JsSIP === 'object';
-</script>
-</head><body><h1>JsSIP</h1></body></html>
-"""
-
-
-@pytest.fixture(scope="module")
-def sip_pages(pages: PageServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The two pages and JsSIP's browser bundle under /sip-pages/, sip.js's modules under
-    /sipjs/."""
-    for need in (SIPJS / "lib" / "index.js", JSSIP_MAIN, ESBUILD):
-        if not need.exists():
-            pytest.fail(f"{need} is missing: `make test` runs npm ci in tests/conformance")
-    root = tmp_path_factory.mktemp("sip-pages")
-    built = subprocess.run(
-        [
-            str(ESBUILD),
-            str(JSSIP_MAIN),
-            "--bundle",
-            "--format=iife",
-            "--global-name=JsSIP",
-            "--platform=browser",
-            f"--outfile={root / 'jssip.js'}",
-            "--log-level=warning",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert built.returncode == 0, built.stderr
-    (root / "sipjs.html").write_text(SIPJS_PAGE)
-    (root / "jssip.html").write_text(JSSIP_PAGE)
-    pages.mounts["/sip-pages/"] = root
-    pages.mounts["/sipjs/"] = SIPJS
-    yield
-    pages.mounts.pop("/sip-pages/", None)
-    pages.mounts.pop("/sipjs/", None)
 
 
 def _credential(api: Api) -> dict[str, Any]:

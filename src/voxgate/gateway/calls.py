@@ -103,8 +103,7 @@ class CallRouter:
         rung = ringing([r for r in held if r.session_id != link.caller[0]])
         if self.phones is not None and rung and all(r.sip for r in rung):
             link.call.connections["incoming"] = connection_id
-            user = rung[0].sip_username
-            return await to_phone(self, self.phones, out, link, user, timeout)
+            return await to_phone(self, self.phones, out, link, rung[0], timeout)
         regs = await self._reachable(held, link.caller[0])
         if isinstance(regs, str):
             return await self._fail(link, regs)

@@ -29,7 +29,7 @@ class PhoneLine(Protocol):
     """The SIP edge's user agent, as the router sees it."""
 
     async def place(
-        self, user: str, sdp: str, caller: str, caller_name: str, tell: Tell
+        self, user: str, sdp: str, caller: str, caller_name: str, tell: Tell, *, browser: bool
     ) -> PhoneLeg | None: ...
 
 
@@ -52,9 +52,11 @@ class Router(Protocol):
 
 
 async def to_phone(
-    router: Router, line: PhoneLine, out: RouteCall, link: Link, user: str, ring: float
+    router: Router, line: PhoneLine, out: RouteCall, link: Link, reg: Registration, ring: float
 ) -> None:
-    """Ring the caller, INVITE the phone; the phone's answers reach the caller as they come."""
+    """Ring the caller, INVITE the phone; the phone's answers reach the caller as they come.
+    A SIP client in a browser (registered over WebSocket) keeps WebRTC media."""
+    user = reg.sip_username
     router.links[link.caller] = link
     ids = CallIds.for_leg(link.call.id, "outgoing")
     await router._tell(link.caller, lambda c, k, now: c.routed(k, ring, now, user, ids))
@@ -81,7 +83,10 @@ async def to_phone(
             await router._report(link, "call.answered", {"state": "answered"})
 
     offer = out.offer
-    phone = await line.place(user, offer.sdp, offer.caller_number, offer.caller_name, tell)
+    browser = reg.transport.lower() in ("ws", "wss")
+    phone = await line.place(
+        user, offer.sdp, offer.caller_number, offer.caller_name, tell, browser=browser
+    )
     link.phone = phone
     if phone is not None and router.links.get(link.caller) is not link:
         await phone.hang_up()  # the caller hung up while we were placing the call

@@ -200,13 +200,23 @@ class Phones:
             self._transport.close()
 
     async def place(
-        self, user: str, sdp: str, caller: str, caller_name: str, tell: CallerEvents
+        self,
+        user: str,
+        sdp: str,
+        caller: str,
+        caller_name: str,
+        tell: CallerEvents,
+        *,
+        browser: bool = False,
     ) -> PhoneCall | None:
-        """INVITE ``user``'s phones with the browser's ``sdp`` made RTP. None (and the browser
-        told why) when the media relay cannot take the call."""
+        """INVITE ``user``'s phones with the browser's ``sdp`` made RTP, or kept WebRTC for a
+        ``browser`` (SIP.js, JsSIP: registered over WebSocket). None (and the caller told
+        why) when the media relay cannot take the call."""
         leg, media_id = Leg(self.config, RandomIds()), new_uuid()
         try:
-            offer = await self.ng.offer(media_id, WEBRTC, sdp, **TO_PHONE)
+            offer = await self.ng.offer(
+                media_id, WEBRTC, sdp, **(TO_BROWSER if browser else TO_PHONE)
+            )
         except NgError as exc:
             log.warning("media relay refused a call", error=exc.detail)
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
