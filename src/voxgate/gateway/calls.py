@@ -23,7 +23,7 @@ from voxgate.domain.records import Assistant, CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
 from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, leg_key
-from voxgate.gateway.phones import PhoneLine, to_phone, to_the_phone
+from voxgate.gateway.phones import PhoneLine, dial, is_phone, to_phone, to_the_phone
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
@@ -101,9 +101,9 @@ class CallRouter:
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
         timeout = float(inbound.get("timeout_2xx_secs") or DEFAULT_RING)
         rung = ringing([r for r in held if r.session_id != link.caller[0]])
-        if self.phones is not None and rung and all(r.sip for r in rung):
+        if rung and all(r.sip for r in rung):  # a phone, through the SIP edge holding it
             link.call.connections["incoming"] = connection_id
-            return await to_phone(self, self.phones, out, link, rung[0], timeout)
+            return await to_phone(self, out, link, rung[0], timeout)
         regs = await self._reachable(held, link.caller[0])
         if isinstance(regs, str):
             return await self._fail(link, regs)
@@ -233,10 +233,10 @@ class CallRouter:
             link.answered = True
             if not undecided:
                 await self._report(link, "call.answered", {"state": "answered"})
-        if link.phone is not None:
-            await to_the_phone(link.phone, out.kind, out.params)
-            return
         for node, other in link.others(key):
+            if link.phone is not None and is_phone(other) and node == self.node_id:
+                await to_the_phone(link.phone, out.kind, out.params)  # unlinked already on bye
+                continue
             await self._deliver(node, other, key, out.kind, out.params)
 
     async def assistant_message(self, sessid: str, out: AssistantMessage) -> None:
@@ -257,6 +257,11 @@ class CallRouter:
                 await self.bus.publish(NodeMessage(node, "relay", body))
             return
         link = self.links.get(to)
+        if link is not None and link.phone is not None and is_phone(to):
+            if kind == "bye":
+                self._unlink(link, to)
+            await to_the_phone(link.phone, kind, params)
+            return
         forked = link is not None and to == link.caller and frm != link.callee
         if forked and link is not None and not await self._from_fork(link, frm, kind, params):
             return
@@ -291,6 +296,8 @@ class CallRouter:
         body = msg.body
         if msg.kind == "offer":
             await self.offer(str(body.get("node", "")), body)
+        elif msg.kind == "dial":  # a session elsewhere calls a phone whose contact is here
+            await dial(self, str(body.get("node", "")), body)
         elif msg.kind == "relay":
             to, frm = leg_key(body["to"]), leg_key(body["from"])
             await self._deliver(self.node_id, to, frm, str(body["kind"]), dict(body["params"]))
@@ -348,7 +355,7 @@ class CallRouter:
             node, other = link.other(key)
             if other is None or not node or node == self.node_id or self.links.get(key) is not link:
                 continue
-            if self.host.session(key[0]) is None:
+            if self.host.session(key[0]) is None and not is_phone(key):
                 continue
             if node not in dead:
                 dead[node] = not await self.bus.node_alive(node)
@@ -358,8 +365,8 @@ class CallRouter:
             since = self._orphaned.setdefault(key, now)
             if now - since >= window:
                 del self._orphaned[key]
+                await self._deliver(self.node_id, key, other, "bye", _GONE)
                 self._unlink(link, key)
-                await self._tell(key, lambda c, k, _now: c.relayed(k, "bye", _GONE))
                 await self._hangup(link, str(_GONE["cause"]))
 
     def release(self, sessid: str) -> None:

@@ -1,6 +1,11 @@
-"""Calls from WebRTC sessions to SIP phones, on the router's side: the caller's leg rings, the
-SIP edge (``PhoneLine``, ``sip/phones.py``) carries the call to the phone, and what the phone
-says comes back as the caller's frames and the call's webhooks."""
+"""Calls between WebRTC sessions and SIP phones, on the router's side.
+
+A phone's side of a call is a leg like a session's, keyed ``("sip:<uuid>", "phone")`` and
+held by the node whose SIP edge holds the phone's contact: that node's user agent
+(``PhoneLine``, ``sip/phones.py``) carries the call to and from the phone, and the router
+relays between the two legs as it does between two sessions, on one node or across the bus.
+So a browser on one node calls a phone registered through another node's edge, and back.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,30 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from voxgate.bus.base import Bus
+from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallIds
 from voxgate.domain.registrations import Registration
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, PhoneLeg
+from voxgate.gateway.links import LegKey, Link, PhoneLeg, leg_key
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import Offer, RouteCall
 from voxgate.store.base import Store
 from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["BrowserLeg", "PhoneLine", "Tell", "from_phone", "to_phone", "to_the_phone"]
+__all__ = [
+    "PhoneLine",
+    "Tell",
+    "dial",
+    "from_phone",
+    "is_phone",
+    "to_phone",
+    "to_the_phone",
+]
 
 Tell = Callable[[str, dict[str, Any]], Awaitable[None]]
+PHONE = "phone"  # a phone leg's second key part (a session's is its callID)
 
 
 class PhoneLine(Protocol):
@@ -38,6 +52,7 @@ class Router(Protocol):
     node_id: str
     store: Store
     bus: Bus
+    phones: PhoneLine | None
 
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None: ...
     async def _reachable(
@@ -45,50 +60,95 @@ class Router(Protocol):
     ) -> list[Registration] | str: ...
 
     async def _tell(self, leg: LegKey, event: Callable[[Calls, str, float], list[Any]]) -> None: ...
+    async def _deliver(
+        self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
+    ) -> None: ...
     async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None: ...
-    async def _fail(self, link: Link, cause: str) -> None: ...
     async def _hangup(self, link: Link, cause: str) -> None: ...
     def _unlink(self, link: Link, *keys: LegKey) -> None: ...
 
 
+def is_phone(key: LegKey) -> bool:
+    return key[1] == PHONE and key[0].startswith("sip:")
+
+
+def _phone_key() -> LegKey:
+    return (f"sip:{new_uuid()}", PHONE)
+
+
+async def _send(router: Router, node: str, kind: str, body: dict[str, Any]) -> None:
+    """``body`` to ``node``'s router: here at once, elsewhere over the bus."""
+    if node == router.node_id:
+        await (dial(router, node, body) if kind == "dial" else router.offer(node, body))
+        return
+    try:
+        await router.bus.publish(NodeMessage(node, kind, {**body, "node": router.node_id}))
+    except BusUnavailable:
+        frm = leg_key(body["from"])
+        bye = {
+            "cause": "NORMAL_TEMPORARY_FAILURE",
+            "causeCode": cause_code("NORMAL_TEMPORARY_FAILURE"),
+        }
+        await router._deliver(router.node_id, frm, leg_key(body["to"]), "bye", bye)
+
+
 async def to_phone(
-    router: Router, line: PhoneLine, out: RouteCall, link: Link, reg: Registration, ring: float
+    router: Router, out: RouteCall, link: Link, reg: Registration, ring: float
 ) -> None:
-    """Ring the caller, INVITE the phone; the phone's answers reach the caller as they come.
-    A SIP client in a browser (registered over WebSocket) keeps WebRTC media."""
-    user = reg.sip_username
+    """A session calls a phone: its leg rings here; the node holding the phone's contact
+    dials it (``dial``). A SIP client in a browser (registered over WebSocket) keeps WebRTC
+    media."""
+    key = _phone_key()
+    link.callee, link.callee_node, link.caller_node = key, reg.node_id, router.node_id
     router.links[link.caller] = link
     ids = CallIds.for_leg(link.call.id, "outgoing")
-    await router._tell(link.caller, lambda c, k, now: c.routed(k, ring, now, user, ids))
+    await router._tell(link.caller, lambda c, k, now: c.routed(k, ring, now, reg.sip_username, ids))
     await router._report(link, "call.initiated", {"state": "ringing"})
+    body = {
+        "to": list(key),
+        "from": list(link.caller),
+        "offer": out.offer.to_dict(),
+        "link": link.call.to_dict(),
+        "user": reg.sip_username,
+        "browser": reg.transport.lower() in ("ws", "wss"),
+    }
+    await _send(router, reg.node_id, "dial", body)
+
+
+async def dial(router: Router, caller_node: str, body: dict[str, Any]) -> None:
+    """On the node holding the phone's contact: INVITE it; what the phone says goes to the
+    caller's leg, wherever it is."""
+    key, caller = leg_key(body["to"]), leg_key(body["from"])
+    link = router.links.get(caller) if caller_node == router.node_id else None
+    if link is None:
+        call = CallInfo.from_dict(dict(body.get("link") or {}), time.time())
+        link = Link(call, caller, key, caller_node=caller_node, callee_node=router.node_id)
+    router.links[key] = link
 
     async def tell(kind: str, params: dict[str, Any]) -> None:
-        if router.links.get(link.caller) is not link:
+        if router.links.get(key) is not link:
             return  # the caller is gone already
-        if kind == "failed":
-            router._unlink(link)
-            await router._fail(link, str(params.get("cause") or "NORMAL_TEMPORARY_FAILURE"))
-            return
-        if kind == "bye":
-            router._unlink(link)
+        if kind in ("failed", "bye"):
+            router._unlink(link, key)
             cause = str(params.get("cause") or "NORMAL_CLEARING")
-            bye = {"cause": cause, "causeCode": cause_code(cause)}
-            await router._tell(link.caller, lambda c, k, _now: c.relayed(k, "bye", bye))
+            await router._deliver(link.caller_node, link.caller, key, "bye",
+                                  {"cause": cause, "causeCode": cause_code(cause)})  # fmt: skip
             await router._hangup(link, cause)
             return
-        if kind == "answer":
+        if kind == "answer" and not link.answered:
             link.answered = True
-        await router._tell(link.caller, lambda c, k, _now: c.relayed(k, kind, params))
-        if kind == "answer":
             await router._report(link, "call.answered", {"state": "answered"})
+        await router._deliver(link.caller_node, link.caller, key, kind, params)
 
-    offer = out.offer
-    browser = reg.transport.lower() in ("ws", "wss")
-    phone = await line.place(
-        user, offer.sdp, offer.caller_number, offer.caller_name, tell, browser=browser
-    )
+    if router.phones is None:
+        return await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
+    offer = Offer.from_dict(body["offer"])
+    phone = await router.phones.place(
+        str(body["user"]), offer.sdp, offer.caller_number, offer.caller_name, tell,
+        browser=bool(body.get("browser")),
+    )  # fmt: skip
     link.phone = phone
-    if phone is not None and router.links.get(link.caller) is not link:
+    if phone is not None and router.links.get(key) is not link:
         await phone.hang_up()  # the caller hung up while we were placing the call
 
 
@@ -106,27 +166,6 @@ async def to_the_phone(phone: PhoneLeg, kind: str, params: dict[str, Any]) -> No
             await phone.dtmf(digit)
 
 
-class BrowserLeg:
-    """A call from a phone, as the phone's side drives the browser it rang."""
-
-    def __init__(self, router: Router, link: Link) -> None:
-        self.router = router
-        self.link = link
-
-    async def tell(self, kind: str, params: dict[str, Any]) -> None:
-        """The phone hung up (``bye``), or sent a digit (``info``)."""
-        link, router = self.link, self.router
-        callee = link.callee
-        if kind == "bye":
-            router._unlink(link)
-            cause = str(params.get("cause") or "NORMAL_CLEARING")
-            params = {"cause": cause, "causeCode": cause_code(cause)}
-        if callee is not None:
-            await router._tell(callee, lambda c, k, _now: c.relayed(k, kind, params))
-        if kind == "bye":
-            await router._hangup(link, str(params["cause"]))
-
-
 async def from_phone(
     router: Router,
     user: str,
@@ -136,29 +175,45 @@ async def from_phone(
     phone: PhoneLeg,
     verified: bool = False,
 ) -> Tell | None:
-    """Ring ``user``'s WebRTC session on this node for a phone's call: what the phone's side
-    says to it from then on; None if nobody rings. A ``verified`` caller is one of our
-    credentials: its connection hears the call's webhooks as the outgoing leg."""
+    """Ring ``user``'s WebRTC session, on whichever node it is, for a phone's call: returns
+    how the phone's side speaks to it from then on; None if nobody rings. A ``verified``
+    caller is one of our credentials: its connection hears the call's webhooks as the
+    outgoing leg."""
     principal, connection_id = await principal_for(router.store, user)
     if principal is None:
         return None
     regs = await router._reachable(await router.bus.registrations(principal), "")
-    local = [] if isinstance(regs, str) else [r for r in regs if r.node_id == router.node_id]
-    if not local:
+    if isinstance(regs, str) or not regs:
         return None
+    reg = regs[0]
     connections = {"incoming": connection_id}
     if verified:
         _, calling = await principal_for(router.store, caller)
         if calling:
             connections["outgoing"] = calling
     call = CallInfo(caller, user, connections, client_state=None, started=time.time())
-    phone_key: LegKey = (f"sip:{new_uuid()}", "phone")
-    callee: LegKey = (local[0].session_id, new_uuid())
-    link = Link(call, phone_key, callee, phone=phone, caller_node=router.node_id,
-                callee_node=router.node_id)  # fmt: skip
-    router.links[phone_key] = link
+    key, callee = _phone_key(), (reg.session_id, new_uuid())
+    link = Link(call, key, callee, phone=phone, caller_node=router.node_id,
+                callee_node=reg.node_id)  # fmt: skip
+    router.links[key] = link
     offer = Offer(sdp, caller_name=caller_name, caller_number=caller)
-    body = {"to": list(callee), "from": list(phone_key), "offer": offer.to_dict(),
+    body = {"to": list(callee), "from": list(key), "offer": offer.to_dict(),
             "link": call.to_dict(), "fork": False}  # fmt: skip
-    await router.offer(router.node_id, body)  # the session was free a moment ago (_reachable)
-    return BrowserLeg(router, link).tell
+    if reg.node_id != router.node_id:
+        await router._report(link, "call.initiated", {"state": "ringing"})
+    await _send(router, reg.node_id, "offer", body)
+
+    async def tell(kind: str, params: dict[str, Any]) -> None:
+        """The phone hung up (``bye``), or sent a digit (``info``)."""
+        if router.links.get(key) is not link:
+            return
+        if kind == "bye":
+            router._unlink(link, key)
+            cause = str(params.get("cause") or "NORMAL_CLEARING")
+            params = {"cause": cause, "causeCode": cause_code(cause)}
+        assert link.callee is not None
+        await router._deliver(link.callee_node, link.callee, key, kind, params)
+        if kind == "bye":
+            await router._hangup(link, str(params["cause"]))
+
+    return tell
