@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import core_figures, figures, machine, readme, report, rest, sip
+from bench import calls, core_figures, figures, machine, readme, report, rest, sip
 from bench.figures import Row, Target
 from bench.harness import LOAD_CORE, SCALE, settle, start_voxgate
 from bench.stats import HOG, REPEATS
@@ -66,6 +66,10 @@ def main() -> None:
         record(figures.revocation_two_nodes(work, key))
     if chosen(sip.sip_registers):
         record(*sip.sip_registers(work, key))
+    if chosen(calls.sip_calls):
+        record(*calls.sip_calls(work, key))
+    if chosen(calls.rtpengine_calls):
+        record(calls.rtpengine_calls(work))
     with core_figures.pinned_here():
         main_thread = os.getpid(), threading.get_native_id()
         machine.WATCH.track("bench process (core figures)", *main_thread)

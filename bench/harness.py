@@ -24,6 +24,7 @@ __all__ = [
     "Holder",
     "Server",
     "free_port",
+    "free_udp_port",
     "loadgen",
     "login_rate",
     "mint_tokens",
@@ -75,6 +76,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_udp_port() -> int:
+    """A port free on 127.0.0.1 for both TCP and UDP (Kamailio and sipp take both)."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both TCP and UDP in 100 tries")
 
 
 def settle(pid: int, limit: float = 120.0) -> float:

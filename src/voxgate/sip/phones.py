@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import re
 import time
@@ -181,6 +182,8 @@ class Phones:
         self.ring: Ring | None = None  # the gateway's, for calls from phones
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadlines: list[tuple[float, str]] = []  # a heap of (deadline, SIP Call-ID)
+        self._armed: dict[str, float] = {}  # each call's deadline in the heap
         self._work: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -258,7 +261,8 @@ class Phones:
                 await self._ring(call, out)
             elif isinstance(out, outputs.Dtmf):  # a phone's digit in an INFO
                 await call.tell("info", {"dtmf": out.digit})
-        self._arm()
+        self._arm(call)
+        self._schedule()
 
     async def _to_browser(self, call: PhoneCall, sdp: str) -> str | None:
         try:
@@ -326,8 +330,10 @@ class Phones:
             caller = _user(offered.caller)
             verified = bool(call.verified) and call.verified == caller
             heard = await self.ring(user, caller, offered.caller_name, sdp, call, verified)
-        if call.over:
-            return  # the browser declined already, while it was being rung
+        if call.over:  # the browser declined, or the phone gave up, while it was being rung
+            if heard is not None:
+                await heard("bye", {"cause": "ORIGINATOR_CANCEL"})  # dropped if it declined
+            return
         if heard is None:
             call.over = True
             await self.apply(call, call.leg.reject(480, "Temporarily Unavailable", time.time()))
@@ -382,28 +388,46 @@ class Phones:
         if not task.cancelled() and task.exception() is not None:
             log.error("SIP leg failed", error=repr(task.exception()))
 
-    def _arm(self) -> None:
-        for call_id, call in list(self.calls.items()):
-            if call.leg.finished:
-                del self.calls[call_id]
-        deadlines = [d for c in self.calls.values() if (d := c.leg.next_deadline()) is not None]
+    def _arm(self, call: PhoneCall) -> None:
+        """Files ``call``'s next deadline in the one heap of every leg's: a SIP event costs
+        the same with a thousand calls lingering for retransmissions (a leg stays 32 s after
+        its answer, RFC 6026's Timer M) as with none."""
+        if call.leg.finished:
+            if self.calls.get(call.call_id) is call:
+                del self.calls[call.call_id]
+            self._armed.pop(call.call_id, None)
+            return
+        deadline = call.leg.next_deadline()
+        if deadline is not None and self._armed.get(call.call_id) != deadline:
+            self._armed[call.call_id] = deadline
+            heapq.heappush(self._deadlines, (deadline, call.call_id))
+
+    def _schedule(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if deadlines:
+        if self._deadlines:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(
-                loop.time() + max(0.0, min(deadlines) - time.time()), self._due
-            )
+            wait = max(0.0, self._deadlines[0][0] - time.time())
+            self._timer = loop.call_at(loop.time() + wait, self._due)
 
     def _due(self) -> None:
         self._timer = None
         now = time.time()
-        for call in list(self.calls.values()):
-            deadline = call.leg.next_deadline()
-            if deadline is not None and deadline <= now:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, call_id = heapq.heappop(self._deadlines)
+            if self._armed.get(call_id) != deadline:
+                continue  # superseded by a later filing
+            del self._armed[call_id]
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            due = call.leg.next_deadline()
+            if due is not None and due <= now:
                 self._spawn(self.apply(call, call.leg.on_timer(now)))
-        self._arm()
+            else:
+                self._arm(call)
+        self._schedule()
 
 
 _DIRECTIONS = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
