@@ -26,9 +26,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from tests.conformance.test_browser import events, start, wait_event
-from tests.harness import SECRETS
-from tests.rtc.conftest import Api
-from tests.sip.peers import DOMAIN, Baresip, SipNode, wait_for
+from tests.harness import SECRETS, Voxgate, free_port
+from tests.rtc.conftest import Api, api_for
+from tests.sip.peers import DOMAIN, Baresip, SipNode, free_udp_port, sip_args, wait_for
 
 pytestmark = pytest.mark.media
 OpenPage = Callable[..., Page]
@@ -367,3 +367,78 @@ def test_sipjs_and_the_sdk_call_each_other_with_audio_both_ways(
         logs = sipjs.evaluate("() => [window.vxStates, window.vxLog]")
         why = f"{step}: {exc!r}\nsip.js: {logs}\nSDK: {_states(sdk) if sdk else None}"
         raise AssertionError(why + "\n" + _voxgate_logs(sip_node)) from exc
+
+
+def test_in_a_cluster_a_phone_on_node1_and_a_page_on_node2_call_each_other_with_audio(
+    tmp_path: Path, private_redis: tuple[str, object], open_page: OpenPage
+) -> None:
+    """The phone registers through node1's Kamailio, the page logs in on node2: each call's
+    phone leg lives on node1 (its SIP leg, its rtpengine), the page's leg on node2, and the
+    two nodes relay over Redis. (Postgres is out of reach in the namespace: a shared SQLite
+    file, as tests/conformance/test_media_cluster.py does.)"""
+    common = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/shared.db",
+        "env": {"VOXGATE_SECRET_FILE": str(tmp_path / "shared.secret")},
+    }
+    bus = ["--redis-url", private_redis[0], "--redis-prefix", "vxsipmedia:"]
+    api = Voxgate(
+        tmp_path / "api", extra_args=[*bus, "--role", "api", "--sip-domain", DOMAIN], **common
+    ).start()  # type: ignore[arg-type]
+    nodes: list[SipNode] = []
+    phone: Baresip | None = None
+    page: Page | None = None
+    step = "the cluster starts"
+    try:
+        for name in ("node1", "node2"):
+            vg = Voxgate(tmp_path / name, api_key=api.api_key, **common)  # type: ignore[arg-type]
+            sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
+            vg.extra_args = [
+                *bus, "--role", "rtc", "--node-id", name,
+                *sip_args(sip_port, ws_port, hook_port, vg.workdir),
+            ]  # fmt: skip
+            nodes.append(SipNode(vg, sip_port, ws_port, hook_port).start())
+        node1, node2 = nodes
+        rest = api_for(api)
+        phone_cred, page_cred = rest.credential(), rest.credential()
+        SECRETS.add(phone_cred["sip_password"])
+        user = phone_cred["sip_username"]
+        phone = Baresip(
+            tmp_path / "phone", node1.sip_port, user, phone_cred["sip_password"], record=True
+        ).start()
+        step = "the phone registers on node1, the page logs in on node2"
+        assert wait_for(lambda: node1.contacts(user))
+        page = open_page(node2.vg, user_agent="SipCluster/page")
+        start(page, node2.vg, login_token=rest.token(page_cred["id"]))
+        wait_event(page, "telnyx.ready")
+
+        step = "1. the page (node2) calls the phone (node1): audio both ways"
+        page.evaluate("dest => window.vxDial(dest)", user)
+        _wait_count(page, "active", 1)
+        _audio_in(page)
+        recording = wait_for(phone.received, 5)[0]
+        assert _growth(lambda: recording.stat().st_size, 1.0) > 8000
+        step = "1. the page hangs up; the phone hears it"
+        page.evaluate("() => window.vxHangup()")
+        _wait_count(page, "hangup", 1)
+        assert wait_for(lambda: "session closed" in phone.log(), 10)
+
+        step = "2. the phone (node1) calls the page (node2), which answers: audio both ways"
+        page.evaluate("() => { window.vxAutoAnswer = true; }")
+        phone.dial(f"sip:{page_cred['sip_username']}@{DOMAIN}")
+        _wait_count(page, "active", 2)
+        _audio_in(page)
+        second = wait_for(lambda: phone.received()[1:], 5)[0]
+        assert _growth(lambda: second.stat().st_size, 1.0) > 8000
+        step = "2. the phone hangs up; the page's call ends"
+        phone.hang_up()
+        _wait_count(page, "hangup", 2, timeout=10_000)
+        assert not events(page, "telnyx.error")
+    except (AssertionError, PlaywrightError) as exc:
+        details = "\n".join(_voxgate_logs(n) for n in nodes)
+        why = f"{step}: {exc!r}\n{phone.log()[-3000:] if phone else ''}\n{details}"
+        raise AssertionError(why) from exc
+    finally:
+        if phone is not None:
+            phone.stop()
+        for vg in (*[n.vg for n in nodes], api):
+            vg.stop()

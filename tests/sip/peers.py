@@ -325,6 +325,15 @@ class Baresip:
                 s.sendto(b"\x04", ("127.0.0.1", self.console))
                 time.sleep(0.2)
 
+    def dial(self, uri: str) -> None:
+        """Calls ``uri`` (baresip's ``/dial`` command, through its console)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(f"/dial {uri}\n".encode(), ("127.0.0.1", self.console))
+
+    def hang_up(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"b", ("127.0.0.1", self.console))  # menu's key for hangup
+
     def digits_received(self) -> str:
         """The digits the phone received as RFC 4733 events, in order."""
         return "".join(re.findall(r"received event: '(.)' \(end=1\)", self.log()))
