@@ -30,6 +30,7 @@ from voxgate.domain.errors import ConfigurationError, ServiceUnavailable
 from voxgate.serve_command import serve
 from voxgate.sip.engines import Engine, find_binary
 from voxgate.sip.ng import NgClient, NgError, NgNoAnswer, frame, unframe
+from voxgate.sip.phones import TO_BROWSER, TO_PHONE
 from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers, free_udp_port
 
 CALLER, CALLEE = "caller-tag", "callee-tag"
@@ -416,6 +417,38 @@ async def test_a_phone_offer_reaches_a_browser_as_webrtc(
     assert payloads == ["0", str(TELEPHONE_EVENT)]
     for gone in ("candidate", "ice-ufrag", "fingerprint", "setup", "rtcp-mux"):
         assert not attributes(answer, gone), (gone, answer)
+    await ng.delete(call_id)
+
+
+async def test_codecs_are_transcoded_only_when_the_two_sides_share_none(
+    relay: Relay, udp: Callable[[], socket.socket]
+) -> None:
+    ng, phone, browser = relay.ng, udp(), udp()
+    # a phone with G.711: the browser is offered the phone's codecs first and answers PCMU,
+    # which the phone speaks: passed through
+    call_id = uuid.uuid4().hex
+    offer = await ng.offer(call_id, CALLER, phone_sdp(port(phone)), **TO_BROWSER)
+    assert media_line(offer)[2][0] == "0", offer  # the phone's own codec first
+    answer = await ng.answer(call_id, CALLER, CALLEE, chromium_sdp(port(browser), answer_to=offer))
+    assert media_line(answer)[2][0] == "0"
+    await ng.delete(call_id)
+    # a phone with GSM alone: Opus and PCMU are added for the browser, whose PCMU answer
+    # becomes GSM for the phone (rtpengine transcodes)
+    call_id = uuid.uuid4().hex
+    gsm = phone_sdp(port(phone)).replace(
+        f"RTP/AVP 0 {TELEPHONE_EVENT}", f"RTP/AVP 3 {TELEPHONE_EVENT}"
+    )
+    gsm = gsm.replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:3 GSM/8000")
+    offer = await ng.offer(call_id, CALLER, gsm, **TO_BROWSER)
+    assert "opus/48000/2" in offer and "PCMU/8000" in offer, offer
+    answer = await ng.answer(call_id, CALLER, CALLEE, chromium_sdp(port(browser), answer_to=offer))
+    assert media_line(answer)[2][0] == "3" and "GSM/8000" in answer, answer
+    await ng.delete(call_id)
+    # and the other way: a browser that offers Opus alone is offered G.711 to the phone too
+    call_id = uuid.uuid4().hex
+    opus_only = re.sub(r"(m=audio \d+ \S+) [\d ]+", r"\1 111", chromium_sdp(port(browser)))
+    offer = await ng.offer(call_id, CALLER, opus_only, **TO_PHONE)
+    assert {"0", "8"} <= set(media_line(offer)[2]), offer
     await ng.delete(call_id)
 
 

@@ -254,3 +254,25 @@ def test_every_cause_a_sip_leg_names_has_a_q850_code() -> None:
     named = {v for k, v in vars(causes).items() if k.isupper() and isinstance(v, str)}
     named |= {causes.cause_for_status(status) for status in range(300, 700)}
     assert named <= set(CAUSES), named - set(CAUSES)
+
+
+def test_readmes_table_of_causes_is_the_code() -> None:
+    """README's "Calling SIP phones" table says what sipleg/causes.py does, both ways."""
+    import re
+    from pathlib import Path
+
+    from voxgate.domain.causes import cause_code
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Calling SIP phones", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in section.splitlines() if r.startswith("| ") and "`" in r]
+    assert len(rows) == 6, rows
+    for row in rows:
+        answers, shows, hangs_up, hears = (c.strip() for c in row.strip("|").split("|"))
+        cause, code = re.fullmatch(r"`(\w+)` \((\d+)\)", shows).groups()  # type: ignore[union-attr]
+        assert cause_code(cause) == int(code), row
+        for status in re.findall(r"\b[1-6]\d\d\b", answers):
+            assert causes.cause_for_status(int(status)) == cause, row
+        status, reason = hears.split(" ", 1)
+        for name in re.findall(r"`(\w+)`", hangs_up):
+            assert causes.status_for_cause(name) == (int(status), reason), row

@@ -55,6 +55,9 @@ TO_BROWSER = {  # a phone's offer, made one a browser takes
     "SDES": ["off"],
     "rtcp-mux": ["offer"],
     "flags": ["generate-mid", "inject-DTMF"],
+    # a phone whose codecs no browser speaks (GSM, G.729...): Opus and PCMU are offered too,
+    # after its own, and rtpengine transcodes only if the browser takes one of them
+    "codec": {"transcode": ["opus", "PCMU"]},
 }
 TO_PHONE = {  # the browser's offer, made one a phone takes
     "transport-protocol": "RTP/AVP",
@@ -63,6 +66,7 @@ TO_PHONE = {  # the browser's offer, made one a phone takes
     "SDES": ["off"],
     "rtcp-mux": ["demux"],
     "flags": ["strip-extmap", "inject-DTMF"],
+    "codec": {"transcode": ["PCMU", "PCMA"]},  # G.711 for a browser that offered Opus alone
 }
 MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are played (RFC 4733)
 
