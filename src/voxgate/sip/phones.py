@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from voxgate.domain.ids import new_uuid
+from voxgate.sip.bencode import Encodable
 from voxgate.sip.ng import NgClient, NgError
 from voxgate.sipleg import (
     InvalidCommand,
@@ -48,7 +49,7 @@ log = structlog.get_logger("voxgate.sip")
 
 LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
 CALLER_HEADER = "X-Voxgate-Caller"  # on a phone's call: the SIP user its digest proved
-TO_BROWSER = {  # a phone's offer, made one a browser takes
+TO_BROWSER: dict[str, Encodable] = {  # a phone's offer, made one a browser takes
     "transport-protocol": "UDP/TLS/RTP/SAVPF",
     "ICE": "force",
     "DTLS": "passive",
@@ -59,7 +60,7 @@ TO_BROWSER = {  # a phone's offer, made one a browser takes
     # after its own, and rtpengine transcodes only if the browser takes one of them
     "codec": {"transcode": ["opus", "PCMU"]},
 }
-TO_PHONE = {  # the browser's offer, made one a phone takes
+TO_PHONE: dict[str, Encodable] = {  # the browser's offer, made one a phone takes
     "transport-protocol": "RTP/AVP",
     "ICE": "remove",
     "DTLS": "off",
