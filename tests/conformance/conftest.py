@@ -162,16 +162,19 @@ def open_page(
         user_agent: str | None = None,
         credential: str | None = None,
         tab_of: Page | None = None,
+        insecure: bool = False,
     ) -> Page:
         """A page in a browser of its own, or (``tab_of``) another tab of that page's browser:
-        same origin storage, cookies, locks and broadcast channels."""
+        same origin storage, cookies, locks and broadcast channels. ``insecure``: it takes a
+        test CA's certificates (wss:// to a node with a certificate of tests/certs.py)."""
         pages.voxgate = vg
         if tab_of is not None:
             ctx = tab_of.context
         else:
-            ctx = (
-                browser.new_context(user_agent=user_agent) if user_agent else browser.new_context()
-            )
+            options: dict[str, Any] = {"ignore_https_errors": insecure}
+            if user_agent:
+                options["user_agent"] = user_agent
+            ctx = browser.new_context(**options)
             contexts.append(ctx)
         if credential:
             ctx.add_cookies([{"name": "vx_cred", "value": credential, "url": pages.origin}])

@@ -16,7 +16,7 @@ import math
 import os
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
+from tests.certs import make_ca_and_cert
 from tests.conformance.test_browser import events, start, wait_event
 from tests.harness import SECRETS, Voxgate, free_port
 from tests.rtc.conftest import Api, api_for
@@ -315,28 +316,55 @@ def _sipjs_wait(page: Page, state: str, n: int = 1, timeout: float = 15_000) -> 
 OPUS_SECOND = 1000
 
 
+@pytest.fixture(scope="module")
+def wss_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
+    """A SIP node with a certificate (of a test CA): SIP over WSS, signaling over wss://."""
+    work = tmp_path_factory.mktemp("sipwss")
+    ca, cert, key = make_ca_and_cert(work)
+    vg = Voxgate(work / "vg", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca=ca)
+    sip_port, ws_port, hook_port = free_udp_port(), free_port(), free_port()
+    vg.extra_args += sip_args(sip_port, ws_port, hook_port, vg.workdir)
+    node = SipNode(vg, sip_port, ws_port, hook_port).start()
+    yield node
+    vg.stop()
+
+
+@pytest.fixture(scope="module")
+def wss_api(wss_node: SipNode) -> Iterator[Api]:
+    api = api_for(wss_node.vg)
+    yield api
+    api.http.close()
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
 def test_sipjs_and_the_sdk_call_each_other_with_audio_both_ways(
-    sip_node: SipNode, sip_api: Api, open_page: OpenPage, sip_pages: None
+    scheme: str, request: pytest.FixtureRequest, open_page: OpenPage, sip_pages: None
 ) -> None:
-    """sip.js's SimpleUser (registered over SIP-over-WebSocket) and the SDK page: both are
-    browsers, so rtpengine keeps ICE and DTLS-SRTP on both sides of the relay."""
+    """sip.js's SimpleUser (registered over SIP-over-WebSocket, plain or TLS as Telnyx's demo
+    app's SIP.js tab does) and the SDK page: both are browsers, so rtpengine keeps ICE and
+    DTLS-SRTP on both sides of the relay."""
+    secure = scheme == "wss"
+    sip_node: SipNode = request.getfixturevalue("wss_node" if secure else "sip_node")
+    sip_api: Api = request.getfixturevalue("wss_api" if secure else "sip_api")
     sip_cred, sdk_cred = sip_api.credential(), sip_api.credential()
     SECRETS.add(sip_cred["sip_password"])
     sip_user = sip_cred["sip_username"]
-    sipjs = open_page(sip_node.vg, "/sip-pages/sipjs.html", user_agent="SipJsMedia/page")
+    sipjs = open_page(
+        sip_node.vg, "/sip-pages/sipjs.html", user_agent="SipJsMedia/page", insecure=secure
+    )
     sdk: Page | None = None
     step = "sip.js registers"
     try:
         sipjs.wait_for_function("() => window.vxReady === true", timeout=10_000)
         sipjs.evaluate(
             "o => window.vxSipJs(o)",
-            {"server": f"ws://127.0.0.1:{sip_node.ws_port}",
+            {"server": f"{scheme}://127.0.0.1:{sip_node.ws_port}",
              "aor": f"sip:{sip_user}@{DOMAIN}", "username": sip_user,
              "password": sip_cred["sip_password"]},
         )  # fmt: skip
         _sipjs_wait(sipjs, "registered")
         sipjs.evaluate("() => { window.vxAutoAnswer = true; }")
-        sdk = open_page(sip_node.vg, user_agent="SdkMedia/page")
+        sdk = open_page(sip_node.vg, user_agent="SdkMedia/page", insecure=secure)
         start(sdk, sip_node.vg, login_token=sip_api.token(sdk_cred["id"]))
         wait_event(sdk, "telnyx.ready")
 
