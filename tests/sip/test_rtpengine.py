@@ -30,7 +30,7 @@ from voxgate.domain.errors import ConfigurationError, ServiceUnavailable
 from voxgate.serve_command import serve
 from voxgate.sip.engines import Engine, find_binary
 from voxgate.sip.ng import NgClient, NgError, NgNoAnswer, frame, unframe
-from voxgate.sip.phones import TO_BROWSER, TO_PHONE
+from voxgate.sip.phones import TO_BROWSER, TO_PHONE, Phones
 from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers, free_udp_port
 
 CALLER, CALLEE = "caller-tag", "callee-tag"
@@ -622,3 +622,21 @@ async def test_kill_9_of_rtpengine_restarts_it(tmp_path: Path) -> None:
         await own.ng.ping()
     finally:
         await stop_relay(own)
+
+
+async def test_a_node_sweeps_the_calls_its_previous_run_left_and_no_other(
+    relay: Relay, udp: Callable[[], socket.socket]
+) -> None:
+    """A node that died left a call at a shared rtpengine; its next start deletes it, and
+    leaves another node's call alone."""
+    phones = Phones(free_udp_port("127.0.0.1"), ("127.0.0.1", 5060), "x.test", "s", relay.ng, "n1")
+    ours, theirs = phones.prefix + uuid.uuid4().hex, f"vx-n2-{uuid.uuid4().hex}"
+    for call_id in (ours, theirs):
+        await relay.ng.offer(call_id, CALLER, phone_sdp(port(udp())))
+    await phones.start()
+    try:
+        held = await relay.ng.list_calls()
+        assert ours not in held and theirs in held
+    finally:
+        await phones.stop()
+        await relay.ng.delete(theirs)

@@ -109,7 +109,7 @@ class SipEdge:
         proxy = self.files.address if self.files.address not in ("0.0.0.0", "::") else "127.0.0.1"
         self.phones = Phones(
             self.settings.sip_leg_port, (proxy, self.settings.sip_port), self.files.domain,
-            secret, self.ng,
+            secret, self.ng, self.bus.node_id,
         )  # fmt: skip
         await self.phones.start()
         self.bus.subscribe(self.registrar.on_event)

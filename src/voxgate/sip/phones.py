@@ -178,11 +178,13 @@ class Phones:
         domain: str,
         secret: str,
         ng: NgClient,
+        node_id: str = "",
     ) -> None:
         self.config = LegConfig("127.0.0.1", leg_port, proxy[0], proxy[1], Transport.UDP)
         self.domain = domain
         self.secret = secret
         self.ng = ng
+        self.prefix = f"vx-{node_id}-"  # this node's calls at rtpengine (another may share it)
         self.calls: dict[str, PhoneCall] = {}  # by SIP Call-ID
         self.ring: Ring | None = None  # the gateway's, for calls from phones
         self._transport: asyncio.DatagramTransport | None = None
@@ -197,6 +199,21 @@ class Phones:
             lambda: _Datagrams(self), local_addr=("127.0.0.1", self.config.local_port)
         )
         self._transport = transport
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        """Deletes the rtpengine calls a previous run of this node left (it died before it
+        could): a shared or external rtpengine would otherwise relay, and hold ports, for
+        calls nobody will end."""
+        try:
+            left = [c for c in await self.ng.list_calls() if c.startswith(self.prefix)]
+            for media_id in left:
+                await self.ng.delete(media_id, missing_ok=True)
+        except NgError as exc:
+            log.warning("media relay not swept", error=exc.detail)
+            return
+        if left:
+            log.info("media relay swept of a previous run's calls", calls=len(left))
 
     async def stop(self) -> None:
         for call in list(self.calls.values()):
@@ -220,7 +237,7 @@ class Phones:
         """INVITE ``user``'s phones with the browser's ``sdp`` made RTP, or kept WebRTC for a
         ``browser`` (SIP.js, JsSIP: registered over WebSocket). None (and the caller told
         why) when the media relay cannot take the call."""
-        leg, media_id = Leg(self.config, RandomIds()), new_uuid()
+        leg, media_id = Leg(self.config, RandomIds()), self.prefix + new_uuid()
         try:
             offer = await self.ng.offer(
                 media_id, WEBRTC, sdp, **(TO_BROWSER if browser else TO_PHONE)
@@ -313,7 +330,7 @@ class Phones:
             if message.get(LEG_HEADER) != self.secret:
                 return  # only Kamailio, with the secret, hands us calls
             leg = Leg(self.config, RandomIds())
-            call = PhoneCall(self, leg, new_uuid(), _no_caller, inbound=True)
+            call = PhoneCall(self, leg, self.prefix + new_uuid(), _no_caller, inbound=True)
             call.verified = message.get(CALLER_HEADER) or ""
         outs = call.leg.receive(message, time.time())
         if call.call_id and call.call_id not in self.calls:
