@@ -26,7 +26,16 @@ import httpx
 import websockets.sync.client
 
 from bench.figures import Row
-from bench.harness import LOAD_CORE, Server, free_port, n, pin, settle, start_voxgate
+from bench.harness import (
+    LOAD_CORE,
+    Server,
+    free_port,
+    free_udp_port,
+    n,
+    pin,
+    settle,
+    start_voxgate,
+)
 from bench.machine import WATCH
 from bench.stats import interleave
 from voxgate.sip.rpc import KamailioRpc
@@ -74,18 +83,7 @@ Content-Length: 0
 
 
 def _ports() -> dict[str, int]:
-    return {"sip": _udp_port(), "ws": free_port(), "hook": free_port(), "leg": _udp_port()}
-
-
-def _udp_port() -> int:
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
+    return {"sip": free_udp_port(), "ws": free_port(), "hook": free_port(), "leg": free_udp_port()}
 
 
 def _static_config(generated: str, sip_port: int, run: Path) -> str:
@@ -135,7 +133,7 @@ def _sipp_rate(port: int, users: Path, work: Path, count: int) -> float:
     started = time.monotonic()
     proc = subprocess.run(
         [SIPP, f"127.0.0.1:{port}", "-sf", str(scenario), "-inf", str(users), "-m", str(count),
-         "-r", "100000", "-l", "200", "-i", "127.0.0.1", "-p", str(_udp_port()), "-nostdin",
+         "-r", "100000", "-l", "200", "-i", "127.0.0.1", "-p", str(free_udp_port()), "-nostdin",
          "-timeout", "120", "-timeout_error", "-max_socket", "1"],
         capture_output=True, text=True, preexec_fn=pin(LOAD_CORE), timeout=180,
     )  # fmt: skip
@@ -217,7 +215,7 @@ def sip_registers(work: Path, key: str) -> list[Row]:
     (run / "db").mkdir(parents=True, exist_ok=True)
     for table in ("version", "location", "location_attrs"):
         shutil.copy(Path("/usr/share/kamailio/dbtext/kamailio") / table, run / "db" / table)
-    static_port = _udp_port()
+    static_port = free_udp_port()
     cfg = run / "kamailio.cfg"
     cfg.write_text(_static_config((work / "sip" / "kamailio.cfg").read_text(), static_port, run))
     argv = [KAMAILIO, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8", "-Y", str(run)]

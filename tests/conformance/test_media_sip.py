@@ -160,23 +160,33 @@ def _diagnostics(node: SipNode, phone: Baresip, page: Page | None) -> str:
     return "\n".join([*parts, _voxgate_logs(node)])
 
 
+def _recording_phone(node: SipNode, api: Api, tmp_path: Path) -> tuple[Baresip, str]:
+    """A registered baresip that records what it hears, and its user."""
+    callee = api.credential()
+    SECRETS.add(callee["sip_password"])
+    user = callee["sip_username"]
+    phone = Baresip(tmp_path / "phone", node.sip_port, user, callee["sip_password"], record=True)
+    phone.start()
+    assert wait_for(lambda: node.contacts(user)), phone.log()
+    return phone, user
+
+
+def _page_of(node: SipNode, api: Api, open_page: OpenPage, agent: str) -> Page:
+    """An SDK page logged in (a token) as a new credential of its own."""
+    page = open_page(node.vg, user_agent=agent)
+    start(page, node.vg, login_token=api.token(api.credential()["id"]))
+    wait_event(page, "telnyx.ready")
+    return page
+
+
 def test_the_sdk_calls_a_phone_with_audio_both_ways_and_either_side_hangs_up(
     sip_node: SipNode, sip_api: Api, open_page: OpenPage, tmp_path: Path
 ) -> None:
-    callee, caller = sip_api.credential(), sip_api.credential()
-    SECRETS.add(callee["sip_password"])
-    user = callee["sip_username"]
-    phone = Baresip(
-        tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"], record=True
-    )
-    phone.start()
+    phone, user = _recording_phone(sip_node, sip_api, tmp_path)
     page: Page | None = None
-    step = "the phone registers"
+    step = "the phone registers; the page logs in"
     try:
-        assert wait_for(lambda: sip_node.contacts(user))
-        page = open_page(sip_node.vg, user_agent="SipMedia/page")
-        start(page, sip_node.vg, login_token=sip_api.token(caller["id"]))
-        wait_event(page, "telnyx.ready")
+        page = _page_of(sip_node, sip_api, open_page, "SipMedia/page")
 
         step = "1. the page calls the phone, which answers"
         page.evaluate("dest => window.vxDial(dest)", user)
@@ -233,20 +243,13 @@ def _growth(measure: Callable[[], int], seconds: float) -> int:
 def test_the_sdks_own_hold_stops_the_audio_both_ways_and_digits_cross_both_ways(
     sip_node: SipNode, sip_api: Api, open_page: OpenPage, tmp_path: Path
 ) -> None:
-    callee, caller = sip_api.credential(), sip_api.credential()
-    SECRETS.add(callee["sip_password"])
-    user = callee["sip_username"]
-    phone = Baresip(
-        tmp_path / "phone", sip_node.sip_port, user, callee["sip_password"], record=True
-    )
-    phone.start()
+    phone, user = _recording_phone(sip_node, sip_api, tmp_path)
     page: Page | None = None
-    step = "the phone registers"
+    step = "the phone registers; the page logs in"
     try:
-        assert wait_for(lambda: sip_node.contacts(user))
-        page = open_page(sip_node.vg, user_agent="SipHold/page")
-        start(page, sip_node.vg, login_token=sip_api.token(caller["id"]))
-        wait_event(page, "telnyx.ready")  # no vxHelper: the SDK as it ships
+        page = _page_of(
+            sip_node, sip_api, open_page, "SipHold/page"
+        )  # no vxHelper: the SDK as it ships
         page.evaluate("dest => window.vxDial(dest)", user)
         _wait_count(page, "active", 1)
         _audio_in(page)

@@ -70,6 +70,23 @@ async def test_a_webrtc_session_calls_a_phone_and_either_side_hangs_up(
         await caller.close()
 
 
+def _phone_that_answers(
+    node: SipNode, callee: dict[str, Any], tmp_path: Path, name: str, steps: str
+) -> subprocess.Popen[str]:
+    """sipp registered as ``callee``, then answering one INVITE as ``steps`` say."""
+    reg = Sipp(tmp_path, node.sip_port)
+    assert (
+        reg.run(register_scenario(callee["sip_username"], callee["sip_password"])).returncode == 0
+    )
+    path = tmp_path / f"{name}.xml"
+    path.write_text(_scenario(steps))
+    return subprocess.Popen(
+        [SIPP, "-sf", str(path), "-i", reg.address, "-p", str(reg.port), "-m", "1",
+         "-timeout", "20", "-timeout_error", "-nostdin"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
 async def test_the_phones_keypad_reaches_the_webrtc_caller_as_digits(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
@@ -95,17 +112,7 @@ async def test_a_busy_phone_is_user_busy_and_an_absent_one_is_not_left_ringing(
 ) -> None:
     callee = sip_api.credential()
     SECRETS.add(callee["sip_password"])
-    reg = Sipp(tmp_path, sip_node.sip_port)
-    assert (
-        reg.run(register_scenario(callee["sip_username"], callee["sip_password"])).returncode == 0
-    )
-    path = tmp_path / "busy.xml"
-    path.write_text(_scenario(BUSY))
-    uas = subprocess.Popen(
-        [SIPP, "-sf", str(path), "-i", reg.address, "-p", str(reg.port), "-m", "1",
-         "-timeout", "20", "-timeout_error", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    uas = _phone_that_answers(sip_node, callee, tmp_path, "busy", BUSY)
     caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/2")
     try:
         call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40004))
@@ -169,17 +176,7 @@ async def test_a_phone_nobody_answers_is_no_answer_after_the_connections_timeout
     connection = sip_api.connection(inbound={"timeout_2xx_secs": 2})
     callee = sip_api.credential(connection["id"])
     SECRETS.add(callee["sip_password"])
-    reg = Sipp(tmp_path, sip_node.sip_port)
-    assert (
-        reg.run(register_scenario(callee["sip_username"], callee["sip_password"])).returncode == 0
-    )
-    path = tmp_path / "ring.xml"
-    path.write_text(_scenario(RING_FOREVER))
-    uas = subprocess.Popen(
-        [SIPP, "-sf", str(path), "-i", reg.address, "-p", str(reg.port), "-m", "1",
-         "-timeout", "20", "-timeout_error", "-nostdin"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    uas = _phone_that_answers(sip_node, callee, tmp_path, "ring", RING_FOREVER)
     caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Page/8")
     try:
         call = await caller.new_call(callee["sip_username"], sdp=chromium_sdp(40014))
