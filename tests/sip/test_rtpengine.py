@@ -30,7 +30,8 @@ from voxgate.domain.errors import ConfigurationError, ServiceUnavailable
 from voxgate.serve_command import serve
 from voxgate.sip.engines import Engine, find_binary
 from voxgate.sip.ng import NgClient, NgError, NgNoAnswer, frame, unframe
-from voxgate.sip.phones import TO_BROWSER, TO_PHONE, Phones
+from voxgate.sip.phonecall import TO_BROWSER, TO_PHONE
+from voxgate.sip.phones import Phones
 from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers, free_udp_port
 
 CALLER, CALLEE = "caller-tag", "callee-tag"
