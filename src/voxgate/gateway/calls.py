@@ -22,10 +22,9 @@ from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import Assistant, CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, leg_key
+from voxgate.gateway.links import LegKey, Link, bye, leg_key
 from voxgate.gateway.phones import PhoneLine, dial, is_phone, to_phone, to_the_phone
 from voxgate.rtc.calls import Calls
-from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.cache import TtlCache
@@ -199,8 +198,7 @@ class CallRouter:
         )
         if call_id is None:
             cause = "SUBSCRIBER_ABSENT" if callee is None else "USER_BUSY"
-            bye = {"cause": cause, "causeCode": cause_code(cause)}
-            return await self._deliver(caller_node, frm, to, "bye", bye)
+            return await self._deliver(caller_node, frm, to, "bye", bye(cause))
         fork = bool(body.get("fork"))
         link = self.links.get(frm) if caller_node == self.node_id and not fork else None
         if link is None:

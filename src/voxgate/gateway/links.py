@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voxgate.assistants import AssistantCall
+from voxgate.rtc.legs import cause_code
 from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["LegKey", "Link", "PhoneLeg", "leg_key"]
+__all__ = ["LegKey", "Link", "PhoneLeg", "bye", "leg_key"]
 
 LegKey = tuple[str, str]  # (sessid, callID)
 
@@ -111,3 +112,8 @@ class Link:
 
 def leg_key(value: Any) -> LegKey:
     return (str(value[0]), str(value[1]))
+
+
+def bye(cause: str) -> dict[str, Any]:
+    """A hang-up as one leg tells the other: the cause's name and its Q.850 code."""
+    return {"cause": cause, "causeCode": cause_code(cause)}

@@ -18,9 +18,8 @@ from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallIds
 from voxgate.domain.registrations import Registration
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, PhoneLeg, leg_key
+from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, leg_key
 from voxgate.rtc.calls import Calls
-from voxgate.rtc.legs import cause_code
 from voxgate.rtc.outputs import Offer, RouteCall
 from voxgate.store.base import Store
 from voxgate.webhooks.calls import CallInfo
@@ -84,12 +83,8 @@ async def _send(router: Router, node: str, kind: str, body: dict[str, Any]) -> N
     try:
         await router.bus.publish(NodeMessage(node, kind, {**body, "node": router.node_id}))
     except BusUnavailable:
-        frm = leg_key(body["from"])
-        bye = {
-            "cause": "NORMAL_TEMPORARY_FAILURE",
-            "causeCode": cause_code("NORMAL_TEMPORARY_FAILURE"),
-        }
-        await router._deliver(router.node_id, frm, leg_key(body["to"]), "bye", bye)
+        frm, to = leg_key(body["from"]), leg_key(body["to"])
+        await router._deliver(router.node_id, frm, to, "bye", bye("NORMAL_TEMPORARY_FAILURE"))
 
 
 async def to_phone(
@@ -131,8 +126,7 @@ async def dial(router: Router, caller_node: str, body: dict[str, Any]) -> None:
         if kind in ("failed", "bye"):
             router._unlink(link, key)
             cause = str(params.get("cause") or "NORMAL_CLEARING")
-            await router._deliver(link.caller_node, link.caller, key, "bye",
-                                  {"cause": cause, "causeCode": cause_code(cause)})  # fmt: skip
+            await router._deliver(link.caller_node, link.caller, key, "bye", bye(cause))
             await router._hangup(link, cause)
             return
         if kind == "answer" and not link.answered:
@@ -210,7 +204,7 @@ async def from_phone(
         if kind == "bye":
             router._unlink(link, key)
             cause = str(params.get("cause") or "NORMAL_CLEARING")
-            params = {"cause": cause, "causeCode": cause_code(cause)}
+            params = bye(cause)
         assert link.callee is not None
         await router._deliver(link.callee_node, link.callee, key, kind, params)
         if kind == "bye":

@@ -80,7 +80,7 @@ class PhoneCall:
         self.inbound = inbound
         self.offer = ""  # what we offered the phone (rtpengine's side)
         self.verified = ""  # a phone's call: the SIP user Kamailio authenticated, if any
-        self.media_since: float | None = None  # when rtpengine took the call (monotonic)
+        self.relayed = False  # rtpengine holds the call (its offer went through)
         self.answered = False
         self.over = False
 

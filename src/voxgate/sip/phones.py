@@ -147,7 +147,7 @@ class Phones:
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
             return None
         call = PhoneCall(self, leg, media_id, tell, inbound=False)
-        call.offer, call.media_since = offer, time.monotonic()
+        call.offer, call.relayed = offer, True
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
         signed = ((LEG_HEADER, self.secret),)  # the INVITE (and its retransmissions) only
         outs = leg.invite(
@@ -246,7 +246,7 @@ class Phones:
             log.warning("media relay refused a call", error=exc.detail)
             await self.apply(call, call.leg.reject(503, "Media Relay Failed", time.time()))
             return
-        call.media_since = time.monotonic()
+        call.relayed = True
         heard = None
         if self.ring is not None:
             caller = _user(offered.caller)
@@ -268,16 +268,15 @@ class Phones:
         """Ends the calls whose session rtpengine no longer holds: it restarted, and its
         sessions lived in its memory only. A relay that does not answer ends nothing: a blip
         of its control socket must not cut calls whose media may still flow."""
-        live = [c for c in self.calls.values() if c.media_since is not None and not c.over]
+        live = [c for c in self.calls.values() if c.relayed and not c.over]
         if not live:
             return
-        asked = time.monotonic()
         try:
             held = set(await self.ng.list_calls())
         except NgError:
             return
         for call in live:
-            if call.media_id in held or call.over or (call.media_since or asked) > asked:
+            if call.media_id in held or call.over:  # (calls placed meanwhile are not in live)
                 continue
             log.error(
                 "media relay lost a call; ending it",
