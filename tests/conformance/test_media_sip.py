@@ -247,9 +247,8 @@ def test_the_sdks_own_hold_stops_the_audio_both_ways_and_digits_cross_both_ways(
     page: Page | None = None
     step = "the phone registers; the page logs in"
     try:
-        page = _page_of(
-            sip_node, sip_api, open_page, "SipHold/page"
-        )  # no vxHelper: the SDK as it ships
+        # no vxHelper: the SDK as it ships
+        page = _page_of(sip_node, sip_api, open_page, "SipHold/page")
         page.evaluate("dest => window.vxDial(dest)", user)
         _wait_count(page, "active", 1)
         _audio_in(page)

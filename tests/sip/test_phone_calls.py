@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.sip.peers import (
 )
 from tests.sip.test_invites import BUSY
 from tests.sip.test_rtpengine import chromium_sdp, phone_sdp, rtpengines
+from voxgate.client import Client
 from voxgate.config import Settings
 from voxgate.sip.ng import NgClient
 
@@ -282,18 +284,33 @@ def cancel_in_scenario(caller: str, password: str, callee: str, sdp: str) -> str
     return _scenario(steps + _send(ACK_IN.format(**args, cseq=2, branch="-6"), retrans=False))
 
 
+async def _a_phone_calls_a_page(
+    node: SipNode,
+    api: Api,
+    tmp_path: Path,
+    ua: str,
+    scenario: Callable[..., str],
+    media_port: int,
+    *more: int,
+) -> tuple[Client, dict[str, Any], Sipp, asyncio.Task[subprocess.CompletedProcess[str]]]:
+    """A page online as a new credential, and sipp calling it as another one through
+    Kamailio, in the background: ``scenario(caller, password, callee, sdp, *more)``."""
+    page_cred, phone_cred = api.credential(), api.credential()
+    SECRETS.add(phone_cred["sip_password"])
+    page = await online(api, node.vg.rtc_url, page_cred, ua=ua)
+    phone = Sipp(tmp_path, node.sip_port)
+    caller, password = phone_cred["sip_username"], phone_cred["sip_password"]
+    text = scenario(caller, password, page_cred["sip_username"], phone_sdp(media_port), *more)
+    running = asyncio.create_task(asyncio.to_thread(phone.run, text, timeout=20))
+    return page, phone_cred, phone, running
+
+
 async def test_a_phone_that_gives_up_stops_the_ring_of_the_webrtc_session(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
-    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
-    SECRETS.add(phone_cred["sip_password"])
-    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/9")
-    phone = Sipp(tmp_path, sip_node.sip_port)
-    scenario = cancel_in_scenario(
-        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
-        phone_sdp(41006),
-    )  # fmt: skip
-    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    page, _, phone, running = await _a_phone_calls_a_page(
+        sip_node, sip_api, tmp_path, "Page/9", cancel_in_scenario, 41006
+    )
     try:
         incoming = await page.wait_for("incoming_call", 10)
         call = incoming.data["call"]
@@ -308,15 +325,9 @@ async def test_a_phone_that_gives_up_stops_the_ring_of_the_webrtc_session(
 async def test_a_phone_calls_a_webrtc_session_which_answers_and_the_phone_hangs_up(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
-    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
-    SECRETS.add(phone_cred["sip_password"])
-    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/3")
-    phone = Sipp(tmp_path, sip_node.sip_port)
-    scenario = call_in_scenario(
-        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
-        phone_sdp(41000), 200,
-    )  # fmt: skip
-    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    page, phone_cred, phone, running = await _a_phone_calls_a_page(
+        sip_node, sip_api, tmp_path, "Page/3", call_in_scenario, 41000, 200
+    )
     try:
         incoming = await page.wait_for("incoming_call", 10)
         call = incoming.data["call"]
@@ -337,15 +348,9 @@ async def test_a_phone_calls_a_webrtc_session_which_answers_and_the_phone_hangs_
 async def test_a_webrtc_session_that_declines_a_phone_call_is_busy_to_the_phone(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
-    page_cred, phone_cred = sip_api.credential(), sip_api.credential()
-    SECRETS.add(phone_cred["sip_password"])
-    page = await online(sip_api, sip_node.vg.rtc_url, page_cred, ua="Page/4")
-    phone = Sipp(tmp_path, sip_node.sip_port)
-    scenario = call_in_scenario(
-        phone_cred["sip_username"], phone_cred["sip_password"], page_cred["sip_username"],
-        phone_sdp(41004), 486,
-    )  # fmt: skip
-    running = asyncio.create_task(asyncio.to_thread(phone.run, scenario, timeout=20))
+    page, _, phone, running = await _a_phone_calls_a_page(
+        sip_node, sip_api, tmp_path, "Page/4", call_in_scenario, 41004, 486
+    )
     try:
         incoming = await page.wait_for("incoming_call", 10)
         await incoming.data["call"].hangup(cause="USER_BUSY", cause_code=17)  # at once
