@@ -127,8 +127,11 @@ class Phone:
         headers += [("Call-ID", invite.call_id), ("CSeq", f"{invite.cseq.number} {method}")]
         return Request(method, invite.uri, tuple(headers))
 
-    def cancel(self) -> Request:
-        return self._about_last("CANCEL", self.last.get("To") or "")
+    def cancel(self, reason: str = "") -> Request:
+        cancel = self._about_last("CANCEL", self.last.get("To") or "")
+        if not reason:
+            return cancel
+        return Request("CANCEL", cancel.uri, (*cancel.headers, ("Reason", reason)))
 
     def ack_failure(self, leg: Leg) -> Request:
         """The ACK of our non-2xx final to the last INVITE (same branch as the INVITE)."""

@@ -166,6 +166,18 @@ def test_cancel_while_ringing_then_487() -> None:
     assert leg.finished
 
 
+def test_a_fork_that_lost_cancels_saying_the_call_was_answered_elsewhere() -> None:
+    clock, phone, leg = Clock(), Phone(), new_leg()
+    invite = dial(leg, clock())
+    leg.receive(phone.reply(invite, 180, "Ringing"), clock(0.1))
+    cancel = request(leg.bye(clock(1), "LOSE_RACE"), "CANCEL")  # RFC 3326: no missed call
+    assert cancel.get("Reason") == 'SIP;cause=200;text="Call completed elsewhere"'
+    other = new_leg()
+    invite = dial(other, clock())
+    other.receive(phone.reply(invite, 180, "Ringing"), clock(0.1))
+    assert request(other.bye(clock(1), "NORMAL_CLEARING"), "CANCEL").get("Reason") is None
+
+
 def test_cancel_before_any_provisional_waits_for_one() -> None:
     clock, phone, leg = Clock(), Phone(), new_leg()
     invite = dial(leg, clock())

@@ -165,6 +165,23 @@ def test_hanging_up_before_the_ack_waits_for_it() -> None:
     assert said(outs) == [] and request(outs, "BYE").cseq == (2, "BYE")
 
 
+def test_a_cancel_answered_elsewhere_is_lose_race() -> None:
+    """Kamailio forked a phone's call to our agent and to the callee's phones: one of them
+    answered, and the CANCEL says so (RFC 3326); the WebRTC session shows LOSE_RACE."""
+    for reason, cause in [
+        ('SIP;cause=200;text="Call completed elsewhere"', "LOSE_RACE"),
+        ("Q.850;cause=16, SIP ; cause = 200", "LOSE_RACE"),
+        ("SIP;cause=487", "ORIGINATOR_CANCEL"),
+        ("Q.850;cause=31", "ORIGINATOR_CANCEL"),
+        ("garbage;;=;", "ORIGINATOR_CANCEL"),
+    ]:
+        clock, phone = Clock(), Phone()
+        leg = offered(clock, phone)
+        leg.ringing(clock(0.1))
+        outs = leg.receive(phone.cancel(reason), clock(1))
+        assert said(outs) == [Failed(487, "Request Terminated", cause, by_remote=True)], reason
+
+
 def test_cancel_while_ringing() -> None:
     clock, phone = Clock(), Phone()
     leg = offered(clock, phone)

@@ -23,7 +23,15 @@ from voxgate.domain.records import Assistant, CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
 from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, bye, leg_key
-from voxgate.gateway.phones import PhoneLine, dial, is_phone, to_phone, to_the_phone
+from voxgate.gateway.phones import (
+    PhoneLine,
+    dial,
+    is_phone,
+    phone_key,
+    ring_phone,
+    to_phone,
+    to_the_phone,
+)
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
@@ -100,14 +108,17 @@ class CallRouter:
         inbound = (conn.settings.get("inbound") or {}) if conn else {}
         timeout = float(inbound.get("timeout_2xx_secs") or DEFAULT_RING)
         rung = ringing([r for r in held if r.session_id != link.caller[0]])
-        if rung and all(r.sip for r in rung):  # a phone, through the SIP edge holding it
-            link.call.connections["incoming"] = connection_id
-            return await to_phone(self, out, link, rung[0], timeout)
+        phones = [r for r in rung if r.sip]  # through the SIP edge holding their contacts
         regs = await self._reachable(held, link.caller[0])
+        if phones and (isinstance(regs, str) or not regs):
+            link.call.connections["incoming"] = connection_id
+            return await to_phone(self, out, link, phones[0], timeout)
         if isinstance(regs, str):
             return await self._fail(link, regs)
         link.caller_node = self.node_id
         legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]  # we choose callIDs
+        if phones:  # ring_all: the phones ring too (Kamailio rings each contact of their user)
+            legs.append((phone_key(), phones[0].node_id))
         forked = len(legs) > 1
         if forked:
             link.forks = dict(legs)
@@ -120,6 +131,9 @@ class CallRouter:
         ids = CallIds.for_leg(link.call.id, "outgoing")
         await self._tell(link.caller, lambda c, k, now: c.routed(k, timeout, now, dest, ids))
         for key, node in legs:
+            if is_phone(key):
+                await ring_phone(self, out.offer, link, key, phones[0], fork=forked)
+                continue
             body = {
                 "to": list(key),
                 "from": list(link.caller),
@@ -255,16 +269,17 @@ class CallRouter:
                 await self.bus.publish(NodeMessage(node, "relay", body))
             return
         link = self.links.get(to)
+        forked = link is not None and to == link.caller and frm != link.callee
+        if forked and link is not None and not await self._from_fork(link, frm, kind, params):
+            return
         if link is not None and link.phone is not None and is_phone(to):
             if kind == "bye":
                 self._unlink(link, to)
             await to_the_phone(link.phone, kind, params)
             return
-        forked = link is not None and to == link.caller and frm != link.callee
-        if forked and link is not None and not await self._from_fork(link, frm, kind, params):
-            return
         if link is not None and kind == "bye":
             self._unlink(link, to)
+            link.ended = str(params.get("cause") or "NORMAL_CLEARING")
         if link is not None and kind == "answer":
             link.answered = True
         await self._tell(to, lambda c, k, now: c.relayed(k, kind, params))

@@ -44,6 +44,7 @@ class Link:
     callee_node: str = ""
     forks: dict[LegKey, str] = field(default_factory=dict)  # ringing legs -> their nodes
     fork: bool = False  # the copy of one ringing leg of a forked call
+    ended: str = "NORMAL_CLEARING"  # a bye that came while its phone was being dialled
 
     def other(self, key: LegKey) -> tuple[str, LegKey | None]:
         if key == self.caller:

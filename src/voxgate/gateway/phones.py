@@ -30,6 +30,8 @@ __all__ = [
     "dial",
     "from_phone",
     "is_phone",
+    "phone_key",
+    "ring_phone",
     "to_phone",
     "to_the_phone",
 ]
@@ -71,7 +73,7 @@ def is_phone(key: LegKey) -> bool:
     return key[1] == PHONE and key[0].startswith("sip:")
 
 
-def _phone_key() -> LegKey:
+def phone_key() -> LegKey:
     return (f"sip:{new_uuid()}", PHONE)
 
 
@@ -91,21 +93,30 @@ async def to_phone(
     router: Router, out: RouteCall, link: Link, reg: Registration, ring: float
 ) -> None:
     """A session calls a phone: its leg rings here; the node holding the phone's contact
-    dials it (``dial``). A SIP client in a browser (registered over WebSocket) keeps WebRTC
-    media."""
-    key = _phone_key()
+    dials it (``dial``)."""
+    key = phone_key()
     link.callee, link.callee_node, link.caller_node = key, reg.node_id, router.node_id
     router.links[link.caller] = link
     ids = CallIds.for_leg(link.call.id, "outgoing")
     await router._tell(link.caller, lambda c, k, now: c.routed(k, ring, now, reg.sip_username, ids))
     await router._report(link, "call.initiated", {"state": "ringing"})
+    await ring_phone(router, out.offer, link, key, reg, fork=False)
+
+
+async def ring_phone(
+    router: Router, offer: Offer, link: Link, key: LegKey, reg: Registration, *, fork: bool
+) -> None:
+    """Have the node holding ``reg``'s contact dial it as the leg ``key`` (one ringing leg of
+    a forked call when ``fork``). Kamailio rings every contact of the phone's user. A SIP
+    client in a browser (registered over WebSocket) keeps WebRTC media."""
     body = {
         "to": list(key),
         "from": list(link.caller),
-        "offer": out.offer.to_dict(),
+        "offer": offer.to_dict(),
         "link": link.call.to_dict(),
         "user": reg.sip_username,
         "browser": reg.transport.lower() in ("ws", "wss"),
+        "fork": fork,
     }
     await _send(router, reg.node_id, "dial", body)
 
@@ -114,24 +125,29 @@ async def dial(router: Router, caller_node: str, body: dict[str, Any]) -> None:
     """On the node holding the phone's contact: INVITE it; what the phone says goes to the
     caller's leg, wherever it is."""
     key, caller = leg_key(body["to"]), leg_key(body["from"])
-    link = router.links.get(caller) if caller_node == router.node_id else None
-    if link is None:
+    fork = bool(body.get("fork"))
+    link = router.links.get(caller) if caller_node == router.node_id and not fork else None
+    if link is None:  # a fork's leg has its own copy, as a session's does (``offer``)
         call = CallInfo.from_dict(dict(body.get("link") or {}), time.time())
-        link = Link(call, caller, key, caller_node=caller_node, callee_node=router.node_id)
+        link = Link(call, caller, key, caller_node=caller_node, callee_node=router.node_id,
+                    fork=fork)  # fmt: skip
     router.links[key] = link
 
     async def tell(kind: str, params: dict[str, Any]) -> None:
         if router.links.get(key) is not link:
-            return  # the caller is gone already
+            return  # the caller is gone already (or another fork won)
+        undecided = link.fork and not link.answered  # the caller's side reports on forks
         if kind in ("failed", "bye"):
             router._unlink(link, key)
             cause = str(params.get("cause") or "NORMAL_CLEARING")
             await router._deliver(link.caller_node, link.caller, key, "bye", bye(cause))
-            await router._hangup(link, cause)
+            if not undecided:
+                await router._hangup(link, cause)
             return
         if kind == "answer" and not link.answered:
             link.answered = True
-            await router._report(link, "call.answered", {"state": "answered"})
+            if not undecided:
+                await router._report(link, "call.answered", {"state": "answered"})
         await router._deliver(link.caller_node, link.caller, key, kind, params)
 
     if router.phones is None:
@@ -143,7 +159,7 @@ async def dial(router: Router, caller_node: str, body: dict[str, Any]) -> None:
     )  # fmt: skip
     link.phone = phone
     if phone is not None and router.links.get(key) is not link:
-        await phone.hang_up()  # the caller hung up while we were placing the call
+        await phone.hang_up(link.ended)  # the caller hung up (or another fork won) meanwhile
 
 
 async def to_the_phone(phone: PhoneLeg, kind: str, params: dict[str, Any]) -> None:
@@ -179,23 +195,28 @@ async def from_phone(
     regs = await router._reachable(await router.bus.registrations(principal), "")
     if isinstance(regs, str) or not regs:
         return None
-    reg = regs[0]
     connections = {"incoming": connection_id}
     if verified:
         _, calling = await principal_for(router.store, caller)
         if calling:
             connections["outgoing"] = calling
     call = CallInfo(caller, user, connections, client_state=None, started=time.time())
-    key, callee = _phone_key(), (reg.session_id, new_uuid())
-    link = Link(call, key, callee, phone=phone, caller_node=router.node_id,
-                callee_node=reg.node_id)  # fmt: skip
+    key = phone_key()
+    legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]
+    link = Link(call, key, phone=phone, caller_node=router.node_id)
+    forked = len(legs) > 1  # ring_all: every session rings, the first answer wins
+    if forked:
+        link.forks = dict(legs)
+    else:
+        link.callee, link.callee_node = legs[0]
     router.links[key] = link
     offer = Offer(sdp, caller_name=caller_name, caller_number=caller)
-    body = {"to": list(callee), "from": list(key), "offer": offer.to_dict(),
-            "link": call.to_dict(), "fork": False}  # fmt: skip
-    if reg.node_id != router.node_id:
+    if forked or legs[0][1] != router.node_id:
         await router._report(link, "call.initiated", {"state": "ringing"})
-    await _send(router, reg.node_id, "offer", body)
+    for callee, node in legs:
+        body = {"to": list(callee), "from": list(key), "offer": offer.to_dict(),
+                "link": call.to_dict(), "fork": forked}  # fmt: skip
+        await _send(router, node, "offer", body)
 
     async def tell(kind: str, params: dict[str, Any]) -> None:
         """The phone hung up (``bye``), or sent a digit (``info``)."""
@@ -205,8 +226,8 @@ async def from_phone(
             router._unlink(link, key)
             cause = str(params.get("cause") or "NORMAL_CLEARING")
             params = bye(cause)
-        assert link.callee is not None
-        await router._deliver(link.callee_node, link.callee, key, kind, params)
+        for node, other in link.others(key):  # every ringing session, until one answers
+            await router._deliver(node, other, key, kind, params)
         if kind == "bye":
             await router._hangup(link, str(params["cause"]))
 

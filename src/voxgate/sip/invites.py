@@ -11,7 +11,9 @@ outside (``sip_uri_calling_preference``):
 | ``unrestricted`` | challenged (407) | admitted (flood limits per source address) |
 
 A callee registered only over WebRTC is reached through voxgate's own user agent
-(``sip/phones.py``), which rings its session with the media made WebRTC by rtpengine.
+(``sip/phones.py``), which rings its session with the media made WebRTC by rtpengine; one
+with phones and WebRTC sessions ringing together (``ring_all``) gets both: Kamailio forks to
+its phones and to our agent, and cancels the losers once one answers.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from voxgate.domain.registrations import ringing
 from voxgate.sip.identity import Identities
 from voxgate.sip.registrar import Verdict
 
-__all__ = ["TO_VOXGATE", "InvitePolicy"]
+__all__ = ["FORK", "TO_VOXGATE", "InvitePolicy"]
 
 OPEN = "unrestricted"
 TO_VOXGATE = "voxgate"  # the callee's registrations are WebRTC sessions: relay to our agent
+FORK = "fork"  # its phones and its WebRTC sessions (through our agent) ring side by side
 CHALLENGE = Verdict(407, "Proxy Authentication Required")
 
 
@@ -58,6 +61,7 @@ class InvitePolicy:
             return Verdict(503, "Presence service unavailable")
         if not rung:
             return Verdict(480, "Temporarily Unavailable")
-        if not any(r.sip for r in rung):
+        phones = sum(1 for r in rung if r.sip)
+        if not phones:
             return Verdict(200, TO_VOXGATE)  # voxgate's user agent rings the WebRTC session
-        return Verdict(200)
+        return Verdict(200, FORK if phones < len(rung) else "")

@@ -83,6 +83,7 @@ class PhoneCall:
         self.relayed = False  # rtpengine holds the call (its offer went through)
         self.answered = False
         self.over = False
+        self.cause = "ORIGINATOR_CANCEL"  # a phone's call: why it ended (a CANCEL's Reason)
 
     @property
     def call_id(self) -> str:

@@ -207,9 +207,10 @@ class Phones:
         if call.over:
             return
         call.over = True
-        if call.inbound:  # the phone called, and hung up (or cancelled)
-            cause = "ORIGINATOR_CANCEL" if isinstance(out, outputs.Failed) else out.cause
-            await call.tell("bye", {"cause": cause})
+        if call.inbound:  # the phone hung up or cancelled (or another device won its fork)
+            failed = isinstance(out, outputs.Failed)
+            call.cause = "ORIGINATOR_CANCEL" if failed and not out.by_remote else out.cause
+            await call.tell("bye", {"cause": call.cause})
             return
         kind = "failed" if isinstance(out, outputs.Failed) else "bye"
         await call.tell(kind, {"cause": out.cause})
@@ -254,7 +255,7 @@ class Phones:
             heard = await self.ring(user, caller, offered.caller_name, sdp, call, verified)
         if call.over:  # the browser declined, or the phone gave up, while it was being rung
             if heard is not None:
-                await heard("bye", {"cause": "ORIGINATOR_CANCEL"})  # dropped if it declined
+                await heard("bye", {"cause": call.cause})  # dropped if it declined
             return
         if heard is None:
             call.over = True

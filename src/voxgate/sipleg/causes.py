@@ -19,6 +19,8 @@ from __future__ import annotations
 __all__ = [
     "DIALOG_TIMEOUT",
     "INVITE_TIMEOUT",
+    "cancel_reason",
+    "cause_for_cancel",
     "cause_for_status",
     "status_for_cause",
 ]
@@ -105,3 +107,21 @@ def status_for_cause(cause: str) -> tuple[int, str]:
     Anything unknown, NORMAL_CLEARING included (the callee hung up before answering), is 480,
     as FreeSWITCH answers a cause without a SIP equivalent."""
     return _BY_CAUSE.get(cause, (480, "Temporarily Unavailable"))
+
+
+def cause_for_cancel(reason: str | None) -> str:
+    """The cause a CANCEL carries (its ``Reason``, RFC 3326): a forking proxy cancels the
+    branches that lost with ``SIP;cause=200`` (Kamailio's tm does, ``local_cancel_reason``),
+    which the WebRTC session it rang shows as LOSE_RACE; any other is the caller giving up."""
+    for value in (reason or "").split(","):
+        protocol, _, params = value.strip().partition(";")
+        fields = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in params.split(";"))}
+        if protocol.strip().upper() == "SIP" and fields.get("cause") == "200":
+            return "LOSE_RACE"
+    return "ORIGINATOR_CANCEL"
+
+
+def cancel_reason(cause: str) -> str:
+    """The ``Reason`` of our CANCEL: a phone that lost a forked call to another device
+    hears it was answered elsewhere (and shows no missed call); otherwise none."""
+    return 'SIP;cause=200;text="Call completed elsewhere"' if cause == "LOSE_RACE" else ""

@@ -49,6 +49,7 @@ class LegCore:
         self.servers: dict[tuple[str, str], ServerTransaction] = {}
         self.pending_ack: PendingAck | None = None  # our 2xx, until its ACK
         self.cancel_due: float | None = None  # 64*T1 after our CANCEL (RFC 3261 9.1)
+        self.cancel_reason = ""  # our CANCEL's Reason header (RFC 3326), if any
         self.retry_at: float | None = None  # a re-INVITE to try again after a 491
         self.outbound = False  # we sent the INVITE (and chose the Call-ID)
         self._invite: ClientTransaction | None = None  # our first INVITE
@@ -149,7 +150,8 @@ class LegCore:
         assert self._invite is not None
         self._cancel_waiting = False
         self.cancel_due = now + self.config.timers.transaction
-        return self.start(cancel_for(self._invite.request), Purpose.CANCEL, now)
+        cancel = cancel_for(self._invite.request, self.cancel_reason)
+        return self.start(cancel, Purpose.CANCEL, now)
 
     def _send_bye(self, now: float) -> list[Output]:
         self.pending_ack, self._bye_after_ack = None, False

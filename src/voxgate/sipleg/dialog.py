@@ -154,9 +154,9 @@ def response_to(
     return Response(status, reason, tuple(headers), body)
 
 
-def cancel_for(invite: Request) -> Request:
+def cancel_for(invite: Request, reason: str = "") -> Request:
     """CANCEL: the INVITE's request URI, top Via (same branch), From, To, Call-ID, CSeq number
-    and Route (RFC 3261 9.1)."""
+    and Route (RFC 3261 9.1); ``reason``: why (RFC 3326)."""
     headers = (
         ("Via", invite.values("Via")[0]),
         ("Max-Forwards", "70"),
@@ -165,6 +165,7 @@ def cancel_for(invite: Request) -> Request:
         ("Call-ID", invite.call_id),
         ("CSeq", f"{invite.cseq.number} CANCEL"),
         *[("Route", route) for route in invite.values("Route")],
+        *([("Reason", reason)] if reason else []),
     )
     return Request("CANCEL", invite.uri, headers)
 

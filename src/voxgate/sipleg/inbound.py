@@ -11,6 +11,7 @@ from __future__ import annotations
 import sipmessage
 
 from voxgate.sipleg import dtmf
+from voxgate.sipleg.causes import cause_for_cancel
 from voxgate.sipleg.core import LegCore
 from voxgate.sipleg.dialog import Dialog
 from voxgate.sipleg.messages import Request, header_uri, split_list
@@ -102,7 +103,8 @@ class Inbound(LegCore):
             outs: list[Output] = [self.respond(tx, 200, "OK", now)]
             outs.append(self._answer_offer(487, "Request Terminated", now))
             if new is S.ENDED:
-                outs += self.finish(Failed(487, "Request Terminated", "ORIGINATOR_CANCEL", True))
+                cause = cause_for_cancel(cancel.get("Reason"))
+                outs += self.finish(Failed(487, "Request Terminated", cause, True))
             return outs
 
         return self.run(E.CANCELLED, act, tx, now)

@@ -22,7 +22,12 @@ Call-ID, and sends each ``Send`` as told.
 from __future__ import annotations
 
 from voxgate.sipleg import dtmf
-from voxgate.sipleg.causes import DIALOG_TIMEOUT, INVITE_TIMEOUT, cause_for_status
+from voxgate.sipleg.causes import (
+    DIALOG_TIMEOUT,
+    INVITE_TIMEOUT,
+    cancel_reason,
+    cause_for_status,
+)
 from voxgate.sipleg.core import InvalidCommand, Purpose
 from voxgate.sipleg.dialog import Dialog
 from voxgate.sipleg.inbound import Inbound
@@ -284,6 +289,7 @@ class Leg(Inbound):
     def _hang_up(self, old: State, new: State, cause: str, now: float) -> list[Output]:
         if new is S.CANCELLING:
             outs = self.finish(Failed(487, "Request Terminated", "ORIGINATOR_CANCEL", False))
+            self.cancel_reason = cancel_reason(cause)
             assert self._invite is not None
             if self._invite.provisional:
                 return outs + self._send_cancel(now)
