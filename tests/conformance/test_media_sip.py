@@ -399,6 +399,30 @@ def test_sipjs_and_the_sdk_call_each_other_with_audio_both_ways(
         raise AssertionError(why + "\n" + _voxgate_logs(sip_node)) from exc
 
 
+def test_a_phone_calls_an_echo_assistant_and_hears_itself(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    """sip:<assistant id>@domain: the assistant (aiortc) answers behind rtpengine's WebRTC
+    side; the echo sends the phone's own sine back, which its recording holds."""
+    phone, _ = _recording_phone(sip_node, sip_api, tmp_path)
+    bot = sip_api.post("/ai/assistants", {"name": "echo", "kind": "echo"}).json()["data"]
+    step = "the phone dials the assistant, which answers"
+    try:
+        phone.dial(f"sip:{bot['id']}@{DOMAIN}")
+        assert wait_for(lambda: "Call established" in phone.log(), 15)
+        recording = wait_for(phone.received, 5)[0]
+        step = "the phone hears its own sine come back"
+        assert _growth(lambda: recording.stat().st_size, 2.0) > 16000
+        phone.hang_up()
+        assert wait_for(lambda: "session closed" in phone.log() or "terminated" in phone.log())
+        sound = listen(recording)
+        assert sound.rms > 1000 and sound.loud_ms > 1000, sound  # a sine, not silence
+    except AssertionError as exc:
+        raise AssertionError(f"{step}: {exc!r}\n{_diagnostics(sip_node, phone, None)}") from exc
+    finally:
+        phone.stop()
+
+
 def test_in_a_cluster_a_phone_on_node1_and_a_page_on_node2_call_each_other_with_audio(
     tmp_path: Path, private_redis: tuple[str, object], open_page: OpenPage
 ) -> None:

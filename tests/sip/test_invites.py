@@ -176,3 +176,19 @@ def test_an_unknown_callee_is_not_found(sip_node: SipNode, sip_api: Api, tmp_pat
     user, password = caller_cred["sip_username"], caller_cred["sip_password"]
     caller = Sipp(tmp_path, sip_node.sip_port)
     assert caller.run(invite_scenario(user, "nobody-here", 404, password)).returncode == 0
+
+
+def test_an_assistant_takes_calls_from_our_phones_only(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    """sip:<assistant id>@domain: an unknown one is not found; a stranger is refused (an
+    assistant costs its owner) and one of ours is challenged first. (The assistant answering,
+    with audio: tests/conformance/test_media_sip.py.)"""
+    caller_cred = sip_api.credential()
+    SECRETS.add(caller_cred["sip_password"])
+    user, password = caller_cred["sip_username"], caller_cred["sip_password"]
+    caller = Sipp(tmp_path, sip_node.sip_port)
+    assert caller.run(invite_scenario(user, "assistant-nobody", 404, password)).returncode == 0
+    bot = sip_api.post("/ai/assistants", {"name": "tone", "kind": "tone"}).json()["data"]
+    assert caller.run(invite_scenario("stranger", bot["id"], 403)).returncode == 0
+    assert caller.run(invite_scenario(user, bot["id"], 407)).returncode == 0

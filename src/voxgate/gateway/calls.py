@@ -22,9 +22,10 @@ from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import Assistant, CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, bye, leg_key
+from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, leg_key
 from voxgate.gateway.phones import (
     PhoneLine,
+    Tell,
     dial,
     is_phone,
     phone_key,
@@ -192,6 +193,43 @@ class CallRouter:
         params = {"sdp": answer, "conversation_id": conv_id}
         await self._tell(link.caller, lambda c, k, now: c.relayed(k, "answer", params))
         await self._report(link, "call.answered", {"state": "answered"})
+
+    async def phone_to_assistant(
+        self, assistant_id: str, caller: str, sdp: str, phone: PhoneLeg, connections: dict[str, str]
+    ) -> Tell | None:
+        """A phone calls an assistant (``sip:assistant-<id>@domain``): it answers at once
+        with its own media (aiortc, behind rtpengine's WebRTC side); None if there is none."""
+        assistant = await self.store.get_assistant(assistant_id)
+        if assistant is None:
+            return None
+        ice = self.ice.issue(f"assistant-{assistant.id}", time.time(), None)
+        bot = AssistantCall(bot_for(assistant), [], list(ice.servers))
+        to = f"assistant:{assistant.id}"
+        call = CallInfo(caller, to, connections, client_state=None, started=time.time())
+        key = phone_key()
+        link = Link(call, key, assistant=bot, phone=phone, caller_node=self.node_id)
+        self.links[key] = link
+        await self._report(link, "call.initiated", {"state": "ringing"})
+
+        async def tell(kind: str, params: dict[str, Any]) -> None:
+            """The phone hung up: the assistant's media ends with the call."""
+            if kind != "bye" or self.links.get(key) is not link:
+                return
+            self._unlink(link, key)
+            await bot.close()
+            await self._hangup(link, str(params.get("cause") or "NORMAL_CLEARING"))
+
+        try:
+            answer = await bot.answer(sdp)
+        except Exception as exc:
+            log.warning("assistant could not answer", error=type(exc).__name__)
+            await tell("bye", {"cause": "NORMAL_TEMPORARY_FAILURE"})
+            await phone.hang_up("NORMAL_TEMPORARY_FAILURE")
+            return None
+        link.answered = True
+        await phone.answer(answer)
+        await self._report(link, "call.answered", {"state": "answered"})
+        return tell
 
     async def _fail(self, link: Link, cause: str) -> None:
         await self._tell(link.caller, lambda c, k, now: c.failed(k, cause))

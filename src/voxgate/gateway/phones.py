@@ -38,6 +38,7 @@ __all__ = [
 
 Tell = Callable[[str, dict[str, Any]], Awaitable[None]]
 PHONE = "phone"  # a phone leg's second key part (a session's is its callID)
+ASSISTANT = "assistant-"  # a SIP user that names an assistant: its id
 
 
 class PhoneLine(Protocol):
@@ -56,6 +57,9 @@ class Router(Protocol):
     phones: PhoneLine | None
 
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None: ...
+    async def phone_to_assistant(
+        self, assistant_id: str, caller: str, sdp: str, phone: PhoneLeg, connections: dict[str, str]
+    ) -> Tell | None: ...
     async def _reachable(
         self, regs: list[Registration], caller: str
     ) -> list[Registration] | str: ...
@@ -185,21 +189,24 @@ async def from_phone(
     phone: PhoneLeg,
     verified: bool = False,
 ) -> Tell | None:
-    """Ring ``user``'s WebRTC session, on whichever node it is, for a phone's call: returns
-    how the phone's side speaks to it from then on; None if nobody rings. A ``verified``
-    caller is one of our credentials: its connection hears the call's webhooks as the
-    outgoing leg."""
+    """Ring ``user``'s WebRTC sessions, on whichever nodes they are, for a phone's call (or
+    have the assistant ``user`` answer it): returns how the phone's side speaks to the call
+    from then on; None if nobody rings. A ``verified`` caller is one of our credentials: its
+    connection hears the call's webhooks as the outgoing leg."""
+    connections: dict[str, str] = {}
+    if verified:
+        _, calling = await principal_for(router.store, caller)
+        if calling:
+            connections["outgoing"] = calling
+    if user.startswith(ASSISTANT):
+        return await router.phone_to_assistant(user, caller, sdp, phone, connections)
     principal, connection_id = await principal_for(router.store, user)
     if principal is None:
         return None
     regs = await router._reachable(await router.bus.registrations(principal), "")
     if isinstance(regs, str) or not regs:
         return None
-    connections = {"incoming": connection_id}
-    if verified:
-        _, calling = await principal_for(router.store, caller)
-        if calling:
-            connections["outgoing"] = calling
+    connections["incoming"] = connection_id
     call = CallInfo(caller, user, connections, client_state=None, started=time.time())
     key = phone_key()
     legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]

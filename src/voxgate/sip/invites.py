@@ -13,7 +13,8 @@ outside (``sip_uri_calling_preference``):
 A callee registered only over WebRTC is reached through voxgate's own user agent
 (``sip/phones.py``), which rings its session with the media made WebRTC by rtpengine; one
 with phones and WebRTC sessions ringing together (``ring_all``) gets both: Kamailio forks to
-its phones and to our agent, and cancels the losers once one answers.
+its phones and to our agent, and cancels the losers once one answers. ``sip:<assistant
+id>@<domain>`` (ids start ``assistant-``) reaches that AI assistant, for our own phones only.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ OPEN = "unrestricted"
 TO_VOXGATE = "voxgate"  # the callee's registrations are WebRTC sessions: relay to our agent
 FORK = "fork"  # its phones and its WebRTC sessions (through our agent) ring side by side
 CHALLENGE = Verdict(407, "Proxy Authentication Required")
+FORBIDDEN = Verdict(403, "Forbidden")
+ASSISTANT = "assistant-"  # sip:assistant-<id>@domain: that assistant answers
 
 
 class InvitePolicy:
@@ -42,7 +45,12 @@ class InvitePolicy:
         if authenticated:
             ident = await self.identities.get(caller)
             if ident is None or ident.refusal(now) is not None:
-                return Verdict(403, "Forbidden")
+                return FORBIDDEN
+        if callee.startswith(ASSISTANT):  # our phones only: an assistant costs its owner
+            if not authenticated:
+                return CHALLENGE if await self.identities.get(caller) else FORBIDDEN
+            found = await self.identities.store.get_assistant(callee)
+            return Verdict(200, TO_VOXGATE) if found else Verdict(404, "Not Found")
         target = await self.identities.get(callee)
         if not authenticated:
             ours = await self.identities.get(caller) is not None

@@ -262,6 +262,8 @@ class Phones:
             await self.apply(call, call.leg.reject(480, "Temporarily Unavailable", time.time()))
             return
         call.tell = heard
+        if call.answered:  # an assistant answers at once
+            return
         with contextlib.suppress(Exception):
             await self.apply(call, call.leg.ringing(time.time()))
 
