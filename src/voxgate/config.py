@@ -78,6 +78,7 @@ class Settings:
     media_address: str = ""  # where rtpengine relays media (default: --host); LOCAL!PUBLIC
     media_ports: str = "30000-40000"  # MIN-MAX: the UDP ports rtpengine relays media on
     rtpengine_ng: str = ""  # HOST:PORT of its ng control socket (default: a free loopback port)
+    anchor_media: bool = False  # browser-to-browser media through rtpengine too (needs --sip)
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

@@ -84,6 +84,9 @@ HELP = {
     "rtpengine_ng": "HOST:PORT of rtpengine's ng control socket: an external rtpengine's "
     "(--sip-edge external), or where voxgate's own listens (default: a free port on "
     "127.0.0.1).",
+    "anchor_media": "Relay the media of calls between WebRTC sessions through rtpengine too "
+    "(with --sip): the SDK's own hold() then stops the audio both ways, and the console's "
+    "call view shows the relay's packet counters.",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }
@@ -100,6 +103,9 @@ def serve(**options: Any) -> None:
         raise typer.Exit(2)
     if options["sip"] and options["role"] == "api":
         typer.echo("error: --sip runs on a gateway node (--role rtc or all)", err=True)
+        raise typer.Exit(2)
+    if options["anchor_media"] and not options["sip"]:
+        typer.echo("error: --anchor-media relays through rtpengine: it needs --sip", err=True)
         raise typer.Exit(2)
     if options["sip_edge"] not in ("managed", "external"):
         typer.echo("error: --sip-edge must be managed or external", err=True)

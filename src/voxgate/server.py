@@ -86,6 +86,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         sip = None
         if settings.sip and settings.serves_rtc:
             from voxgate.gateway.phones import from_phone
+            from voxgate.sip.anchor import Anchor
             from voxgate.sip.edge import SipEdge
 
             sip = SipEdge(settings, rt.logins, rt.bus, rt.control.audit_log)
@@ -97,6 +98,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             if gateway is not None and sip.phones is not None:
                 gateway.calls.phones = sip.phones  # calls to SIP phones go out through it
                 sip.phones.ring = partial(from_phone, gateway.calls)  # and from them ring here
+                if settings.anchor_media:  # browser-to-browser media through rtpengine too
+                    gateway.calls.anchor = Anchor(sip.phones.ng, gateway.node_id)
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)

@@ -6,9 +6,12 @@ ICE can only pair loopback candidates and no media packet can leave the machine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,8 @@ from tests.conformance.test_browser import events, sockets, start, wait_event
 from tests.harness import Voxgate
 from tests.relay import Relay
 from tests.rtc.conftest import api_for
+from tests.sip.peers import start_sip_node
+from voxgate.sip.ng import NgClient
 
 pytestmark = pytest.mark.media
 OpenPage = Callable[..., Page]
@@ -319,3 +324,70 @@ def test_a_trickling_caller_reaches_a_callee_that_does_not_trickle(
     # Alice's trickled candidates reached Bob's peer (written into the offer he answered), not
     # only peer-reflexive ones learned from her checks, which two NATs would not let through
     assert "host" in remote["types"] and "a=candidate:" in remote["offer"]
+
+
+def test_anchored_media_makes_the_sdks_own_hold_stop_the_audio(
+    tmp_path: Path, open_page: OpenPage
+) -> None:
+    """--anchor-media: a browser-to-browser call's media goes through rtpengine, so the
+    unmodified SDK's hold() (no helper on either page) stops the audio both ways; the
+    console's call view shows the relay's packet counters; the hang-up ends rtpengine's call."""
+    node = start_sip_node(Voxgate, workdir=tmp_path / "anchor", extra_args=["--anchor-media"])
+    args = node.vg.extra_args
+    try:
+        alice, bob, _ = _call_between_pages(node.vg, open_page)  # audio both ways
+        low, high = (int(p) for p in args[args.index("--media-ports") + 1].split("-"))
+        for page in (alice, bob):  # each page's media peer is rtpengine, not the other page
+            port = int(page.evaluate(REMOTE_PORT))
+            assert low <= port <= high, port
+        api = api_for(node.vg)
+        deadline = time.monotonic() + 10
+        while True:  # the node reports its calls, with the counters it last read
+            calls = api.http.get("/calls").json()["data"]
+            counters = calls[0].get("relay") if calls else None
+            if counters and counters["caller_packets"] > 50 and counters["callee_packets"] > 50:
+                break
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.5)
+        alice.evaluate("() => window.vxHold(true)")  # the SDK's own call.hold()
+        wait_state(alice, "held")
+        assert _quiet_for([alice, bob])
+        alice.evaluate("() => window.vxHold(false)")
+        wait_state(alice, "active")
+        for page in (alice, bob):
+            assert _still_growing(page)
+        alice.evaluate("() => window.vxHangup()")
+        wait_state(bob, "hangup")
+        address = args[args.index("--rtpengine-ng") + 1]
+        with ThreadPoolExecutor(1) as pool:  # (Playwright's loop runs in this thread)
+            assert pool.submit(asyncio.run, _relay_calls_after_a_while(address)).result() == []
+    finally:
+        node.vg.stop()
+
+
+REMOTE_PORT = """async () => {
+    const pc = window.vxPCs[window.vxPCs.length - 1];
+    const stats = await pc.getStats();
+    let remote = null, port = 0;
+    stats.forEach((r) => {
+        if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+            remote = r.remoteCandidateId;
+        }
+    });
+    stats.forEach((r) => { if (r.id === remote) port = r.port; });
+    return port;
+}"""
+
+
+async def _relay_calls_after_a_while(address: str) -> list[str]:
+    """rtpengine's calls, once they are gone (or after 5 s, whatever it still holds)."""
+    relay = NgClient.at(address)
+    try:
+        for _ in range(25):
+            calls = await relay.list_calls()
+            if not calls:
+                break
+            await asyncio.sleep(0.2)
+        return calls
+    finally:
+        relay.close()

@@ -227,3 +227,13 @@ def test_an_external_kamailio_from_voxgate_sip_config(tmp_path: Path) -> None:
         for engine in engines:
             os.killpg(engine.pid, signal.SIGTERM)
             engine.wait(10)
+
+
+def test_anchor_media_without_the_sip_edge_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    """--anchor-media relays through rtpengine, which only --sip starts."""
+    cmd = [sys.executable, "-m", "voxgate", "serve", "--anchor-media",
+           "--api-port", str(free_port()), "--rtc-port", str(free_port())]  # fmt: skip
+    env = {**os.environ, "VOXGATE_HOME": str(tmp_path)}
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "--anchor-media relays through rtpengine: it needs --sip" in res.stderr

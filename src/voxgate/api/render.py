@@ -178,6 +178,7 @@ def live_call(call: dict[str, Any]) -> dict[str, Any]:
         "started_at": instant(float(call.get("started") or 0.0)),
         "caller_node": call.get("caller_node"),
         "callee_node": call.get("callee_node"),
+        **({"relay": call["relay"]} if call.get("relay") else {}),  # --anchor-media
     }
 
 

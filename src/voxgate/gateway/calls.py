@@ -15,17 +15,17 @@ from typing import Any, Protocol
 
 import structlog
 
-from voxgate.assistants import AssistantCall, bot_for
 from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
-from voxgate.domain.records import Assistant, CallIds, Connection, Registration
+from voxgate.domain.records import CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
+from voxgate.gateway.anchoring import MediaAnchor, anchor_offer, reaches_the_caller
+from voxgate.gateway.assistant_calls import to_assistant
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, leg_key
+from voxgate.gateway.links import LegKey, Link, bye, leg_key
 from voxgate.gateway.phones import (
     PhoneLine,
-    Tell,
     dial,
     is_phone,
     phone_key,
@@ -34,7 +34,7 @@ from voxgate.gateway.phones import (
     to_the_phone,
 )
 from voxgate.rtc.calls import Calls
-from voxgate.rtc.outputs import AssistantMessage, Offer, Output, Relay, RouteCall
+from voxgate.rtc.outputs import Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.cache import TtlCache
 from voxgate.store.base import Store
@@ -45,7 +45,6 @@ __all__ = ["CallRouter", "SessionHost"]
 
 log = structlog.get_logger("voxgate.calls")
 LegEvent = Callable[[Calls, str, float], list[Output]]  # (the legs, callID, now) -> outputs
-ASSISTANT_RING = 30.0
 _GONE = {"cause": "RECOVERY_ON_TIMER_EXPIRE", "causeCode": 102}  # the other node never came back
 _LOST = {"cause": "LOSE_RACE", "causeCode": 502}  # a forked call was answered by another leg
 DEFAULT_RING = 90.0
@@ -73,6 +72,7 @@ class CallRouter:
         self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
         self.events = CallEvents(self.connection, webhooks)
         self.phones: PhoneLine | None = None  # the SIP edge's user agent, with --sip
+        self.anchor: MediaAnchor | None = None  # rtpengine for browser-to-browser calls too
 
     # -- routing ---------------------------------------------------------------------------
     async def route(self, sessid: str, out: RouteCall) -> None:
@@ -100,7 +100,7 @@ class CallRouter:
             assistant = await self.store.get_assistant(dest.removeprefix("assistant:"))
             if assistant is None:
                 return await self._fail(link, "UNALLOCATED_NUMBER")
-            return await self._to_assistant(out, link, assistant, conversation_id)
+            return await to_assistant(self, out, link, assistant, conversation_id)
         principal, connection_id = await principal_for(self.store, dest)
         if principal is None:
             return await self._fail(link, "UNALLOCATED_NUMBER")
@@ -127,6 +127,9 @@ class CallRouter:
             link.callee, link.callee_node = legs[0]
         if connection_id:
             link.call.connections["incoming"] = connection_id
+        offer = out.offer if phones else await anchor_offer(self, link, out.offer)
+        if offer is None:  # rtpengine refused the call it was to anchor
+            return await self._fail(link, "NORMAL_TEMPORARY_FAILURE")
         # The caller must be ringing before a callee can possibly answer.
         self.links[link.caller] = link
         ids = CallIds.for_leg(link.call.id, "outgoing")
@@ -138,7 +141,7 @@ class CallRouter:
             body = {
                 "to": list(key),
                 "from": list(link.caller),
-                "offer": out.offer.to_dict(),
+                "offer": offer.to_dict(),
                 "link": link.call.to_dict(),
                 "fork": forked,
             }
@@ -165,71 +168,6 @@ class CallRouter:
                     continue
             found.append(reg)
         return found or ("USER_BUSY" if busy else "SUBSCRIBER_ABSENT")
-
-    async def _to_assistant(
-        self, out: RouteCall, link: Link, assistant: Assistant, conversation_id: str | None
-    ) -> None:
-        conv_id = conversation_id or new_uuid()
-        ice = self.ice.issue(f"assistant-{assistant.id}", time.time(), None)
-        conversation = self.conversations.setdefault(conv_id, [])
-        bot = AssistantCall(bot_for(assistant), conversation, list(ice.servers))
-        link.assistant = bot
-        link.call.to = f"assistant:{assistant.id}"
-        self.links[link.caller] = link
-        ring, ids = link.call.to, CallIds.for_leg(link.call.id, "outgoing")
-        await self._tell(link.caller, lambda c, k, now: c.routed(k, ASSISTANT_RING, now, ring, ids))
-        await self._report(link, "call.initiated", {"state": "ringing"})
-        try:
-            answer = await bot.answer(out.offer.sdp)
-        except Exception as exc:
-            log.warning("assistant could not answer", error=type(exc).__name__)
-            self.links.pop(link.caller, None)
-            await bot.close()
-            return await self._fail(link, "NORMAL_TEMPORARY_FAILURE")
-        if self.links.get(link.caller) is not link:
-            await bot.close()  # the caller hung up while we were answering
-            return
-        link.answered = True
-        params = {"sdp": answer, "conversation_id": conv_id}
-        await self._tell(link.caller, lambda c, k, now: c.relayed(k, "answer", params))
-        await self._report(link, "call.answered", {"state": "answered"})
-
-    async def phone_to_assistant(
-        self, assistant_id: str, caller: str, sdp: str, phone: PhoneLeg, connections: dict[str, str]
-    ) -> Tell | None:
-        """A phone calls an assistant (``sip:assistant-<id>@domain``): it answers at once
-        with its own media (aiortc, behind rtpengine's WebRTC side); None if there is none."""
-        assistant = await self.store.get_assistant(assistant_id)
-        if assistant is None:
-            return None
-        ice = self.ice.issue(f"assistant-{assistant.id}", time.time(), None)
-        bot = AssistantCall(bot_for(assistant), [], list(ice.servers))
-        to = f"assistant:{assistant.id}"
-        call = CallInfo(caller, to, connections, client_state=None, started=time.time())
-        key = phone_key()
-        link = Link(call, key, assistant=bot, phone=phone, caller_node=self.node_id)
-        self.links[key] = link
-        await self._report(link, "call.initiated", {"state": "ringing"})
-
-        async def tell(kind: str, params: dict[str, Any]) -> None:
-            """The phone hung up: the assistant's media ends with the call."""
-            if kind != "bye" or self.links.get(key) is not link:
-                return
-            self._unlink(link, key)
-            await bot.close()
-            await self._hangup(link, str(params.get("cause") or "NORMAL_CLEARING"))
-
-        try:
-            answer = await bot.answer(sdp)
-        except Exception as exc:
-            log.warning("assistant could not answer", error=type(exc).__name__)
-            await tell("bye", {"cause": "NORMAL_TEMPORARY_FAILURE"})
-            await phone.hang_up("NORMAL_TEMPORARY_FAILURE")
-            return None
-        link.answered = True
-        await phone.answer(answer)
-        await self._report(link, "call.answered", {"state": "answered"})
-        return tell
 
     async def _fail(self, link: Link, cause: str) -> None:
         await self._tell(link.caller, lambda c, k, now: c.failed(k, cause))
@@ -283,19 +221,16 @@ class CallRouter:
             link.answered = True
             if not undecided:
                 await self._report(link, "call.answered", {"state": "answered"})
+        if link.media and out.kind == "update_media":  # rtpengine holds the media: refused
+            await self._tell(key, lambda c, k, now: c.relayed(k, "update_media_failed", {}))
+            return
+        if link.media and key == link.caller:
+            await reaches_the_caller(self, link, key, out.kind, out.params)
         for node, other in link.others(key):
             if link.phone is not None and is_phone(other) and node == self.node_id:
                 await to_the_phone(link.phone, out.kind, out.params)  # unlinked already on bye
                 continue
             await self._deliver(node, other, key, out.kind, out.params)
-
-    async def assistant_message(self, sessid: str, out: AssistantMessage) -> None:
-        link = self.links.get((sessid, out.call_id))
-        if link is None or link.assistant is None:
-            return
-        reply = await link.assistant.message(out.text)
-        if reply is not None:
-            await self._tell(link.caller, lambda c, k, now: c.assistant_reply(k, reply))
 
     async def _deliver(
         self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
@@ -315,6 +250,11 @@ class CallRouter:
                 self._unlink(link, to)
             await to_the_phone(link.phone, kind, params)
             return
+        if link is not None and link.media and to == link.caller:
+            anchored = await reaches_the_caller(self, link, frm, kind, params)
+            if anchored is None:
+                return
+            params = anchored
         if link is not None and kind == "bye":
             self._unlink(link, to)
             link.ended = str(params.get("cause") or "NORMAL_CLEARING")

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voxgate.assistants import AssistantCall
+from voxgate.domain.ids import new_uuid
 from voxgate.rtc.legs import cause_code
 from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["LegKey", "Link", "PhoneLeg", "bye", "leg_key"]
+__all__ = ["LegKey", "Link", "PhoneLeg", "bye", "is_phone", "leg_key", "phone_key"]
 
 LegKey = tuple[str, str]  # (sessid, callID)
+PHONE = "phone"  # a phone leg's second key part (a session's is its callID)
 
 
 class PhoneLeg(Protocol):
@@ -45,6 +47,8 @@ class Link:
     forks: dict[LegKey, str] = field(default_factory=dict)  # ringing legs -> their nodes
     fork: bool = False  # the copy of one ringing leg of a forked call
     ended: str = "NORMAL_CLEARING"  # a bye that came while its phone was being dialled
+    media: str = ""  # an anchored call's id at rtpengine (the caller's node: --anchor-media)
+    relay: dict[str, int] | None = None  # its packet counters, as last read
 
     def other(self, key: LegKey) -> tuple[str, LegKey | None]:
         if key == self.caller:
@@ -82,6 +86,7 @@ class Link:
             "started": self.call.started,
             "caller_node": self.caller_node,
             "callee_node": self.callee_node or ",".join(sorted(set(self.forks.values()))),
+            **({"relay": self.relay} if self.relay is not None else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +114,14 @@ class Link:
             forks={leg_key(f): str(f[2]) for f in data.get("forks") or ()},
             fork=bool(data.get("fork")),
         )
+
+
+def is_phone(key: LegKey) -> bool:
+    return key[1] == PHONE and key[0].startswith("sip:")
+
+
+def phone_key() -> LegKey:
+    return (f"sip:{new_uuid()}", PHONE)
 
 
 def leg_key(value: Any) -> LegKey:

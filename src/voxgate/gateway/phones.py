@@ -17,11 +17,11 @@ from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallIds
 from voxgate.domain.registrations import Registration
+from voxgate.gateway.assistant_calls import Router as AssistantRouter
+from voxgate.gateway.assistant_calls import phone_to_assistant
 from voxgate.gateway.destinations import principal_for
-from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, leg_key
-from voxgate.rtc.calls import Calls
+from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, is_phone, leg_key, phone_key
 from voxgate.rtc.outputs import Offer, RouteCall
-from voxgate.store.base import Store
 from voxgate.webhooks.calls import CallInfo
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 Tell = Callable[[str, dict[str, Any]], Awaitable[None]]
-PHONE = "phone"  # a phone leg's second key part (a session's is its callID)
 ASSISTANT = "assistant-"  # a SIP user that names an assistant: its id
 
 
@@ -49,36 +48,19 @@ class PhoneLine(Protocol):
     ) -> PhoneLeg | None: ...
 
 
-class Router(Protocol):
-    links: dict[LegKey, Link]
-    node_id: str
-    store: Store
+class Router(AssistantRouter, Protocol):
+    """The call router, as calls with phones (and assistants they call) need it."""
+
     bus: Bus
     phones: PhoneLine | None
 
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None: ...
-    async def phone_to_assistant(
-        self, assistant_id: str, caller: str, sdp: str, phone: PhoneLeg, connections: dict[str, str]
-    ) -> Tell | None: ...
     async def _reachable(
         self, regs: list[Registration], caller: str
     ) -> list[Registration] | str: ...
-
-    async def _tell(self, leg: LegKey, event: Callable[[Calls, str, float], list[Any]]) -> None: ...
     async def _deliver(
         self, node: str, to: LegKey, frm: LegKey, kind: str, params: dict[str, Any]
     ) -> None: ...
-    async def _report(self, link: Link, event_type: str, extra: dict[str, Any]) -> None: ...
-    async def _hangup(self, link: Link, cause: str) -> None: ...
-    def _unlink(self, link: Link, *keys: LegKey) -> None: ...
-
-
-def is_phone(key: LegKey) -> bool:
-    return key[1] == PHONE and key[0].startswith("sip:")
-
-
-def phone_key() -> LegKey:
-    return (f"sip:{new_uuid()}", PHONE)
 
 
 async def _send(router: Router, node: str, kind: str, body: dict[str, Any]) -> None:
@@ -199,7 +181,7 @@ async def from_phone(
         if calling:
             connections["outgoing"] = calling
     if user.startswith(ASSISTANT):
-        return await router.phone_to_assistant(user, caller, sdp, phone, connections)
+        return await phone_to_assistant(router, user, caller, sdp, phone, connections)
     principal, connection_id = await principal_for(router.store, user)
     if principal is None:
         return None

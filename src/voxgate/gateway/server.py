@@ -20,6 +20,8 @@ from voxgate import metrics
 from voxgate.bus.base import Bus, BusUnavailable
 from voxgate.config import Settings
 from voxgate.domain.records import Grant
+from voxgate.gateway.anchoring import read_relays_forever
+from voxgate.gateway.assistant_calls import assistant_message
 from voxgate.gateway.authenticate import Authenticator
 from voxgate.gateway.call_reports import CallReportDesk, Reporter
 from voxgate.gateway.calls import CallRouter
@@ -28,7 +30,7 @@ from voxgate.gateway.events import BusEvents
 from voxgate.gateway.handover import Handover
 from voxgate.gateway.listen import listen
 from voxgate.gateway.presence import Presence, RegistrationRefused
-from voxgate.gateway.report import report_forever
+from voxgate.gateway.report import REPORT_INTERVAL, report_forever
 from voxgate.gateway.reuse import ReuseResponse
 from voxgate.gateway.sockets import Socket
 from voxgate.gateway.timers import Alarm
@@ -128,6 +130,7 @@ class Gateway:
         )
         self.webhooks.start()
         self._spawn(self.calls.sweep_forever(self.settings.reattach_window))
+        self._spawn(read_relays_forever(self.calls, REPORT_INTERVAL))
         self._spawn(report_forever(self.bus, self.describe))
 
     async def stop(self) -> None:
@@ -263,7 +266,7 @@ class Gateway:
             elif isinstance(out, Relay):
                 await self.calls.relay(sessid, out)
             elif isinstance(out, AssistantMessage):
-                self._spawn(self.calls.assistant_message(sessid, out))
+                self._spawn(assistant_message(self.calls, sessid, out))
             elif isinstance(out, Close):
                 self._close(peer, out)
         if peer.ws is None and peer.session.state is State.CLOSED:
