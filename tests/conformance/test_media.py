@@ -207,12 +207,17 @@ def test_hold_stops_audio_both_ways_and_unhold_brings_it_back(
     wait_state(alice, "held")
     held = wait_event(bob, "telnyx.notification", pred="e.payload.eventType === 'voxgate.hold'")
     assert held["payload"]["held"] is True and held["payload"]["by"] == "remote"
+    _unhold_brings_the_audio_back(alice, bob)
+    alice.evaluate("() => window.vxHangup()")
+
+
+def _unhold_brings_the_audio_back(alice: Page, bob: Page) -> None:
+    """Alice is holding: no audio either way for 2 s; her unhold, and it flows both ways."""
     assert _quiet_for([alice, bob])
     alice.evaluate("() => window.vxHold(false)")
     wait_state(alice, "active")
     for page in (alice, bob):
         assert _still_growing(page)
-    alice.evaluate("() => window.vxHangup()")
 
 
 def test_hold_with_an_assistant_stops_its_voice_too(server: Voxgate, open_page: OpenPage) -> None:
@@ -351,11 +356,7 @@ def test_anchored_media_makes_the_sdks_own_hold_stop_the_audio(
             time.sleep(0.5)
         alice.evaluate("() => window.vxHold(true)")  # the SDK's own call.hold()
         wait_state(alice, "held")
-        assert _quiet_for([alice, bob])
-        alice.evaluate("() => window.vxHold(false)")
-        wait_state(alice, "active")
-        for page in (alice, bob):
-            assert _still_growing(page)
+        _unhold_brings_the_audio_back(alice, bob)
         alice.evaluate("() => window.vxHangup()")
         wait_state(bob, "hangup")
         address = args[args.index("--rtpengine-ng") + 1]

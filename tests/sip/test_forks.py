@@ -36,6 +36,16 @@ def _ring_all(api: Api) -> dict[str, Any]:
     return cred
 
 
+def _desk(node: SipNode, callee: dict[str, Any], tmp_path: Path) -> Baresip:
+    """baresip registered as ``callee``: it answers every call at once."""
+    desk = Baresip(tmp_path / "desk", node.sip_port, callee["sip_username"],
+                   callee["sip_password"]).start()  # fmt: skip
+    if not wait_for(lambda: node.contacts(callee["sip_username"])):
+        desk.stop()
+        raise AssertionError(desk.log())
+    return desk
+
+
 async def _ringing(page: Client) -> Call:
     incoming = await page.wait_for("incoming_call", 10)
     call: Call = incoming.data["call"]
@@ -80,11 +90,9 @@ async def test_a_phone_calls_a_phone_and_a_session_and_the_phone_answers(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
     callee = _ring_all(sip_api)
-    desk = Baresip(tmp_path / "desk", sip_node.sip_port, callee["sip_username"],
-                   callee["sip_password"]).start()  # fmt: skip
+    desk = _desk(sip_node, callee, tmp_path)
     page = None
     try:
-        assert wait_for(lambda: sip_node.contacts(callee["sip_username"])), desk.log()
         page = await online(sip_api, sip_node.vg.rtc_url, callee, ua="Fork/2")
         caller, running = _a_phone_calls(sip_node, sip_api, tmp_path, callee, 41104)
         call = await _ringing(page)
@@ -126,11 +134,9 @@ async def test_a_session_calls_a_phone_and_a_session_and_the_phone_answers(
     sip_node: SipNode, sip_api: Api, tmp_path: Path
 ) -> None:
     callee = _ring_all(sip_api)
-    desk = Baresip(tmp_path / "desk", sip_node.sip_port, callee["sip_username"],
-                   callee["sip_password"]).start()  # fmt: skip
+    desk = _desk(sip_node, callee, tmp_path)
     clients: list[Client] = []
     try:
-        assert wait_for(lambda: sip_node.contacts(callee["sip_username"])), desk.log()
         page = await online(sip_api, sip_node.vg.rtc_url, callee, ua="Fork/5")
         caller = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential(), ua="Fork/6")
         clients += [page, caller]
