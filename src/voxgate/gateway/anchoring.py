@@ -17,7 +17,7 @@ from voxgate.gateway.links import LegKey, Link, bye
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import Offer
 
-__all__ = ["MediaAnchor", "anchor_offer", "reaches_the_caller", "read_relays_forever"]
+__all__ = ["MediaAnchor", "anchor_offer", "read_relays_forever", "through_the_relay"]
 
 log = structlog.get_logger("voxgate.calls")
 
@@ -56,7 +56,7 @@ async def anchor_offer(router: Router, link: Link, offer: Offer) -> Offer | None
     return replace(offer, sdp=sdp)
 
 
-async def reaches_the_caller(
+async def through_the_relay(
     router: Router, link: Link, frm: LegKey, kind: str, params: dict[str, Any]
 ) -> dict[str, Any] | None:
     """What a party of an anchored call says, as the relay must hear it first: the callee's

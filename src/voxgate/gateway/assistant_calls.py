@@ -40,14 +40,18 @@ class Router(Protocol):
     def _unlink(self, link: Link, *keys: LegKey) -> None: ...
 
 
+def _bot(router: Router, assistant: Assistant, conversation: list[dict[str, Any]]) -> AssistantCall:
+    """The assistant's side of one call, with ICE servers of its own."""
+    ice = router.ice.issue(f"assistant-{assistant.id}", time.time(), None)
+    return AssistantCall(bot_for(assistant), conversation, list(ice.servers))
+
+
 async def to_assistant(
     router: Router, out: RouteCall, link: Link, assistant: Assistant, conversation_id: str | None
 ) -> None:
     """A session calls an assistant: it answers with its own media (aiortc)."""
     conv_id = conversation_id or new_uuid()
-    ice = router.ice.issue(f"assistant-{assistant.id}", time.time(), None)
-    conversation = router.conversations.setdefault(conv_id, [])
-    bot = AssistantCall(bot_for(assistant), conversation, list(ice.servers))
+    bot = _bot(router, assistant, router.conversations.setdefault(conv_id, []))
     link.assistant = bot
     link.call.to = f"assistant:{assistant.id}"
     router.links[link.caller] = link
@@ -83,8 +87,7 @@ async def phone_to_assistant(
     assistant = await router.store.get_assistant(assistant_id)
     if assistant is None:
         return None
-    ice = router.ice.issue(f"assistant-{assistant.id}", time.time(), None)
-    bot = AssistantCall(bot_for(assistant), [], list(ice.servers))
+    bot = _bot(router, assistant, [])
     to = f"assistant:{assistant.id}"
     call = CallInfo(caller, to, connections, client_state=None, started=time.time())
     key = phone_key()

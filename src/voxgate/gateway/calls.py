@@ -20,7 +20,7 @@ from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallIds, Connection, Registration
 from voxgate.domain.registrations import ringing
-from voxgate.gateway.anchoring import MediaAnchor, anchor_offer, reaches_the_caller
+from voxgate.gateway.anchoring import MediaAnchor, anchor_offer, through_the_relay
 from voxgate.gateway.assistant_calls import to_assistant
 from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, bye, leg_key
@@ -120,11 +120,7 @@ class CallRouter:
         legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]  # we choose callIDs
         if phones:  # ring_all: the phones ring too (Kamailio rings each contact of their user)
             legs.append((phone_key(), phones[0].node_id))
-        forked = len(legs) > 1
-        if forked:
-            link.forks = dict(legs)
-        else:
-            link.callee, link.callee_node = legs[0]
+        forked = link.ring(legs)
         if connection_id:
             link.call.connections["incoming"] = connection_id
         offer = out.offer if phones else await anchor_offer(self, link, out.offer)
@@ -225,7 +221,7 @@ class CallRouter:
             await self._tell(key, lambda c, k, now: c.relayed(k, "update_media_failed", {}))
             return
         if link.media and key == link.caller:
-            await reaches_the_caller(self, link, key, out.kind, out.params)
+            await through_the_relay(self, link, key, out.kind, out.params)
         for node, other in link.others(key):
             if link.phone is not None and is_phone(other) and node == self.node_id:
                 await to_the_phone(link.phone, out.kind, out.params)  # unlinked already on bye
@@ -251,7 +247,7 @@ class CallRouter:
             await to_the_phone(link.phone, kind, params)
             return
         if link is not None and link.media and to == link.caller:
-            anchored = await reaches_the_caller(self, link, frm, kind, params)
+            anchored = await through_the_relay(self, link, frm, kind, params)
             if anchored is None:
                 return
             params = anchored

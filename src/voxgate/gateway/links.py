@@ -55,6 +55,15 @@ class Link:
             return self.callee_node, self.callee
         return self.caller_node, self.caller
 
+    def ring(self, legs: list[tuple[LegKey, str]]) -> bool:
+        """The legs (key, node) the call rings: the callee if one, else forks. Returns
+        whether it forks."""
+        if len(legs) > 1:
+            self.forks = dict(legs)
+            return True
+        self.callee, self.callee_node = legs[0]
+        return False
+
     def others(self, key: LegKey) -> list[tuple[str, LegKey]]:
         """Whom a leg's message goes to: the caller's reaches every ringing fork."""
         if key == self.caller and self.forks:

@@ -193,11 +193,7 @@ async def from_phone(
     key = phone_key()
     legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]
     link = Link(call, key, phone=phone, caller_node=router.node_id)
-    forked = len(legs) > 1  # ring_all: every session rings, the first answer wins
-    if forked:
-        link.forks = dict(legs)
-    else:
-        link.callee, link.callee_node = legs[0]
+    forked = link.ring(legs)  # ring_all: every session rings, the first answer wins
     router.links[key] = link
     offer = Offer(sdp, caller_name=caller_name, caller_number=caller)
     if forked or legs[0][1] != router.node_id:
