@@ -30,6 +30,7 @@ from voxgate.sipleg.causes import (
 )
 from voxgate.sipleg.core import InvalidCommand, Purpose
 from voxgate.sipleg.dialog import Dialog
+from voxgate.sipleg.digest import Challenge, authorization
 from voxgate.sipleg.inbound import Inbound
 from voxgate.sipleg.messages import Headers, Request, Response
 from voxgate.sipleg.outputs import (
@@ -56,6 +57,10 @@ class Leg(Inbound):
     _reinvite_sdp = ""
     _rang = False
     _early_sdp: str | None = None
+    _auth: tuple[str, str] | None = None  # (user, password) for a trunk's 401/407
+    _auth_tries = 0
+    _invite_sdp = ""
+    _invite_headers: Headers = ()
 
     # -- UAC commands ----------------------------------------------------------------------
     def invite(
@@ -67,12 +72,15 @@ class Leg(Inbound):
         caller: str,
         caller_name: str = "",
         headers: Headers = (),
+        auth: tuple[str, str] | None = None,
     ) -> list[Output]:
         """Call ``target`` (a request URI) as ``caller`` through the outbound proxy. Extra
-        ``headers`` go into the INVITE and so into each retransmission of it."""
+        ``headers`` go into the INVITE and so into each retransmission of it; ``auth`` (user,
+        password) answers a 401/407 to it (a carrier's trunk)."""
 
         def act(_: State, __: State) -> list[Output]:
-            self.outbound = True
+            self.outbound, self._auth = True, auth
+            self._invite_sdp, self._invite_headers = offer_sdp, headers
             self.dialog = Dialog.outgoing(self.config, self.ids, target, caller, caller_name)
             request = self.dialog.invite(self.branch(), offer_sdp, headers)
             sent = self.start(request, Purpose.INVITE, now)
@@ -201,6 +209,8 @@ class Leg(Inbound):
                 return outs + self.run(E.PROVISIONAL, act, None, now)
             if status < 300:
                 return outs + self._invite_2xx(resp, E.ACCEPTED, now)
+            if status in (401, 407) and (again := self._authenticate(resp, now)):
+                return outs + again
             return outs + self.run(E.REFUSED, lambda _, __: self._refused(resp), None, now)
         if purpose is Purpose.REINVITE and status >= 200:
             if status < 300:
@@ -273,6 +283,30 @@ class Leg(Inbound):
         self.cancel_due = None
         cause = cause_for_status(resp.status)
         return self.finish(Failed(resp.status, resp.reason, cause, True))
+
+    def _authenticate(self, resp: Response, now: float) -> list[Output]:
+        """The INVITE again (next CSeq, new branch) with our answer to the challenge; once,
+        or again when the carrier says our nonce went stale. Nothing: the call is refused."""
+        if self._auth is None or self.state not in (S.CALLING, S.PROCEEDING):
+            return []
+        proxy = resp.status == 407
+        challenge = Challenge.parse(
+            resp.get("Proxy-Authenticate" if proxy else "WWW-Authenticate") or ""
+        )
+        if challenge is None or self._auth_tries >= 3 or (self._auth_tries and not challenge.stale):
+            return []
+        self._auth_tries += 1
+        dialog = self._dialog()
+        dialog.local_seq += 1
+        user, password = self._auth
+        answer = authorization(challenge, "INVITE", dialog.target, user, password, self.ids.token())
+        name = "Proxy-Authorization" if proxy else "Authorization"
+        request = dialog.invite(
+            self.branch(), self._invite_sdp, (*self._invite_headers, (name, answer))
+        )
+        sent = self.start(request, Purpose.INVITE, now)
+        self._invite = self.clients[(request.branch, "INVITE")]
+        return sent
 
     def _timed_out(self, tx: ClientTransaction, now: float) -> list[Output]:
         purpose = Purpose(tx.purpose)
