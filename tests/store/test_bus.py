@@ -183,3 +183,20 @@ async def test_every_registration_and_node_report_is_listed(buses: tuple[Bus, Bu
     assert reports == {a.node_id: 3, b.node_id: 4}
     await asyncio.sleep(0.7)
     assert await b.node_reports() == []  # a node that stopped reporting drops out
+
+
+async def test_slots_count_across_nodes_let_go_when_freed_or_expired(
+    buses: tuple[Bus, Bus],
+) -> None:
+    a, b = buses
+    now = 1000.0
+    assert await a.take_slot("calls:c1", "call-1", 2, 3600, now)
+    assert await b.take_slot("calls:c1", "call-2", 2, 3600, now)
+    assert not await b.take_slot("calls:c1", "call-3", 2, 3600, now)  # full, from either node
+    assert await a.take_slot("calls:c1", "call-1", 2, 3600, now)  # one already in: renewed
+    assert await a.take_slot("calls:c2", "call-3", 2, 3600, now)  # another key counts apart
+    await a.free_slot("calls:c1", "call-2")
+    assert await b.take_slot("calls:c1", "call-3", 2, 3600, now)
+    assert await a.take_slot("cpm:c1", "x", 1, 60, now)
+    assert not await b.take_slot("cpm:c1", "y", 1, 60, now + 59)
+    assert await b.take_slot("cpm:c1", "y", 1, 60, now + 61)  # the minute is over

@@ -109,3 +109,11 @@ class Bus(Protocol):
     async def node_reports(self) -> list[dict[str, Any]]:
         """The latest report of every node that reported within its ``ttl``."""
         ...
+
+    async def take_slot(self, key: str, member: str, limit: int, ttl: float, now: float) -> bool:
+        """Count ``member`` in ``key`` unless ``limit`` members (each held for ``ttl`` seconds,
+        or until ``free_slot``) are there already: the cluster-wide count behind a trunk's
+        call limits (calls at once, calls per minute)."""
+        ...
+
+    async def free_slot(self, key: str, member: str) -> None: ...

@@ -21,6 +21,7 @@ class LocalBus:
         self._regs: dict[str, dict[str, Registration]] = {}  # principal -> sessid -> reg
         self._sessions: dict[str, dict[str, Any]] = {}
         self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (until, report)
+        self._slots: dict[str, dict[str, float]] = {}  # key -> member -> held until
 
     async def healthy(self) -> bool:
         return True
@@ -86,3 +87,15 @@ class LocalBus:
 
     async def node_alive(self, node_id: str) -> bool:
         return node_id == self.node_id
+
+    async def take_slot(self, key: str, member: str, limit: int, ttl: float, now: float) -> bool:
+        held = {m: until for m, until in self._slots.get(key, {}).items() if until > now}
+        if len(held) >= limit and member not in held:
+            self._slots[key] = held
+            return False
+        held[member] = now + ttl
+        self._slots[key] = held
+        return True
+
+    async def free_slot(self, key: str, member: str) -> None:
+        self._slots.get(key, {}).pop(member, None)

@@ -87,6 +87,19 @@ end
 return 1
 """
 
+# a sorted set of members scored by when they let go: the expired leave, then one more if
+# there is room (or the member is there already: its time is renewed)
+_TAKE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1])
+    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
 
 class RedisBus:
     def __init__(
@@ -288,6 +301,17 @@ class RedisBus:
     async def drop_session(self, sessid: str) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._k("sess", sessid))
+
+    async def take_slot(self, key: str, member: str, limit: int, ttl: float, now: float) -> bool:
+        args = (member, repr(now), str(limit), repr(now + ttl), str(int(ttl * 1000) + 1000))
+        try:
+            return bool(await self._redis.eval(_TAKE_SLOT, 1, self._k("slots", key), *args))
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"redis slot failed: {type(exc).__name__}") from exc
+
+    async def free_slot(self, key: str, member: str) -> None:
+        with contextlib.suppress(RedisError, OSError):  # it lets go at its expiry anyway
+            await self._redis.zrem(self._k("slots", key), member)
 
 
 def _encode(event: BusEvent) -> str:
