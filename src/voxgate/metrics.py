@@ -18,6 +18,7 @@ __all__ = [
     "REGISTRY",
     "REVOCATIONS",
     "SESSIONS",
+    "TRUNK_REFUSED",
 ]
 
 REGISTRY = CollectorRegistry()
@@ -33,6 +34,12 @@ LOGINS = Counter("voxgate_logins", "Gateway logins", ["method", "result"], regis
 REFRESHES = Counter("voxgate_refreshes", "In-place token refreshes", registry=REGISTRY)
 REATTACHES = Counter(
     "voxgate_reattaches", "Sessions resumed by a reconnecting client", registry=REGISTRY
+)
+TRUNK_REFUSED = Counter(
+    "voxgate_trunk_calls_refused",
+    "Calls to numbers refused before the trunk (cause) and trunk calls refused at the edge",
+    ["reason"],
+    registry=REGISTRY,
 )
 DISPLACEMENTS = Counter("voxgate_displacements", "Registrations displaced", registry=REGISTRY)
 REVOCATIONS = Counter("voxgate_revocations", "Sessions closed by revocation", registry=REGISTRY)

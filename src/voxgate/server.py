@@ -86,6 +86,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         sip = None
         if settings.sip and settings.serves_rtc:
             from voxgate.gateway.phones import from_phone
+            from voxgate.gateway.trunk_calls import missed_call
             from voxgate.sip.anchor import Anchor
             from voxgate.sip.edge import SipEdge
 
@@ -98,6 +99,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             if gateway is not None and sip.phones is not None:
                 gateway.calls.phones = sip.phones  # calls to SIP phones go out through it
                 sip.phones.ring = partial(from_phone, gateway.calls)  # and from them ring here
+                gateway.calls.trunks = rt.control.trunks  # calls to numbers: out on a trunk
+                gateway.calls.lines = sip.invites.carriers  # while its registration is up
+                sip.invites.missed = partial(missed_call, gateway.calls)  # nobody to ring
                 if settings.anchor_media:  # browser-to-browser media through rtpengine too
                     gateway.calls.anchor = Anchor(sip.phones.ng, gateway.node_id)
         if api_server is not None:

@@ -21,5 +21,5 @@ def test_every_operation_survives_generated_requests(server: Voxgate) -> None:
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-4000:]
-    assert "Selected: 29/29" in res.stdout and "Tested: 29" in res.stdout
+    assert "Selected: 39/39" in res.stdout and "Tested: 39" in res.stdout
     assert " failed" not in res.stdout.split("Test cases:")[-1].splitlines()[1]

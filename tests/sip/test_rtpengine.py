@@ -30,7 +30,7 @@ from voxgate.domain.errors import ConfigurationError, ServiceUnavailable
 from voxgate.serve_command import serve
 from voxgate.sip.engines import Engine, find_binary
 from voxgate.sip.ng import NgClient, NgError, NgNoAnswer, frame, unframe
-from voxgate.sip.phonecall import TO_BROWSER, TO_PHONE
+from voxgate.sip.phonecall import TO_BROWSER, TO_PHONE, TO_TRUNK
 from voxgate.sip.phones import Phones
 from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers, free_udp_port
 
@@ -451,6 +451,23 @@ async def test_codecs_are_transcoded_only_when_the_two_sides_share_none(
     offer = await ng.offer(call_id, CALLER, opus_only, **TO_PHONE)
     assert {"0", "8"} <= set(media_line(offer)[2]), offer
     await ng.delete(call_id)
+
+
+async def test_a_carrier_is_offered_g711_alone_whatever_the_browser_offered(
+    relay: Relay, udp: Callable[[], socket.socket]
+) -> None:
+    ng, browser, carrier = relay.ng, udp(), udp()
+    opus_only = re.sub(r"(m=audio \d+ \S+) [\d ]+", r"\1 111", chromium_sdp(port(browser)))
+    for sdp in (chromium_sdp(port(browser)), opus_only):
+        call_id = uuid.uuid4().hex
+        offer = await ng.offer(call_id, CALLER, sdp, **TO_TRUNK)
+        _, proto, payloads = media_line(offer)
+        codecs = {c.split()[1].split("/")[0] for c in attributes(offer, "rtpmap")}
+        assert proto == "RTP/AVP" and codecs <= {"PCMU", "PCMA", "telephone-event"}, offer
+        assert {"PCMU", "PCMA"} <= codecs and "0" in payloads
+        answer = await ng.answer(call_id, CALLER, CALLEE, phone_sdp(port(carrier)), DTLS="passive")
+        assert media_line(answer)[1] == "UDP/TLS/RTP/SAVPF", answer
+        await ng.delete(call_id)
 
 
 async def test_hold_blocks_the_media_and_dtmf_is_played_into_the_call(

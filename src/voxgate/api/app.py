@@ -13,7 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate import metrics
-from voxgate.api import apikeys, assistants, call_reports, connections, credentials, live
+from voxgate.api import (
+    apikeys,
+    assistants,
+    call_reports,
+    connections,
+    credentials,
+    live,
+    phone_numbers,
+    trunks,
+)
 from voxgate.api.deps import ApiKeyAuth
 from voxgate.api.docs import install_docs
 from voxgate.api.errors import STORE_ERRORS, install_error_handlers, store_unavailable
@@ -50,6 +59,8 @@ def create_api(control: ControlPlane, proxies: TrustedProxies | None = None) -> 
             apikeys,
             live,
             call_reports,
+            trunks,
+            phone_numbers,
         ):  # the token route first
             app.include_router(
                 module.router,

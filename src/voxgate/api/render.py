@@ -12,10 +12,12 @@ from voxgate.domain.records import (
     Connection,
     Credential,
     IceServers,
+    PhoneNumber,
     Registration,
+    Trunk,
 )
 from voxgate.domain.timeutil import from_epoch, iso, utcnow
-from voxgate.services.schemas import REGISTRATION_DEFAULTS
+from voxgate.services.schemas import REGISTRATION_DEFAULTS, outbound_settings
 
 __all__ = [
     "api_key",
@@ -27,8 +29,10 @@ __all__ = [
     "ice_servers",
     "instant",
     "live_call",
+    "phone_number",
     "registration",
     "registration_status",
+    "trunk",
 ]
 
 
@@ -58,6 +62,7 @@ def connection(conn: Connection, password: str | None = None) -> dict[str, Any]:
         "active": conn.active,
         **REGISTRATION_DEFAULTS,  # connections made before these existed
         **conn.settings,
+        "outbound": outbound_settings(conn.settings),  # with fields newer than the connection
         "created_at": iso(conn.created_at),
         "updated_at": iso(conn.updated_at),
     }
@@ -198,3 +203,46 @@ def call_report(report: CallReport) -> dict[str, Any]:
         "summary": summary if isinstance(summary, dict) else None,
         "received_at": iso(report.received_at),
     }
+
+
+def trunk(item: Trunk) -> dict[str, Any]:
+    """A SIP trunk; whether it has a password, never the password (nor its sealed form)."""
+    return {
+        "id": item.id,
+        "record_type": "sip_trunk",
+        "name": item.name,
+        "host": item.host,
+        "port": item.port,
+        "transport": item.transport,
+        "username": item.username,
+        "password_set": item.secret is not None,
+        "caller_id": item.caller_id,
+        "register": item.register,
+        "source_addresses": list(item.source_addresses),
+        "concurrent_call_limit": item.concurrent_call_limit,
+        "enabled": item.enabled,
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+    }
+
+
+def phone_number(item: PhoneNumber, connection_name: str | None = None) -> dict[str, Any]:
+    """As Telnyx's ``/phone_numbers`` shows a number, with voxgate's assignment (the
+    credential it rings, the trunk it arrives on)."""
+    body: dict[str, Any] = {
+        "id": item.id,
+        "record_type": "phone_number",
+        "phone_number": item.phone_number,
+        "status": "active",
+        "connection_id": item.connection_id,
+        "credential_id": item.credential_id,
+        "trunk_id": item.trunk_id,
+        "tags": [],
+        "deletion_lock_enabled": False,
+        "purchased_at": iso(item.created_at),
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+    }
+    if connection_name is not None:
+        body["connection_name"] = connection_name
+    return body

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from voxgate.cli import keys, operations, records, sip  # noqa: F401 - they add commands
+from voxgate.cli import keys, operations, records, sip, trunks  # noqa: F401 - they add commands
 from voxgate.cli.common import app
 
 __all__ = ["app", "main"]

@@ -22,11 +22,13 @@ __all__ = [
     "connections_app",
     "credentials_app",
     "keys_app",
+    "numbers_app",
     "print_json",
     "run",
     "run_plain",
     "settings",
     "tokens_app",
+    "trunks_app",
 ]
 
 T = TypeVar("T")
@@ -34,18 +36,22 @@ T = TypeVar("T")
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="voxgate: serve, and manage keys, connections, credentials and tokens.",
+    help="voxgate: serve, and manage keys, connections, credentials, tokens, trunks, numbers.",
 )
 keys_app = typer.Typer(no_args_is_help=True, help="API keys and token signing keys.")
 connections_app = typer.Typer(no_args_is_help=True, help="Credential connections.")
 credentials_app = typer.Typer(no_args_is_help=True, help="Telephony credentials.")
 tokens_app = typer.Typer(no_args_is_help=True, help="Login tokens (JWT).")
 assistants_app = typer.Typer(no_args_is_help=True, help="AI assistants for anonymous_login.")
+trunks_app = typer.Typer(no_args_is_help=True, help="SIP trunks towards the phone network.")
+numbers_app = typer.Typer(no_args_is_help=True, help="Phone numbers, assigned to credentials.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(connections_app, name="connections")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(assistants_app, name="assistants")
+app.add_typer(trunks_app, name="trunks")
+app.add_typer(numbers_app, name="numbers")
 app.command()(serve)
 
 

@@ -92,11 +92,33 @@ def connections_update(
     on_token_reuse: Annotated[
         str | None, typer.Option(help="audit, revoke_token or deactivate_credential")
     ] = None,
+    outbound_trunk: Annotated[
+        str | None, typer.Option(help="The SIP trunk calls to numbers go out on; 'none' clears.")
+    ] = None,
+    whitelisted_destinations: Annotated[
+        str | None, typer.Option(help="Countries calls may go to, like US,CA; 'none': nowhere.")
+    ] = None,
+    calls_per_minute: Annotated[
+        int | None, typer.Option(help="Calls to numbers a minute; 0 clears the limit.")
+    ] = None,
 ) -> None:
-    """Change a connection's defaults for its credentials, and its answer to token reuse."""
+    """Change a connection's defaults for its credentials, its answer to token reuse, and
+    its calls to phone numbers (the trunk, the countries, the rate)."""
     body = _registration_fields(registration_policy, max_registrations)
     if on_token_reuse is not None:
         body["on_token_reuse"] = on_token_reuse
+    outbound: dict[str, Any] = {}
+    if outbound_trunk is not None:
+        outbound["trunk_id"] = None if outbound_trunk.lower() == "none" else outbound_trunk
+    if whitelisted_destinations is not None:
+        codes = whitelisted_destinations.split(",")
+        outbound["whitelisted_destinations"] = [
+            c.strip() for c in codes if c.strip() and c.strip().lower() != "none"
+        ]
+    if calls_per_minute is not None:
+        outbound["calls_per_minute"] = calls_per_minute or None
+    if outbound:
+        body["outbound"] = outbound
 
     async def go(rt: Runtime) -> dict[str, Any]:
         conn, _ = await rt.control.update_connection(connection_id, parse(ConnectionUpdate, body))

@@ -96,10 +96,13 @@ class Call:
         self._changed.set()
 
     async def on_signal(self, method: str, params: dict[str, Any]) -> None:
-        """``telnyx_rtc.ringing`` / ``answer`` / ``bye`` / ``info`` for this call."""
+        """``telnyx_rtc.ringing`` / ``media`` / ``answer`` / ``bye`` / ``info`` for this call."""
         self.learn_ids(params)
         if method == "telnyx_rtc.ringing":
             self.set_state("ringing")
+        elif method == "telnyx_rtc.media":  # early media: the far end plays before it answers
+            self.remote_sdp = params.get("sdp") or self.remote_sdp
+            self.set_state("early")
         elif method == "telnyx_rtc.answer":
             await self._remote_answer(params.get("sdp"))
         elif method == "telnyx_rtc.bye":

@@ -60,6 +60,7 @@ _ACKED = {
 _CALL_METHODS = {
     "telnyx_rtc.invite",
     "telnyx_rtc.ringing",
+    "telnyx_rtc.media",
     "telnyx_rtc.answer",
     "telnyx_rtc.bye",
     "telnyx_rtc.info",

@@ -19,8 +19,10 @@ CAUSES: dict[str, int] = {
     "EXCHANGE_ROUTING_ERROR": 25,
     "INVALID_NUMBER_FORMAT": 28,
     "NORMAL_UNSPECIFIED": 31,
+    "NORMAL_CIRCUIT_CONGESTION": 34,  # a trunk's limit (calls at once, calls per minute)
     "NETWORK_OUT_OF_ORDER": 38,
     "NORMAL_TEMPORARY_FAILURE": 41,
+    "OUTGOING_CALL_BARRED": 52,  # a destination outside the connection's whitelist
     "SERVICE_UNAVAILABLE": 63,
     "SERVICE_NOT_IMPLEMENTED": 79,
     "INCOMPATIBLE_DESTINATION": 88,

@@ -22,8 +22,11 @@ __all__ = [
     "Grant",
     "IceServers",
     "Page",
+    "PhoneNumber",
     "Registration",
     "SigningKey",
+    "Trunk",
+    "TrunkRoute",
 ]
 
 
@@ -193,3 +196,56 @@ class CallIds:
             "telnyx_session_id": self.call_session_id,
             "telnyx_leg_id": self.call_leg_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk:
+    """A SIP peer towards the phone network (a carrier's SIP trunk, or a company PBX): where
+    calls to numbers go out, and from where calls to our numbers may come in."""
+
+    id: str
+    name: str
+    host: str  # a name (SRV/A looked up by Kamailio) or an address
+    port: int
+    transport: str  # udp | tcp | tls
+    username: str | None  # for the carrier's 401/407 challenges (and its registration)
+    secret: bytes | None  # the sealed password (``Sealer.seal(password, id)``); never rendered
+    caller_id: str | None  # E.164 presented in From and P-Asserted-Identity
+    register: bool  # keep a registration at the carrier
+    source_addresses: list[str]  # CIDRs the carrier calls us from; empty: the host's addresses
+    concurrent_call_limit: int | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A number voxgate holds: a trunk's call to it rings the credential (or, with none, the
+    connection's registrations) it is assigned to."""
+
+    id: str
+    phone_number: str  # E.164
+    connection_id: str
+    credential_id: str | None
+    trunk_id: str | None  # the trunk it arrives on (None: any enabled trunk)
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkRoute:
+    """A call to a number as the SIP edge places it: where it goes, who it says is calling,
+    and how it answers the carrier's challenge (the password opened just for this call)."""
+
+    trunk_id: str
+    host: str
+    port: int
+    transport: str
+    caller_id: str  # E.164, in From and P-Asserted-Identity
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def uri_suffix(self) -> str:
+        return f"@{self.host}:{self.port};transport={self.transport}"

@@ -33,10 +33,13 @@ from voxgate.gateway.phones import (
     to_phone,
     to_the_phone,
 )
+from voxgate.gateway.trunk_calls import TrunkLines, to_number
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.cache import TtlCache
+from voxgate.services.dialplan import looks_like_number
+from voxgate.services.trunks import Trunks
 from voxgate.store.base import Store
 from voxgate.webhooks import WebhookSender
 from voxgate.webhooks.calls import CallEvents, CallInfo
@@ -73,6 +76,8 @@ class CallRouter:
         self.events = CallEvents(self.connection, webhooks)
         self.phones: PhoneLine | None = None  # the SIP edge's user agent, with --sip
         self.anchor: MediaAnchor | None = None  # rtpengine for browser-to-browser calls too
+        self.trunks: Trunks | None = None  # calls to numbers: the control plane's trunks
+        self.lines: TrunkLines | None = None  # and the SIP edge's registrations with them
 
     # -- routing ---------------------------------------------------------------------------
     async def route(self, sessid: str, out: RouteCall) -> None:
@@ -102,6 +107,10 @@ class CallRouter:
                 return await self._fail(link, "UNALLOCATED_NUMBER")
             return await to_assistant(self, out, link, assistant, conversation_id)
         principal, connection_id = await principal_for(self.store, dest)
+        if principal is None and looks_like_number(dest):  # one of ours, or the trunk's
+            principal, connection_id = await to_number(self, out, link) or (None, "")
+            if principal is None:
+                return
         if principal is None:
             return await self._fail(link, "UNALLOCATED_NUMBER")
         held = await self.bus.registrations(principal)
@@ -381,4 +390,6 @@ class CallRouter:
         await self.events.report(link.call, event_type, extra)
 
     async def _hangup(self, link: Link, cause: str) -> None:
+        for key in link.slots:  # a trunk call's place in its limits
+            await self.bus.free_slot(key, link.call.id)
         await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})

@@ -26,6 +26,9 @@ PHONE = "phone"  # a phone leg's second key part (a session's is its callID)
 class PhoneLeg(Protocol):
     """The SIP side of a call to a phone (``sip/phones.py``), as the router drives it."""
 
+    trunk: str  # a carrier's call to one of our numbers: the trunk it came in on ("": none)
+    dialled: str  # ... and that number
+
     async def answer(self, sdp: str) -> None: ...
     async def hang_up(self, cause: str = "NORMAL_CLEARING") -> None: ...
     async def dtmf(self, digit: str, duration: int = 250) -> None: ...
@@ -49,6 +52,7 @@ class Link:
     ended: str = "NORMAL_CLEARING"  # a bye that came while its phone was being dialled
     media: str = ""  # an anchored call's id at rtpengine (the caller's node: --anchor-media)
     relay: dict[str, int] | None = None  # its packet counters, as last read
+    slots: list[str] = field(default_factory=list)  # the bus's limits a trunk call holds
 
     def other(self, key: LegKey) -> tuple[str, LegKey | None]:
         if key == self.caller:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from voxgate.bus.base import Bus, BusUnavailable, NodeMessage
 from voxgate.domain.ids import new_uuid
-from voxgate.domain.records import CallIds
+from voxgate.domain.records import CallIds, TrunkRoute
 from voxgate.domain.registrations import Registration
 from voxgate.gateway.assistant_calls import Router as AssistantRouter
 from voxgate.gateway.assistant_calls import phone_to_assistant
@@ -44,7 +44,15 @@ class PhoneLine(Protocol):
     """The SIP edge's user agent, as the router sees it."""
 
     async def place(
-        self, user: str, sdp: str, caller: str, caller_name: str, tell: Tell, *, browser: bool
+        self,
+        user: str,
+        sdp: str,
+        caller: str,
+        caller_name: str,
+        tell: Tell,
+        *,
+        browser: bool,
+        trunk: TrunkRoute | None = None,
     ) -> PhoneLeg | None: ...
 
 
@@ -141,7 +149,7 @@ async def dial(router: Router, caller_node: str, body: dict[str, Any]) -> None:
     offer = Offer.from_dict(body["offer"])
     phone = await router.phones.place(
         str(body["user"]), offer.sdp, offer.caller_number, offer.caller_name, tell,
-        browser=bool(body.get("browser")),
+        browser=bool(body.get("browser")), trunk=body.get("trunk"),
     )  # fmt: skip
     link.phone = phone
     if phone is not None and router.links.get(key) is not link:
@@ -189,7 +197,8 @@ async def from_phone(
     if isinstance(regs, str) or not regs:
         return None
     connections["incoming"] = connection_id
-    call = CallInfo(caller, user, connections, client_state=None, started=time.time())
+    call = CallInfo(caller, phone.dialled or user, connections, None, time.time())
+    call.trunk = phone.trunk or None
     key = phone_key()
     legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]
     link = Link(call, key, phone=phone, caller_node=router.node_id)

@@ -1,4 +1,4 @@
-"""The control plane: connections, credentials, tokens, keys and assistants.
+"""The control plane: connections, credentials, tokens, keys, assistants, trunks, numbers.
 
 REST handlers and CLI commands are thin wrappers around these methods, so both enforce the
 same rules. Every change that must reach live sessions is written to the store first, then
@@ -24,18 +24,13 @@ from voxgate.bus.base import Bus, BusUnavailable, Changed, Revoked
 from voxgate.domain import ids
 from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
-from voxgate.domain.records import (
-    Connection,
-    Credential,
-    CredentialStatus,
-    Page,
-    SigningKey,
-)
+from voxgate.domain.records import Connection, Credential, CredentialStatus, Page, SigningKey
 from voxgate.domain.timeutil import from_epoch, parse_instant, spoken, utcnow
 from voxgate.services.apikeys import ApiKeys
 from voxgate.services.assistants import Assistants
 from voxgate.services.audit import AuditLog
 from voxgate.services.cache import TtlCache
+from voxgate.services.numbers import Numbers
 from voxgate.services.schemas import (
     CONNECTION_DEFAULTS,
     ConnectionCreate,
@@ -45,6 +40,7 @@ from voxgate.services.schemas import (
     deep_merge,
 )
 from voxgate.services.sip_secrets import SipSecrets
+from voxgate.services.trunks import Trunks
 from voxgate.store.base import ConnectionFilter, CredentialFilter, Store
 
 __all__ = ["ControlPlane"]
@@ -76,6 +72,7 @@ class ControlPlane:
         self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
         self.assistants = Assistants(store)
         self.api_keys = ApiKeys(store)
+        self.trunks, self.numbers = Trunks(store, sealer), Numbers(store)  # the phone network
         # Caches elsewhere in this process (the login cache) drop entries when we write.
         self.on_change: list[Callable[[list[str], list[str]], None]] = []
 
@@ -106,6 +103,7 @@ class ControlPlane:
     async def create_connection(self, body: ConnectionCreate) -> tuple[Connection, str]:
         """Returns the connection and its clear password, which only the create response shows."""
         fields = body.model_dump(exclude_unset=True, exclude_none=False)
+        await self.trunks.check_outbound(fields)
         user_name = fields.pop("user_name", None) or await self._free_user_name()
         password = fields.pop("password", None) or ids.new_sip_password()
         name = fields.pop("connection_name")
@@ -146,6 +144,7 @@ class ControlPlane:
     ) -> tuple[Connection, str | None]:
         conn = await self.get_connection(conn_id)
         fields = body.model_dump(exclude_unset=True)
+        await self.trunks.check_outbound(fields)
         changes: dict[str, Any] = {"updated_at": utcnow()}
         password = fields.pop("password", None)
         for key in ("connection_name", "user_name", "active"):

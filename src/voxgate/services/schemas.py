@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from voxgate.domain.errors import ValidationFailed
 from voxgate.domain.registrations import MAX_REGISTRATIONS
+from voxgate.services.numbering import regions
 
 # Who may register at once and who rings (domain/registrations.py), and the answer to a token
 # presented from two addresses; each null means "the default" (the connection's, for a
@@ -34,6 +35,7 @@ __all__ = [
     "CredentialCreate",
     "CredentialUpdate",
     "deep_merge",
+    "outbound_settings",
     "parse",
     "validation_error",
 ]
@@ -80,6 +82,16 @@ class Outbound(_Nested):
         Literal["telnyx", "customer", "disabled", "passthru", "caller-passthru", "callee-passthru"]
         | None
     ) = None
+    # voxgate's: calls to phone numbers (README "Calling phone numbers"). ``channel_limit``
+    # above is the connection's concurrent limit for them.
+    trunk_id: str | None = Field(None, min_length=1, max_length=64)  # /v2/sip_trunks
+    whitelisted_destinations: list[str] | None = Field(None, max_length=300)  # countries
+    calls_per_minute: int | None = Field(None, ge=1, le=100_000)
+
+    @field_validator("whitelisted_destinations")
+    @classmethod
+    def _countries(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else regions(value)
 
 
 class JitterBuffer(_Nested):
@@ -129,6 +141,9 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
         "localization": "US",
         "outbound_voice_profile_id": None,
         "t38_reinvite_source": "telnyx",
+        "trunk_id": None,
+        "whitelisted_destinations": ["US", "CA"],  # Telnyx's outbound voice profile default
+        "calls_per_minute": 60,
     },
     "jitter_buffer": {
         "enable_jitter_buffer": False,
@@ -278,3 +293,9 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def outbound_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A connection's ``outbound`` settings with the defaults filled in: connections made
+    before a field existed (the trunk, the destinations, the rate) read as new ones do."""
+    return deep_merge(CONNECTION_DEFAULTS["outbound"], settings.get("outbound") or {})

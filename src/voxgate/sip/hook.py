@@ -55,7 +55,9 @@ def hook_app(secret: str, registrar: Registrar, invites: InvitePolicy) -> Starle
 
     async def invite(f: Form, now: float) -> Verdict:
         authenticated = f["authenticated"] == "1"
-        return await invites.decide(f["from_user"], f["to_user"], authenticated, now)
+        return await invites.decide(
+            f["from_user"], f["to_user"], authenticated, now, f["src_ip"], f["to_header"]
+        )
 
     handlers: dict[str, Callable[[Form, float], Awaitable[Verdict]]] = {
         "auth": auth,

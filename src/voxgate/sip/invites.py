@@ -19,12 +19,25 @@ id>@<domain>`` (ids start ``assistant-``) reaches that AI assistant, for our own
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import structlog
+
 from voxgate.bus.base import Bus, BusUnavailable
+from voxgate.domain.records import PhoneNumber
 from voxgate.domain.registrations import ringing
-from voxgate.sip.identity import Identities
+from voxgate.metrics import TRUNK_REFUSED
+from voxgate.services.dialplan import looks_like_number
+from voxgate.sip.carriers import Carriers
+from voxgate.sip.identity import Identities, SipIdentity
 from voxgate.sip.registrar import Verdict
 
-__all__ = ["FORK", "TO_VOXGATE", "InvitePolicy"]
+__all__ = ["FORK", "TO_VOXGATE", "InvitePolicy", "Missed"]
+
+log = structlog.get_logger("voxgate.sip")
+Missed = Callable[[str, PhoneNumber, str, str], Awaitable[None]]
+"""(caller number, the number called, the trunk's id, the cause): a carrier's call that rang
+nobody, for the number's connection's webhooks."""
 
 OPEN = "unrestricted"
 TO_VOXGATE = "voxgate"  # the callee's registrations are WebRTC sessions: relay to our agent
@@ -35,13 +48,25 @@ ASSISTANT = "assistant-"  # sip:assistant-<id>@domain: that assistant answers
 
 
 class InvitePolicy:
-    def __init__(self, identities: Identities, bus: Bus) -> None:
+    def __init__(self, identities: Identities, bus: Bus, carriers: Carriers | None = None) -> None:
         self.identities = identities
         self.bus = bus
+        self.carriers = carriers or Carriers(identities.store)
+        self.missed: Missed | None = None  # the gateway's: webhooks for a number's lost call
 
-    async def decide(self, caller: str, callee: str, authenticated: bool, now: float) -> Verdict:
+    async def decide(
+        self,
+        caller: str,
+        callee: str,
+        authenticated: bool,
+        now: float,
+        source: str = "",
+        to_user: str = "",
+    ) -> Verdict:
         """``caller``: the digest user when ``authenticated``, else the From user (unproven).
         200: Kamailio looks the callee's contacts up and relays."""
+        if not authenticated and _numeric(callee, to_user):
+            return await self._from_trunk(caller, callee, to_user, source, now)
         if authenticated:
             ident = await self.identities.get(caller)
             if ident is None or ident.refusal(now) is not None:
@@ -61,6 +86,10 @@ class InvitePolicy:
                 return Verdict(403, "SIP URI calling is disabled")
         if target is None:
             return Verdict(404, "Not Found")
+        return await self._ring(target, now)
+
+    async def _ring(self, target: SipIdentity, now: float) -> Verdict:
+        """Who rings for a call to ``target``: its phones, its sessions (our agent), both."""
         if target.refusal(now) is not None:
             return Verdict(480, "Temporarily Unavailable")
         try:
@@ -73,3 +102,37 @@ class InvitePolicy:
         if not phones:
             return Verdict(200, TO_VOXGATE)  # voxgate's user agent rings the WebRTC session
         return Verdict(200, FORK if phones < len(rung) else "")
+
+    async def _from_trunk(
+        self, caller: str, callee: str, to_user: str, source: str, now: float
+    ) -> Verdict:
+        """A carrier calls one of our numbers: from a trunk's address only (else 403, the
+        toll-fraud probe's answer, counted); the number's owner rings by its policy. The
+        verdict names it for Kamailio (``<verdict>:<user>:<trunk id>``)."""
+        trunk = await self.carriers.trunk_from(source)
+        if trunk is None:
+            TRUNK_REFUSED.labels("not_a_trunk").inc()
+            log.warning("a call to a number from an address no trunk has", source=source)
+            return FORBIDDEN
+        number = await self.carriers.inbound(trunk, callee, to_user)
+        if number is None:
+            TRUNK_REFUSED.labels("unknown_number").inc()
+            return Verdict(404, "Not Found")
+        if number.credential_id:
+            cred = await self.identities.store.get_credential(number.credential_id)
+            user = cred.sip_username if cred is not None else ""
+        else:
+            conn = await self.identities.store.get_connection(number.connection_id)
+            user = conn.user_name if conn is not None else ""
+        target = await self.identities.get(user)
+        verdict = await self._ring(target, now) if target else Verdict(404, "Not Found")
+        if verdict.status != 200:
+            if self.missed is not None and target is not None:
+                await self.missed(caller, number, trunk.id, "SUBSCRIBER_ABSENT")
+            return verdict
+        return Verdict(200, f"{verdict.body or 'phones'}:{user}:{trunk.id}")
+
+
+def _numeric(*users: str) -> bool:
+    """A number (or a carrier's registration id with the number in To) rather than a user."""
+    return any(u and looks_like_number(u) for u in users) and not users[0].startswith(ASSISTANT)

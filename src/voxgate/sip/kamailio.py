@@ -23,6 +23,7 @@ KAMAILIO_PACKAGES = (
     "kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-utils-modules"
 )
 MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+TRUNK_TIMEOUT_MS = 4000  # no answer at all from a carrier this long: it is down, the call fails
 _SAFE = re.compile(r"^[A-Za-z0-9._:\-\[\]/]+$")  # nothing that could break out of a string
 
 
@@ -133,6 +134,7 @@ class KamailioFiles:
             "HOOK": f"http://127.0.0.1:{self.hook_port}/sip",
             "HOOK_SECRET": secret,
             "LEG_PORT": str(self.leg_port),
+            "TRUNK_TIMEOUT": str(TRUNK_TIMEOUT_MS),
             "RPC_SOCKET": str(self.rpc_socket),
             "DB_DIR": str(self.dir / "db"),
             "TLS_CFG": str(self.dir / "tls.cfg"),

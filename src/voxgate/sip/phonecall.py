@@ -20,6 +20,7 @@ __all__ = [
     "PHONE",
     "TO_BROWSER",
     "TO_PHONE",
+    "TO_TRUNK",
     "WEBRTC",
     "CallerEvents",
     "Line",
@@ -58,6 +59,14 @@ TO_PHONE: dict[str, Encodable] = {  # the browser's offer, made one a phone take
     "flags": ["strip-extmap", "inject-DTMF"],
     "codec": {"transcode": ["PCMU", "PCMA"]},  # G.711 for a browser that offered Opus alone
 }
+TO_TRUNK: dict[str, Encodable] = {  # towards a carrier: G.711 only (and its digits)
+    **TO_PHONE,
+    "codec": {
+        "mask": ["all"],
+        "except": ["PCMU", "PCMA", "telephone-event"],
+        "transcode": ["PCMU", "PCMA"],
+    },
+}
 MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are played (RFC 4733)
 
 CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -80,6 +89,8 @@ class PhoneCall:
         self.inbound = inbound
         self.offer = ""  # what we offered the phone (rtpengine's side)
         self.verified = ""  # a phone's call: the SIP user Kamailio authenticated, if any
+        self.trunk = ""  # a carrier's call to one of our numbers: the trunk it came in on
+        self.dialled = ""  # ... and the number it dialled (the To user)
         self.relayed = False  # rtpengine holds the call (its offer went through)
         self.answered = False
         self.over = False

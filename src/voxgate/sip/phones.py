@@ -27,12 +27,14 @@ from typing import Any
 import structlog
 
 from voxgate.domain.ids import new_uuid
+from voxgate.domain.records import TrunkRoute
 from voxgate.sip.ng import NgClient, NgError
 from voxgate.sip.phonecall import (
     MEDIA,
     PHONE,
     TO_BROWSER,
     TO_PHONE,
+    TO_TRUNK,
     WEBRTC,
     CallerEvents,
     PhoneCall,
@@ -48,6 +50,7 @@ from voxgate.sipleg import (
     parse,
 )
 from voxgate.sipleg.dtmf import DIGITS
+from voxgate.sipleg.messages import header_uri
 
 __all__ = ["Phones", "Ring", "mirrored"]
 
@@ -55,6 +58,7 @@ log = structlog.get_logger("voxgate.sip")
 
 LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
 CALLER_HEADER = "X-Voxgate-Caller"  # on a phone's call: the SIP user its digest proved
+TRUNK_HEADER = "X-Voxgate-Trunk"  # our INVITE goes out to the phone network (Kamailio drops it)
 Ring = Callable[[str, str, str, str, "PhoneCall", bool], Awaitable[CallerEvents | None]]
 """The gateway's side of a call from a phone: (callee user, caller number, caller name, the
 offer made WebRTC, the phone's call, whether the caller is a credential whose digest Kamailio
@@ -133,15 +137,16 @@ class Phones:
         tell: CallerEvents,
         *,
         browser: bool = False,
+        trunk: TrunkRoute | None = None,
     ) -> PhoneCall | None:
         """INVITE ``user``'s phones with the browser's ``sdp`` made RTP, or kept WebRTC for a
-        ``browser`` (SIP.js, JsSIP: registered over WebSocket). None (and the caller told
-        why) when the media relay cannot take the call."""
+        ``browser`` (SIP.js, JsSIP: registered over WebSocket); or, with a ``trunk``, the
+        number ``user`` through the carrier, in G.711. None (and the caller told why) when
+        the media relay cannot take the call."""
         leg, media_id = Leg(self.config, RandomIds()), self.prefix + new_uuid()
+        profile = TO_TRUNK if trunk else TO_BROWSER if browser else TO_PHONE
         try:
-            offer = await self.ng.offer(
-                media_id, WEBRTC, sdp, **(TO_BROWSER if browser else TO_PHONE)
-            )
+            offer = await self.ng.offer(media_id, WEBRTC, sdp, **profile)
         except NgError as exc:
             log.warning("media relay refused a call", error=exc.detail)
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
@@ -149,10 +154,15 @@ class Phones:
         call = PhoneCall(self, leg, media_id, tell, inbound=False)
         call.offer, call.relayed = offer, True
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
-        signed = ((LEG_HEADER, self.secret),)  # the INVITE (and its retransmissions) only
+        signed: tuple[tuple[str, str], ...] = ((LEG_HEADER, self.secret),)  # never past Kamailio
+        auth = None
+        if trunk is not None:
+            target, source = f"sip:{user}{trunk.uri_suffix}", f"sip:{trunk.caller_id}@{self.domain}"
+            signed += ((TRUNK_HEADER, trunk.trunk_id), ("P-Asserted-Identity", f"<{source}>"))
+            auth = (trunk.username, trunk.password) if trunk.username and trunk.password else None
         outs = leg.invite(
             offer, time.time(), target=target, caller=source, caller_name=caller_name,
-            headers=signed,
+            headers=signed, auth=auth,
         )  # fmt: skip
         self.calls[call.call_id] = call
         await self.apply(call, outs)
@@ -233,6 +243,8 @@ class Phones:
             leg = Leg(self.config, RandomIds())
             call = PhoneCall(self, leg, self.prefix + new_uuid(), _no_caller, inbound=True)
             call.verified = message.get(CALLER_HEADER) or ""
+            call.trunk = message.get(TRUNK_HEADER) or ""
+            call.dialled = _user(header_uri(message.get("To") or "")) if call.trunk else ""
         outs = call.leg.receive(message, time.time())
         if call.call_id and call.call_id not in self.calls:
             self.calls[call.call_id] = call

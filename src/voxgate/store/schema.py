@@ -32,8 +32,10 @@ __all__ = [
     "credentials",
     "deployment",
     "metadata",
+    "phone_numbers",
     "revoked_tokens",
     "signing_keys",
+    "trunks",
 ]
 
 
@@ -165,6 +167,52 @@ call_reports = Table(
     Index("ix_call_reports_call", "call_id", "received_at"),
     Index("ix_call_reports_credential", "credential_id", "received_at"),
     Index("ix_call_reports_received", "received_at"),
+)
+
+trunks = Table(
+    "sip_trunks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("host", String(253), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("transport", String(8), nullable=False),
+    Column("username", String(128), nullable=True),
+    Column("secret", LargeBinary, nullable=True),  # the sealed password (services/trunks.py)
+    Column("caller_id", String(16), nullable=True),
+    Column("register", Boolean, nullable=False),
+    Column("source_addresses", JSON, nullable=False),
+    Column("concurrent_call_limit", Integer, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_sip_trunks_created_at", "created_at"),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("phone_number", String(16), nullable=False, unique=True),  # E.164
+    Column(
+        "connection_id",
+        String(24),
+        ForeignKey("credential_connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "credential_id",
+        String(36),
+        ForeignKey("telephony_credentials.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("trunk_id", String(36), ForeignKey("sip_trunks.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_phone_numbers_connection", "connection_id"),
+    Index("ix_phone_numbers_credential", "credential_id"),
+    Index("ix_phone_numbers_trunk", "trunk_id"),
+    Index("ix_phone_numbers_created_at", "created_at"),
 )
 
 deployment = Table(

@@ -34,6 +34,7 @@ from voxgate.store.deployment import DeploymentRows
 from voxgate.store.migrate import check_current, ensure_current
 from voxgate.store.reports import CallReportRows
 from voxgate.store.tokens import RevokedTokenRows
+from voxgate.store.trunks import TrunkRows
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -88,7 +89,7 @@ _AUDIT_INSERT = {  # by the driver's placeholder style (aiosqlite: qmark; asyncp
 }
 
 
-class SqlStore(CallReportRows, RevokedTokenRows, DeploymentRows):
+class SqlStore(CallReportRows, RevokedTokenRows, DeploymentRows, TrunkRows):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._audit_insert = _AUDIT_INSERT[engine.dialect.paramstyle]

@@ -30,6 +30,7 @@ class CallInfo:
     client_state: str | None
     started: float
     id: str = field(default_factory=new_uuid)
+    trunk: str | None = None  # the SIP trunk a call to or from a number crosses
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,6 +47,7 @@ class CallInfo:
             client_state=state if isinstance(state, str) else None,
             started=float(data.get("started") or now),
             id=str(data.get("id") or new_uuid()),
+            trunk=str(data["trunk"]) if data.get("trunk") else None,
         )
 
 
@@ -77,6 +79,7 @@ class CallEvents:
                     "to": call.to,
                     "direction": direction,
                     "start_time": iso(from_epoch(call.started)),
+                    **({"sip_trunk_id": call.trunk} if call.trunk else {}),
                     **extra,
                 }
                 self.sender.send(str(url), event_type, payload, float(timeout) if timeout else None)

@@ -1,0 +1,102 @@
+"""The operator's trunks as the SIP edge sees them: which source addresses are a carrier's,
+which of our numbers a carrier's INVITE is for, and whether a trunk that registers with its
+carrier is registered now (``lines``: Kamailio's ``uac`` module keeps the registrations).
+
+A trunk's addresses are its ``source_addresses`` (CIDRs) or, with none, what its host name
+resolves to; both are read again every few seconds, so a trunk added, changed or disabled
+over REST takes effect on every node without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from voxgate.domain.records import PhoneNumber, Trunk
+from voxgate.services.dialplan import dialled
+from voxgate.store.base import Store
+
+__all__ = ["Carriers", "Inbound"]
+
+log = structlog.get_logger("voxgate.sip")
+RELOAD = 5.0  # seconds a trunk list (and its resolved addresses) is kept
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DIGITS = re.compile(r"^\+?\d{3,16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A carrier's call to one of our numbers."""
+
+    trunk: Trunk
+    number: PhoneNumber
+
+
+class Carriers:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._trunks: list[tuple[Trunk, list[Network]]] = []
+        self._loaded = -RELOAD
+        self._lock = asyncio.Lock()
+        self.registered: dict[str, bool] = {}  # trunk id -> its carrier accepted us (lines)
+
+    def ready(self, trunk: Trunk) -> bool:
+        """May a call go out on ``trunk`` now? Not while its registration is down."""
+        return not trunk.register or self.registered.get(trunk.id, False)
+
+    async def trunks(self) -> list[tuple[Trunk, list[Network]]]:
+        """The enabled trunks with the networks they call from."""
+        async with self._lock:
+            if time.monotonic() - self._loaded >= RELOAD:
+                page = await self.store.list_trunks(1, 1000)
+                enabled = [t for t in page.items if t.enabled]
+                self._trunks = [(t, await _networks(t)) for t in enabled]
+                self._loaded = time.monotonic()
+            return self._trunks
+
+    async def trunk_from(self, source: str) -> Trunk | None:
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return None
+        for trunk, networks in await self.trunks():
+            if any(address in net for net in networks):
+                return trunk
+        return None
+
+    async def inbound(self, trunk: Trunk, *users: str) -> PhoneNumber | None:
+        """The number of ours a carrier's INVITE names (its request URI's user, else its To
+        user), however the carrier writes it: ``+E.164``, E.164 digits, or national."""
+        for user in users:
+            if not _DIGITS.match(user):
+                continue
+            digits = user.lstrip("+")
+            for candidate in ("+" + digits, *(n.e164 for n in [dialled(user, "US")] if n)):
+                found = await self.store.number_by_e164(candidate)
+                if found is not None and found.trunk_id in (None, trunk.id):
+                    return found
+        return None
+
+
+async def _networks(trunk: Trunk) -> list[Network]:
+    if trunk.source_addresses:
+        return [ipaddress.ip_network(a, strict=False) for a in trunk.source_addresses]
+    try:
+        ip = ipaddress.ip_address(trunk.host)
+        return [ipaddress.ip_network(ip)]
+    except ValueError:
+        pass
+    with contextlib.suppress(OSError):
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            trunk.host, trunk.port, type=socket.SOCK_DGRAM
+        )
+        return [ipaddress.ip_network(info[4][0]) for info in infos]
+    log.warning("a trunk's host does not resolve: its calls are refused", trunk_id=trunk.id)
+    return []

@@ -1,0 +1,387 @@
+"""The phone network through an operator's trunk: the carrier is a private sipp on a loopback
+address of its own, demanding digest auth as real carriers do. Calls to numbers go out only
+after the challenge is answered with the trunk's credentials, G.711 towards the carrier, early
+media and causes back to the caller; the carrier's calls to our numbers ring their owner; the
+toll-fraud rules refuse before anything reaches the carrier. (Audio in a real browser:
+tests/conformance/test_media_trunks.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import SECRETS
+from tests.rtc.conftest import Api
+from tests.rtc.test_calls import online
+from tests.sip.peers import (
+    DOMAIN,
+    SIPP,
+    SipNode,
+    Sipp,
+    _scenario,
+    _send,
+    free_udp_port,
+    loopback_address,
+)
+from tests.sip.test_rtpengine import chromium_sdp
+
+NUMBER = "+12125551234"  # what the browser dials: a valid New York number
+CALLER_ID = "+12025550143"  # the trunk's number, presented in From
+REALM = "carrier.test"
+
+SDP = """\
+v=0
+o=carrier 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+"""
+
+
+def _reply(status: str, *, sdp: bool = False, extra: str = "") -> str:
+    body = SDP if sdp else ""
+    kind = "Content-Type: application/sdp\n" if sdp else ""
+    lines = f"""\
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]carrier[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+{extra}{kind}Content-Length: [len]
+
+{body}"""
+    return f"  <send><![CDATA[\n{lines}\n]]></send>\n"
+
+
+KEEP_FROM = '      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>\n'
+
+
+def carrier_answering(user: str, password: str, *, hang_up: bool, status: int = 401) -> str:
+    """A challenge first (``status`` 401 or 407); the INVITE again must carry the trunk's
+    digest (sipp checks an ``Authorization``, else 403; it cannot read a
+    ``Proxy-Authorization``: the test checks that one); then 183 with SDP (early media), 200;
+    then the carrier hangs up (``hang_up``) or waits for our BYE."""
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    challenge = f'{header}: Digest realm="{REALM}", nonce="n0nce[call_number]", qop="auth"\n'
+    reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
+    keep = KEEP_FROM if hang_up else ""  # sipp refuses a variable nobody reads
+    steps = '  <recv request="INVITE"/>\n'
+    steps += _reply(f"{status} {reason}", extra=challenge)
+    steps += '  <recv request="ACK"/>\n'
+    if status == 401:
+        steps += f'  <recv request="INVITE" rrs="true">\n    <action>\n{keep}'
+        steps += f'      <verifyauth assign_to="ok" username="{user}" password="{password}"/>\n'
+        steps += "    </action>\n  </recv>\n"
+        steps += '  <nop hide="true" test="ok" next="good"/>\n'
+        steps += _reply("403 Forbidden")
+        steps += '  <recv request="ACK" next="end"/>\n'
+    else:
+        steps += f'  <recv request="INVITE" rrs="true">\n    <action>\n{keep}'
+        steps += "    </action>\n  </recv>\n"
+    steps += '  <label id="good"/>\n'
+    steps += _reply("100 Trying") + _reply("183 Session Progress", sdp=True)
+    steps += '  <pause milliseconds="500"/>\n'
+    steps += _reply("200 OK", sdp=True)
+    steps += '  <recv request="ACK"/>\n'
+    if hang_up:
+        steps += '  <pause milliseconds="500"/>\n'
+        steps += _send(BYE, retrans=True) + '  <recv response="200"/>\n'
+    else:
+        steps += '  <recv request="BYE"/>\n' + _reply("200 OK")
+    steps += '  <label id="end"/>\n'
+    return _scenario(steps)
+
+
+def digest_answer(header: str, password: str, uri: str) -> str:
+    """RFC 2617's MD5 with qop=auth, written out: what a carrier computes to check us."""
+    p = dict(re.findall(r'(\w+)="?([^",]*)"?', header))
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1, ha2 = md5(f"{p['username']}:{REALM}:{password}"), md5(f"INVITE:{uri}")
+    return md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:auth:{ha2}")
+
+
+BYE = """\
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:+12125551234@[local_ip]>;tag=[pid]carrier[call_number]
+To: [$caller]
+Call-ID: [call_id]
+CSeq: 1 BYE
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+@dataclass
+class Carrier:
+    """A sipp UAS standing for the carrier, on an address and port of its own."""
+
+    workdir: Path
+    address: str
+    port: int
+    proc: subprocess.Popen[str] | None = None
+
+    def answer(self, scenario: str, timeout: int = 30) -> None:
+        path = self.workdir / f"carrier-{uuid.uuid4().hex[:6]}.xml"
+        path.write_text(scenario)
+        self.log = self.workdir / f"{path.stem}.log"
+        self.proc = subprocess.Popen(
+            [SIPP, "-sf", str(path), "-i", self.address, "-p", str(self.port), "-mi",
+             self.address, "-m", "1", "-timeout", str(timeout), "-timeout_error", "-nostdin",
+             "-trace_msg", "-message_file", str(self.log)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    def finished(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -1
+
+    def messages(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def received(self, method: str) -> list[str]:
+        """The ``method`` requests the carrier received, as logged."""
+        blocks = re.split(r"-{10,}.*\n", self.messages())
+        return [b for b in blocks if re.search(rf"(?m)^{method} sip:", b)]
+
+
+@pytest.fixture
+def carrier(tmp_path: Path) -> Iterator[Carrier]:
+    c = Carrier(tmp_path, loopback_address(), free_udp_port())
+    yield c
+    if c.proc is not None and c.proc.poll() is None:
+        c.proc.kill()
+
+
+def trunk_for(api: Api, carrier: Carrier, **fields: Any) -> tuple[dict[str, Any], str]:
+    password = "carrier-" + uuid.uuid4().hex[:12]
+    SECRETS.add(password)
+    body = {
+        "name": "carrier", "host": carrier.address, "port": carrier.port, "transport": "udp",
+        "username": "trunkuser", "password": password, "caller_id": CALLER_ID, **fields,
+    }  # fmt: skip
+    return api.post("/sip_trunks", body).json()["data"], password
+
+
+def dialler(api: Api, trunk: dict[str, Any], **outbound: Any) -> dict[str, Any]:
+    """A credential of a connection whose calls to numbers go out on ``trunk``."""
+    conn = api.connection(outbound={"trunk_id": trunk["id"], **outbound})
+    return api.credential(conn["id"])
+
+
+@pytest.mark.parametrize("status", [407, 401])
+async def test_a_call_to_a_number_answers_the_carriers_challenge_and_hears_early_media(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier, status: int
+) -> None:
+    trunk, password = trunk_for(sip_api, carrier)
+    carrier.answer(carrier_answering("trunkuser", password, hang_up=False, status=status))
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk), ua="Agent/1")
+    try:
+        call = await client.new_call("+1 (212) 555-1234", sdp=chromium_sdp(41000))
+        await call.wait_state("early", timeout=15)  # the 183's SDP, made WebRTC
+        assert "UDP/TLS/RTP/SAVPF" in (call.remote_sdp or "")
+        await call.wait_state("active", timeout=15)
+        await call.hangup()
+        assert await asyncio.to_thread(carrier.finished) == 0, carrier.messages()[-3000:]
+    finally:
+        await client.close()
+    first, second = carrier.received("INVITE")
+    assert "Authorization" not in first
+    uri = f"sip:{NUMBER}@{carrier.address}:{carrier.port};transport=udp"
+    assert re.search(r"(?m)^INVITE (\S+)", first).group(1) == uri  # type: ignore[union-attr]
+    name = "Proxy-Authorization" if status == 407 else "Authorization"
+    auth = re.search(rf"(?m)^{name}: (.*)", second)
+    assert auth and 'username="trunkuser"' in auth.group(1) and f'realm="{REALM}"' in auth.group(1)
+    response = re.search(r'response="(\w+)"', auth.group(1))
+    assert response and response.group(1) == digest_answer(auth.group(1), password, uri)
+    assert re.search(rf"From: .*<sip:\{CALLER_ID}@{DOMAIN}>", second), second
+    assert f"P-Asserted-Identity: <sip:{CALLER_ID}@{DOMAIN}>" in second
+    codecs = set(re.findall(r"a=rtpmap:\d+ ([\w-]+)/", second))
+    assert codecs <= {"PCMU", "PCMA", "telephone-event"} and "PCMU" in codecs, second
+    assert "X-Voxgate" not in carrier.messages() and password not in carrier.messages()
+    log = sip_node.vg.log_path.read_text()
+    assert password not in log
+
+
+async def test_the_carrier_hangs_up_and_the_caller_hears_it(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier
+) -> None:
+    trunk, password = trunk_for(sip_api, carrier)
+    carrier.answer(carrier_answering("trunkuser", password, hang_up=True))
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk), ua="Agent/2")
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41002))
+        await call.wait_state("active", timeout=15)
+        await call.wait_state("hangup", timeout=15)
+        assert call.cause == "NORMAL_CLEARING"
+        assert await asyncio.to_thread(carrier.finished) == 0, carrier.messages()[-3000:]
+    finally:
+        await client.close()
+
+
+async def test_wrong_trunk_credentials_are_refused_by_the_carrier_not_retried(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier
+) -> None:
+    trunk, _ = trunk_for(sip_api, carrier)
+    carrier.answer(carrier_answering("trunkuser", "another-password", hang_up=False))
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk), ua="Agent/3")
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41004))
+        await call.wait_state("hangup", timeout=15)
+        assert call.cause == "CALL_REJECTED"  # the carrier's 403
+    finally:
+        await client.close()
+    assert len(carrier.received("INVITE")) == 2  # one answer to its challenge, no more
+
+
+@pytest.mark.parametrize(
+    ("dest", "outbound", "cause"),
+    [
+        ("+442079460000", {}, "OUTGOING_CALL_BARRED"),  # London: not in the default US, CA
+        ("+18765550100", {"whitelisted_destinations": ["US"]}, "OUTGOING_CALL_BARRED"),  # +1 876
+        ("+1555", {}, "INVALID_NUMBER_FORMAT"),
+        (NUMBER, {"calls_per_minute": 1}, "NORMAL_CIRCUIT_CONGESTION"),
+    ],
+)
+async def test_the_rules_refuse_before_anything_reaches_the_carrier(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier, dest: str, outbound: dict[str, Any],
+    cause: str,
+) -> None:  # fmt: skip
+    trunk, _ = trunk_for(sip_api, carrier)
+    carrier.answer(_scenario('  <recv request="INVITE"/>\n'), timeout=4)
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk, **outbound))
+    try:
+        if outbound.get("calls_per_minute"):  # the minute's one call is used up first
+            first = await client.new_call("+12125550000", sdp=chromium_sdp(41006))
+            await first.wait_state("hangup", timeout=15)  # (nobody answers it: 4 s)
+        call = await client.new_call(dest, sdp=chromium_sdp(41008))
+        await call.wait_state("hangup", timeout=10)
+        assert call.cause == cause
+    finally:
+        await client.close()
+    expected = 1 if outbound.get("calls_per_minute") else 0
+    assert len(carrier.received("INVITE")) == expected, carrier.messages()[-2000:]
+
+
+async def test_a_session_of_a_connection_without_a_trunk_reaches_no_number(
+    sip_node: SipNode, sip_api: Api
+) -> None:
+    client = await online(sip_api, sip_node.vg.rtc_url, sip_api.credential())
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41010))
+        await call.wait_state("hangup", timeout=10)
+        assert call.cause == "NO_ROUTE_DESTINATION"
+    finally:
+        await client.close()
+
+
+async def test_a_carrier_that_never_answers_fails_the_call_fast(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier
+) -> None:
+    trunk, _ = trunk_for(sip_api, carrier)  # nobody listens at the carrier's address
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk))
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41012))
+        started = asyncio.get_running_loop().time()
+        await call.wait_state("hangup", timeout=15)  # Kamailio's 4 s, not its 30 s default
+        assert call.cause == "NO_ANSWER"
+        assert asyncio.get_running_loop().time() - started < 12
+    finally:
+        await client.close()
+
+
+INBOUND = """\
+INVITE sip:{number}@{domain} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{caller}@[local_ip]>;tag=[pid]-[call_number]
+To: <sip:{number}@{domain}>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+""" + SDP.replace("[local_ip_type]", "4").replace("[media_ip_type]", "4")
+
+ACK = """\
+ACK sip:{number}@{domain} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]
+From: <sip:{caller}@[local_ip]>;tag=[pid]-[call_number]
+To: <sip:{number}@{domain}>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+def carrier_calling(number: str, caller: str, expect: int) -> str:
+    args = {"number": number, "caller": caller, "domain": DOMAIN}
+    steps = _send(INBOUND.format(**args))
+    steps += '  <recv response="100" optional="true"/>\n'
+    if expect == 200:
+        steps += '  <recv response="180" optional="true"/>\n'
+    steps += f'  <recv response="{expect}"/>\n'
+    steps += _send(ACK.format(**args), retrans=False)
+    if expect == 200:
+        steps += '  <pause milliseconds="300"/>\n'
+    return _scenario(steps)
+
+
+async def test_the_carrier_calls_one_of_our_numbers_and_its_credential_rings(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier
+) -> None:
+    trunk_for(sip_api, carrier)
+    owner = sip_api.credential()
+    number = "+1212555" + str(uuid.uuid4().int)[:4]
+    sip_api.post("/phone_numbers", {"phone_number": number, "credential_id": owner["id"]})
+    callee = await online(sip_api, sip_node.vg.rtc_url, owner, ua="Desk/1")
+    caller = "+13125550100"
+    sipp = Sipp(carrier.workdir, sip_node.sip_port, address=carrier.address, port=carrier.port)
+    try:
+        run = asyncio.create_task(asyncio.to_thread(sipp.run, carrier_calling(number, caller, 200)))
+        incoming = await callee.wait_for("incoming_call", 10)
+        call = incoming.data["call"]
+        assert incoming.data["caller_id_number"] == caller  # the SDK's remoteCallerNumber
+        await call.answer(sdp=chromium_sdp(41014, answer_to=call.remote_sdp))
+        done = await run
+        assert done.returncode == 0, sipp.messages()[-3000:]
+        await call.hangup()
+    finally:
+        await callee.close()
+    # from another address, the same INVITE is refused; to a number we do not hold, 404
+    stranger = Sipp(carrier.workdir, sip_node.sip_port)
+    run = await asyncio.to_thread(stranger.run, carrier_calling(number, caller, 403))
+    assert run.returncode == 0, stranger.messages()[-2000:]
+    unknown = Sipp(carrier.workdir, sip_node.sip_port, address=carrier.address, port=carrier.port)
+    run = await asyncio.to_thread(unknown.run, carrier_calling("+12125550199", caller, 404))
+    assert run.returncode == 0, unknown.messages()[-2000:]
+    # nobody registered: the carrier hears 480
+    quiet = Sipp(carrier.workdir, sip_node.sip_port, address=carrier.address, port=carrier.port)
+    run = await asyncio.to_thread(quiet.run, carrier_calling(number, caller, 480))
+    assert run.returncode == 0, quiet.messages()[-2000:]
