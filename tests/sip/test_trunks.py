@@ -141,14 +141,14 @@ class Carrier:
     port: int
     proc: subprocess.Popen[str] | None = None
 
-    def answer(self, scenario: str, timeout: int = 30) -> None:
+    def answer(self, scenario: str, timeout: int = 30, extra: tuple[str, ...] = ()) -> None:
         path = self.workdir / f"carrier-{uuid.uuid4().hex[:6]}.xml"
         path.write_text(scenario)
         self.log = self.workdir / f"{path.stem}.log"
         self.proc = subprocess.Popen(
             [SIPP, "-sf", str(path), "-i", self.address, "-p", str(self.port), "-mi",
              self.address, "-m", "1", "-timeout", str(timeout), "-timeout_error", "-nostdin",
-             "-trace_msg", "-message_file", str(self.log)],
+             "-trace_msg", "-message_file", str(self.log), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 

@@ -26,13 +26,13 @@ from voxgate.gateway.phones import dial
 from voxgate.rtc.outputs import RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.dialplan import Dialled, dialled
+from voxgate.services.schemas import outbound_settings
 from voxgate.services.trunks import Trunks
 from voxgate.webhooks.calls import CallInfo
 
 __all__ = ["TrunkLines", "missed_call", "to_number"]
 
 log = structlog.get_logger("voxgate.calls")
-DEFAULT_WHITELIST = ["US", "CA"]  # Telnyx's outbound voice profile's default
 DEFAULT_CALLS_PER_MINUTE = 60
 SLOT_TTL = 6 * 3600.0  # a call's place in a limit, should its node die without freeing it
 
@@ -66,7 +66,7 @@ async def to_number(router: Router, out: RouteCall, link: Link) -> tuple[Princip
     if grant is None or grant.anonymous or conn is None:
         await router._fail(link, "CALL_REJECTED")  # assistants only, never the network
         return None
-    rules: dict[str, Any] = conn.settings.get("outbound") or {}
+    rules = outbound_settings(conn.settings)  # the defaults for connections made before
     number = dialled(out.destination, str(rules.get("localization") or "US"))
     if number is None:
         await router._fail(link, "INVALID_NUMBER_FORMAT")
@@ -104,8 +104,7 @@ async def _outbound(
             trunk = None
     if trunk is None or not trunk.enabled:
         return None, "NO_ROUTE_DESTINATION"
-    whitelist = rules.get("whitelisted_destinations")
-    if not number.allowed(DEFAULT_WHITELIST if whitelist is None else list(whitelist)):
+    if not number.allowed(list(rules.get("whitelisted_destinations") or [])):
         return None, "OUTGOING_CALL_BARRED"
     if router.lines is None or not router.lines.ready(trunk):
         return None, "NETWORK_OUT_OF_ORDER"  # its registration is down: fail now, not in 30 s
