@@ -101,6 +101,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 sip.phones.ring = partial(from_phone, gateway.calls)  # and from them ring here
                 gateway.calls.trunks = rt.control.trunks  # calls to numbers: out on a trunk
                 gateway.calls.lines = sip.invites.carriers  # while its registration is up
+                sip.invites.carriers.opener = rt.control.trunks.password  # to register
                 sip.invites.missed = partial(missed_call, gateway.calls)  # nobody to ring
                 if settings.anchor_media:  # browser-to-browser media through rtpengine too
                     gateway.calls.anchor = Anchor(sip.phones.ng, gateway.node_id)

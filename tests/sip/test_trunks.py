@@ -31,6 +31,8 @@ from tests.sip.peers import (
     _send,
     free_udp_port,
     loopback_address,
+    rpc,
+    wait_for,
 )
 from tests.sip.test_rtpengine import chromium_sdp
 
@@ -385,3 +387,50 @@ async def test_the_carrier_calls_one_of_our_numbers_and_its_credential_rings(
     quiet = Sipp(carrier.workdir, sip_node.sip_port, address=carrier.address, port=carrier.port)
     run = await asyncio.to_thread(quiet.run, carrier_calling(number, caller, 480))
     assert run.returncode == 0, quiet.messages()[-2000:]
+
+
+def carrier_registrar(user: str, password: str, expires: int) -> str:
+    """A carrier that wants our registration: 401, then the digest checked, 200."""
+    challenge = f'WWW-Authenticate: Digest realm="{REALM}", nonce="r3g[call_number]", qop="auth"\n'
+    steps = '  <recv request="REGISTER"/>\n' + _reply("401 Unauthorized", extra=challenge)
+    steps += '  <recv request="REGISTER">\n    <action>\n'
+    steps += f'      <verifyauth assign_to="ok" username="{user}" password="{password}"/>\n'
+    steps += "    </action>\n  </recv>\n"
+    steps += '  <nop hide="true" test="ok" next="good"/>\n' + _reply("403 Forbidden")
+    steps += '  <label id="good"/>\n'
+    steps += _reply("200 OK", extra=f"[last_Contact:];expires={expires}\nExpires: {expires}\n")
+    return _scenario(steps)
+
+
+def registration_status(api: Api, trunk_id: str) -> str:
+    return str(api.http.get(f"/sip_trunks/{trunk_id}").json()["data"]["registration_status"])
+
+
+async def test_a_carrier_that_wants_registration_gets_one_and_its_loss_fails_calls_fast(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier
+) -> None:
+    carrier.answer(carrier_registrar("trunkuser", "placeholder", 15))  # listening first
+    carrier.proc.kill()  # type: ignore[union-attr]
+    trunk, password = trunk_for(sip_api, carrier, register=True)
+    carrier.answer(carrier_registrar("trunkuser", password, 15))
+    assert trunk["registration_status"] == "unknown"
+    up = lambda: registration_status(sip_api, trunk["id"]) == "registered"  # noqa: E731
+    ok = await asyncio.to_thread(wait_for, up, 30)
+    assert ok, (
+        rpc(sip_node.sip_dir / "kamailio-rpc.sock", "uac.reg_dump"),
+        sip_api.http.get(f"/sip_trunks/{trunk['id']}").json(),
+    )
+    assert await asyncio.to_thread(carrier.finished) == 0  # it answered its one REGISTER
+    first, second = carrier.received("REGISTER")
+    assert "Authorization" not in first and 'username="trunkuser"' in second
+    assert re.search(r"(?m)^Contact: <sip:vx\w+@127\.0\.0\.1:\d+>", second), second
+    # the carrier is gone: the refresh (within the 15 s it granted) goes unanswered
+    down = lambda: registration_status(sip_api, trunk["id"]) == "failed"  # noqa: E731
+    assert await asyncio.to_thread(wait_for, down, 45)
+    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk))
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41016))
+        await call.wait_state("hangup", timeout=3)  # at once: no INVITE into the void
+        assert call.cause == "NETWORK_OUT_OF_ORDER"
+    finally:
+        await client.close()

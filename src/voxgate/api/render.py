@@ -205,8 +205,15 @@ def call_report(report: CallReport) -> dict[str, Any]:
     }
 
 
-def trunk(item: Trunk) -> dict[str, Any]:
-    """A SIP trunk; whether it has a password, never the password (nor its sealed form)."""
+def trunk(item: Trunk, registered: list[bool] | None = None) -> dict[str, Any]:
+    """A SIP trunk; whether it has a password, never the password (nor its sealed form).
+    ``registered``: what each SIP edge node says of its registration with the carrier."""
+    if not item.register:
+        status = "not_registering"
+    elif not registered:
+        status = "unknown"  # no SIP edge has reported on it (yet)
+    else:
+        status = "registered" if any(registered) else "failed"
     return {
         "id": item.id,
         "record_type": "sip_trunk",
@@ -218,6 +225,7 @@ def trunk(item: Trunk) -> dict[str, Any]:
         "password_set": item.secret is not None,
         "caller_id": item.caller_id,
         "register": item.register,
+        "registration_status": status,
         "source_addresses": list(item.source_addresses),
         "concurrent_call_limit": item.concurrent_call_limit,
         "enabled": item.enabled,

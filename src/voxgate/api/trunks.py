@@ -6,6 +6,7 @@ Its password is write-only: responses say ``password_set``, never the password.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from voxgate.api import render
 from voxgate.api.connections import _schema
 from voxgate.api.deps import control, json_body
 from voxgate.api.paging import page_args, page_envelope
+from voxgate.bus.base import BusUnavailable
 from voxgate.services.schemas import parse
 from voxgate.services.trunk_schemas import TrunkCreate, TrunkUpdate
 
@@ -31,7 +33,7 @@ async def create(request: Request) -> JSONResponse:
     come from (none: the host's own addresses)."""
     body = parse(TrunkCreate, await json_body(request))
     trunk = await control(request).trunks.create(body)
-    return JSONResponse({"data": render.trunk(trunk)}, status_code=201)
+    return JSONResponse({"data": render.trunk(trunk, [])}, status_code=201)
 
 
 @router.get("")
@@ -39,13 +41,16 @@ async def list_(request: Request) -> dict[str, Any]:
     """List SIP trunks, newest first (``page[number]``, ``page[size]`` up to 250)."""
     number, size = page_args(request.query_params, default=50, maximum=250)
     page = await control(request).trunks.list(number, size)
-    return page_envelope(page, render.trunk)
+    seen = await _registrations(request)
+    return page_envelope(page, lambda t: render.trunk(t, seen.get(t.id)))
 
 
 @router.get("/{trunk_id}")
 async def retrieve(trunk_id: str, request: Request) -> dict[str, Any]:
-    """Retrieve a SIP trunk."""
-    return {"data": render.trunk(await control(request).trunks.get(trunk_id))}
+    """Retrieve a SIP trunk, with ``registration_status`` (``registered``, ``failed``,
+    ``unknown`` or ``not_registering``) as the SIP edge nodes report it."""
+    trunk = await control(request).trunks.get(trunk_id)
+    return {"data": render.trunk(trunk, (await _registrations(request)).get(trunk.id))}
 
 
 @router.patch("/{trunk_id}", openapi_extra=_schema(TrunkUpdate))
@@ -62,3 +67,13 @@ async def delete(trunk_id: str, request: Request) -> dict[str, Any]:
     """Delete a SIP trunk. Numbers tied to it then arrive on any enabled trunk; connections
     whose calls went out on it have calls to numbers refused until given another."""
     return {"data": render.trunk(await control(request).trunks.delete(trunk_id))}
+
+
+async def _registrations(request: Request) -> dict[str, list[bool]]:
+    """Trunk id -> what each node's SIP edge says of its registration (node reports)."""
+    seen: dict[str, list[bool]] = {}
+    with contextlib.suppress(BusUnavailable):
+        for report in await control(request).bus.node_reports():
+            for trunk_id, up in dict(report.get("trunks") or {}).items():
+                seen.setdefault(str(trunk_id), []).append(bool(up))
+    return seen

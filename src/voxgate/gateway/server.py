@@ -161,6 +161,7 @@ class Gateway:
             "registered": len(self.directory.registered),
             "detached": sum(1 for p in peers if p.ws is None),
             "calls": self.calls.in_progress(),
+            "trunks": dict(self.calls.lines.registered) if self.calls.lines else {},
         }
 
     # -- the router's view (SessionHost) ---------------------------------------------------

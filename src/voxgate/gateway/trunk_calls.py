@@ -40,6 +40,8 @@ SLOT_TTL = 6 * 3600.0  # a call's place in a limit, should its node die without 
 class TrunkLines(Protocol):
     """The SIP edge's view of its trunks' registrations (``sip/carriers.py``)."""
 
+    registered: dict[str, bool]  # trunk id -> up, for the trunks that register
+
     def ready(self, trunk: Trunk) -> bool: ...
 
 

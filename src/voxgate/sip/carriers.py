@@ -15,18 +15,22 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from voxgate.domain.records import PhoneNumber, Trunk
 from voxgate.services.dialplan import dialled
+from voxgate.sip.rpc import KamailioRpc, RpcError
 from voxgate.store.base import Store
 
-__all__ = ["Carriers", "Inbound"]
+__all__ = ["Carriers", "Inbound", "registration_id"]
 
 log = structlog.get_logger("voxgate.sip")
 RELOAD = 5.0  # seconds a trunk list (and its resolved addresses) is kept
+REGISTER_EXPIRES = 300  # what we ask a carrier for; uac refreshes before it lapses
+ONLINE = 4  # uac's flag: the carrier accepted the registration (UAC_REG_ONLINE)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DIGITS = re.compile(r"^\+?\d{3,16}$")
 
@@ -46,10 +50,42 @@ class Carriers:
         self._loaded = -RELOAD
         self._lock = asyncio.Lock()
         self.registered: dict[str, bool] = {}  # trunk id -> its carrier accepted us (lines)
+        self.opener: Callable[[Trunk], str | None] = lambda trunk: None  # a trunk's password
 
     def ready(self, trunk: Trunk) -> bool:
         """May a call go out on ``trunk`` now? Not while its registration is down."""
         return not trunk.register or self.registered.get(trunk.id, False)
+
+    def registration(self, trunk: Trunk) -> str:
+        """What a trunk's registration is now: registered, failed (the carrier refused us or
+        is silent; retried every 30 s), or not_registering."""
+        if not trunk.register:
+            return "not_registering"
+        return "registered" if self.registered.get(trunk.id) else "failed"
+
+    async def keep_registered(self, rpc: KamailioRpc) -> None:
+        """Makes Kamailio's registrations (the ``uac`` module's) those of the enabled trunks
+        that want one, and reads back which are up. A trunk whose details changed is
+        registered anew; one gone or disabled is unregistered."""
+        wanted = {registration_id(t): t for t, _ in await self.trunks() if t.register}
+        held = {str(r["l_uuid"]): r for r in await rpc.call("uac.reg_dump") or []}
+        for uuid, row in list(held.items()):
+            trunk = wanted.get(uuid)
+            if trunk is None or _row(trunk, self.opener(trunk)) != _held(row):
+                with contextlib.suppress(RpcError):
+                    await rpc.call("uac.reg_unregister", "l_uuid", uuid)
+                await rpc.call("uac.reg_remove", uuid)
+                del held[uuid]
+        for uuid, trunk in wanted.items():
+            if uuid not in held:
+                row = _row(trunk, self.opener(trunk))
+                await rpc.call("uac.reg_add", *row[:10], REGISTER_EXPIRES, 0, 0, ".", ".")
+        dump = {str(r["l_uuid"]): r for r in await rpc.call("uac.reg_dump") or []}
+        self.registered = {
+            t.id: bool(int(dump.get(u, {}).get("flags", 0)) & ONLINE)
+            and int(dump.get(u, {}).get("diff_expires", 0)) > 0
+            for u, t in wanted.items()
+        }
 
     async def trunks(self) -> list[tuple[Trunk, list[Network]]]:
         """The enabled trunks with the networks they call from."""
@@ -100,3 +136,24 @@ async def _networks(trunk: Trunk) -> list[Network]:
         return [ipaddress.ip_network(info[4][0]) for info in infos]
     log.warning("a trunk's host does not resolve: its calls are refused", trunk_id=trunk.id)
     return []
+
+
+def registration_id(trunk: Trunk) -> str:
+    """The trunk's registration at Kamailio (``l_uuid``): the user of the Contact the
+    carrier is given, so the carrier's calls name it in their request URI."""
+    return "vx" + trunk.id.replace("-", "")[:24]
+
+
+def _row(trunk: Trunk, password: str | None) -> tuple[str, ...]:
+    """``uac.reg_add``'s first fields: l_uuid, l_username, l_domain, r_username, r_domain,
+    realm (empty: the carrier's, whatever it is), auth_username, auth_password, auth_ha1
+    (none), auth_proxy."""
+    uuid, user = registration_id(trunk), trunk.username or ""
+    proxy = f"sip:{trunk.host}:{trunk.port};transport={trunk.transport}"
+    return (uuid, uuid, trunk.host, user, trunk.host, "", user, password or "", "", proxy)
+
+
+def _held(row: dict[str, object]) -> tuple[str, ...]:
+    fields = ("l_uuid", "l_username", "l_domain", "r_username", "r_domain", "realm",
+              "auth_username", "auth_password", "auth_ha1", "auth_proxy")  # fmt: skip
+    return tuple("" if row.get(f) in ("none", ".", None) else str(row[f]) for f in fields)

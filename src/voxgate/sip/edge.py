@@ -29,6 +29,7 @@ from voxgate.sip.rtpengine import RTPENGINE_PACKAGES, Rtpengine, answers
 __all__ = ["SipEdge"]
 
 log = structlog.get_logger("voxgate.sip")
+CARRIER_SYNC = 5.0  # seconds between syncs of the carrier registrations with the trunks
 
 
 class _HookServer(uvicorn.Server):
@@ -123,6 +124,16 @@ class SipEdge:
             if adopted:
                 log.info("SIP contacts adopted from Kamailio", contacts=adopted)
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(self._carriers()))
+
+    async def _carriers(self) -> None:
+        """Registrations with the carriers whose trunks want one, kept as the trunks are."""
+        while True:
+            try:
+                await self.invites.carriers.keep_registered(self.rpc)
+            except Exception as exc:  # Kamailio restarting, the store down: next round
+                log.warning("carrier registrations not synced", error=type(exc).__name__)
+            await asyncio.sleep(CARRIER_SYNC)
 
     async def _answers(self) -> bool:
         try:

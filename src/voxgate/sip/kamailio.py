@@ -122,6 +122,12 @@ class KamailioFiles:
         self._seed_location_db()
         return secret
 
+    @property
+    def contact_host(self) -> str:
+        """Where a carrier we register with sends its calls: our listening address, or the
+        SIP domain when we listen on every address."""
+        return self.domain if self.address in ("0.0.0.0", "::") else self.address
+
     def render(self, secret: str) -> str:
         template = resources.files("voxgate.sip").joinpath("kamailio.cfg.in").read_text()
         tls = self.tls_cert is not None
@@ -135,6 +141,7 @@ class KamailioFiles:
             "HOOK_SECRET": secret,
             "LEG_PORT": str(self.leg_port),
             "TRUNK_TIMEOUT": str(TRUNK_TIMEOUT_MS),
+            "CONTACT_ADDR": f"{self.contact_host}:{self.sip_port}",
             "RPC_SOCKET": str(self.rpc_socket),
             "DB_DIR": str(self.dir / "db"),
             "TLS_CFG": str(self.dir / "tls.cfg"),
@@ -160,7 +167,7 @@ class KamailioFiles:
         """usrloc keeps its table in db_text files here, so a restarted Kamailio (or one
         restarted with voxgate) still holds the registrations that are valid."""
         schema = Path("/usr/share/kamailio/dbtext/kamailio")
-        for table in ("version", "location", "location_attrs"):
+        for table in ("version", "location", "location_attrs", "uacreg"):
             target = self.dir / "db" / table
             if not target.exists() and (schema / table).exists():
                 target.write_text((schema / table).read_text())
