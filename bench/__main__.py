@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calls, core_figures, figures, machine, readme, report, rest, sip
+from bench import calls, core_figures, figures, machine, readme, report, rest, sip, trunks
 from bench.figures import Row, Target
 from bench.harness import LOAD_CORE, SCALE, settle, start_voxgate
 from bench.stats import HOG, REPEATS
@@ -68,6 +68,8 @@ def main() -> None:
         record(*sip.sip_registers(work, key))
     if chosen(calls.sip_calls):
         record(*calls.sip_calls(work, key))
+    if chosen(trunks.trunk_calls):
+        record(*trunks.trunk_calls(work, key))
     if chosen(calls.rtpengine_calls):
         record(calls.rtpengine_calls(work))
     with core_figures.pinned_here():
