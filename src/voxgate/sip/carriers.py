@@ -29,6 +29,7 @@ __all__ = ["Carriers", "Inbound", "registration_id"]
 
 log = structlog.get_logger("voxgate.sip")
 RELOAD = 5.0  # seconds a trunk list (and its resolved addresses) is kept
+MISS_RELOAD = 1.0  # at most this often, read again for an address that matched none
 REGISTER_EXPIRES = 300  # what we ask a carrier for; uac refreshes before it lapses
 ONLINE = 4  # uac's flag: the carrier accepted the registration (UAC_REG_ONLINE)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,6 +49,7 @@ class Carriers:
         self.store = store
         self._trunks: list[tuple[Trunk, list[Network]]] = []
         self._loaded = -RELOAD
+        self._missed = -MISS_RELOAD
         self._lock = asyncio.Lock()
         self.registered: dict[str, bool] = {}  # trunk id -> its carrier accepted us (lines)
         self.opener: Callable[[Trunk], str | None] = lambda trunk: None  # a trunk's password
@@ -87,10 +89,11 @@ class Carriers:
             for u, t in wanted.items()
         }
 
-    async def trunks(self) -> list[tuple[Trunk, list[Network]]]:
-        """The enabled trunks with the networks they call from."""
+    async def trunks(self, max_age: float = RELOAD) -> list[tuple[Trunk, list[Network]]]:
+        """The enabled trunks with the networks they call from, read at most ``max_age``
+        seconds ago."""
         async with self._lock:
-            if time.monotonic() - self._loaded >= RELOAD:
+            if time.monotonic() - self._loaded >= max_age:
                 page = await self.store.list_trunks(1, 1000)
                 enabled = [t for t in page.items if t.enabled]
                 self._trunks = [(t, await _networks(t)) for t in enabled]
@@ -102,10 +105,11 @@ class Carriers:
             address = ipaddress.ip_address(source)
         except ValueError:
             return None
-        for trunk, networks in await self.trunks():
-            if any(address in net for net in networks):
-                return trunk
-        return None
+        found = _match(address, await self.trunks())
+        if found is None and time.monotonic() - self._missed >= MISS_RELOAD:
+            self._missed = time.monotonic()  # a trunk just added answers at once; a flood
+            found = _match(address, await self.trunks(0.0))  # of strangers costs 1 read/s
+        return found
 
     async def inbound(self, trunk: Trunk, *users: str) -> PhoneNumber | None:
         """The number of ours a carrier's INVITE names (its request URI's user, else its To
@@ -119,6 +123,13 @@ class Carriers:
                 if found is not None and found.trunk_id in (None, trunk.id):
                     return found
         return None
+
+
+def _match(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    trunks: list[tuple[Trunk, list[Network]]],
+) -> Trunk | None:
+    return next((t for t, nets in trunks if any(address in net for net in nets)), None)
 
 
 async def _networks(trunk: Trunk) -> list[Network]:
