@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.harness import SECRETS
-from tests.rtc.conftest import Api
+from tests.rtc.conftest import Api, Receiver
 from tests.rtc.test_calls import online
 from tests.sip.peers import (
     DOMAIN,
@@ -34,6 +34,7 @@ from tests.sip.peers import (
     rpc,
     wait_for,
 )
+from tests.sip.test_phone_calls import _hooks
 from tests.sip.test_rtpengine import chromium_sdp
 
 NUMBER = "+12125551234"  # what the browser dials: a valid New York number
@@ -434,3 +435,50 @@ async def test_a_carrier_that_wants_registration_gets_one_and_its_loss_fails_cal
         assert call.cause == "NETWORK_OUT_OF_ORDER"
     finally:
         await client.close()
+
+
+async def test_trunk_calls_have_webhooks_with_numbers_and_the_trunk_and_an_audit_trail(
+    sip_node: SipNode, sip_api: Api, carrier: Carrier, receiver: Receiver
+) -> None:
+    trunk, password = trunk_for(sip_api, carrier)
+    conn = sip_api.connection(outbound={"trunk_id": trunk["id"]}, webhook_event_url=receiver.url)
+    cred = sip_api.credential(conn["id"])
+    carrier.answer(carrier_answering("trunkuser", password, hang_up=True))
+    client = await online(sip_api, sip_node.vg.rtc_url, cred, ua="Agent/9")
+    try:
+        call = await client.new_call(NUMBER, sdp=chromium_sdp(41018))
+        await call.wait_state("hangup", timeout=20)
+        denied = await client.new_call("+442079460000", sdp=chromium_sdp(41020))
+        await denied.wait_state("hangup", timeout=10)
+    finally:
+        await client.close()
+    hooks = lambda: _hooks(receiver, conn["id"])  # noqa: E731
+    assert await asyncio.to_thread(wait_for, lambda: len(hooks()) >= 4, 10), hooks()
+    placed = [h for h in hooks() if h["to"] == NUMBER]
+    kinds = [h["type"] for h in placed]
+    assert kinds == ["call.initiated", "call.answered", "call.hangup"], kinds
+    assert {(h["from"], h["sip_trunk_id"], h["direction"]) for h in placed} == {
+        (CALLER_ID, trunk["id"], "outgoing")
+    }
+    barred = [h for h in hooks() if h["to"] == "+442079460000"]
+    assert barred[-1]["hangup_cause"] == "outgoing_call_barred"
+    # the carrier calls the credential's number while nobody is registered: why, in webhooks
+    number = "+1212555" + str(uuid.uuid4().int)[:4]
+    sip_api.post("/phone_numbers", {"phone_number": number, "credential_id": cred["id"]})
+    sipp = Sipp(carrier.workdir, sip_node.sip_port, address=carrier.address, port=carrier.port)
+    done = await asyncio.to_thread(sipp.run, carrier_calling(number, "+13125550100", 480))
+    assert done.returncode == 0, sipp.messages()[-2000:]
+    missed = lambda: [h for h in hooks() if h["to"] == number]  # noqa: E731
+    assert await asyncio.to_thread(wait_for, lambda: len(missed()) == 2, 10), missed()
+    assert missed()[-1]["hangup_cause"] == "subscriber_absent"
+    assert missed()[-1]["direction"] == "incoming" and missed()[-1]["from"] == "+13125550100"
+    # and the credential's audit trail says it all
+    audit = lambda: sip_api.http.get(f"/telephony_credentials/{cred['id']}/audit").json()["data"]  # noqa: E731
+    wanted = {"call_to_number", "call_from_number"}
+    assert await asyncio.to_thread(wait_for, lambda: wanted <= {e["kind"] for e in audit()}, 10)
+    rows = [e for e in audit() if e["kind"] in wanted]
+    assert any(
+        e["details"] == {"to": NUMBER, "trunk_id": trunk["id"], "refused": None} for e in rows
+    ), rows
+    assert any(e["details"].get("refused") == "OUTGOING_CALL_BARRED" for e in rows), rows
+    assert any(e["details"].get("from") == "+13125550100" for e in rows), rows

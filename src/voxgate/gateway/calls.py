@@ -37,6 +37,7 @@ from voxgate.gateway.trunk_calls import TrunkLines, to_number
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
+from voxgate.services.audit import AuditLog
 from voxgate.services.cache import TtlCache
 from voxgate.services.dialplan import looks_like_number
 from voxgate.services.trunks import Trunks
@@ -78,6 +79,7 @@ class CallRouter:
         self.anchor: MediaAnchor | None = None  # rtpengine for browser-to-browser calls too
         self.trunks: Trunks | None = None  # calls to numbers: the control plane's trunks
         self.lines: TrunkLines | None = None  # and the SIP edge's registrations with them
+        self.audit: AuditLog | None = None  # a credential's calls to and from numbers
 
     # -- routing ---------------------------------------------------------------------------
     async def route(self, sessid: str, out: RouteCall) -> None:

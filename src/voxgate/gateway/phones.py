@@ -22,6 +22,7 @@ from voxgate.gateway.assistant_calls import phone_to_assistant
 from voxgate.gateway.destinations import principal_for
 from voxgate.gateway.links import LegKey, Link, PhoneLeg, bye, is_phone, leg_key, phone_key
 from voxgate.rtc.outputs import Offer, RouteCall
+from voxgate.services.audit import AuditLog
 from voxgate.webhooks.calls import CallInfo
 
 __all__ = [
@@ -61,6 +62,7 @@ class Router(AssistantRouter, Protocol):
 
     bus: Bus
     phones: PhoneLine | None
+    audit: AuditLog | None  # a credential's calls to and from numbers
 
     async def offer(self, caller_node: str, body: dict[str, Any]) -> None: ...
     async def _reachable(
@@ -199,6 +201,9 @@ async def from_phone(
     connections["incoming"] = connection_id
     call = CallInfo(caller, phone.dialled or user, connections, None, time.time())
     call.trunk = phone.trunk or None
+    if call.trunk and router.audit is not None and principal.startswith("cred:"):
+        details = {"from": caller, "to": call.to, "trunk_id": call.trunk}
+        router.audit.record(principal.removeprefix("cred:"), "call_from_number", details)
     key = phone_key()
     legs = [((reg.session_id, new_uuid()), reg.node_id) for reg in regs]
     link = Link(call, key, phone=phone, caller_node=router.node_id)

@@ -90,6 +90,7 @@ class Gateway:
         self._background: set[asyncio.Task[Any]] = set()
         self.webhooks = WebhookSender(webhook_signer)
         self.calls = CallRouter(self, store, bus, self.webhooks, logins.control.ice)
+        self.calls.audit = audit
         reuse = ReuseResponse(logins.control, self.webhooks, self.calls.connection)
         self.authenticate = Authenticator(
             bus, logins, self.directory, audit, logins.control.ice, self.presence, reuse

@@ -79,6 +79,11 @@ async def to_number(router: Router, out: RouteCall, link: Link) -> tuple[Princip
             return Principal.credential(held.credential_id), held.connection_id
         return Principal.connection(held.connection_id), held.connection_id
     trunk, cause = await _outbound(router, conn.id, rules, number, link)
+    if router.audit is not None and grant.credential_id:
+        details = {"to": number.e164, "trunk_id": trunk.id if trunk else None}
+        router.audit.record(
+            grant.credential_id, "call_to_number", {**details, "refused": cause or None}
+        )
     if trunk is None:
         metrics.TRUNK_REFUSED.labels(cause.lower()).inc()
         log.info("call to a number refused", cause=cause, connection_id=conn.id)
@@ -158,5 +163,8 @@ async def missed_call(
     call = CallInfo(caller, number.phone_number, {"incoming": number.connection_id}, None,
                     time.time(), trunk=trunk_id)  # fmt: skip
     link = Link(call, phone_key())
+    if router.audit is not None and number.credential_id:
+        details = {"from": caller, "to": number.phone_number, "trunk_id": trunk_id}
+        router.audit.record(number.credential_id, "call_from_number", {**details, "cause": cause})
     await router._report(link, "call.initiated", {"state": "parked"})
     await router._hangup(link, cause)
