@@ -208,6 +208,10 @@ async def test_a_call_to_a_number_answers_the_carriers_challenge_and_hears_early
         await call.wait_state("early", timeout=15)  # the 183's SDP, made WebRTC
         assert "UDP/TLS/RTP/SAVPF" in (call.remote_sdp or "")
         await call.wait_state("active", timeout=15)
+        live = lambda: sip_api.http.get("/calls").json()["data"]  # noqa: E731 - the console's
+        shown = lambda: [c for c in live() if c.get("sip_trunk_id") == trunk["id"]]  # noqa: E731
+        assert await asyncio.to_thread(wait_for, shown, 10), live()
+        assert shown()[0]["to"] == NUMBER and shown()[0]["from"] == CALLER_ID
         await call.hangup()
         assert await asyncio.to_thread(carrier.finished) == 0, carrier.messages()[-3000:]
     finally:

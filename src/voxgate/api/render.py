@@ -184,6 +184,7 @@ def live_call(call: dict[str, Any]) -> dict[str, Any]:
         "caller_node": call.get("caller_node"),
         "callee_node": call.get("callee_node"),
         **({"relay": call["relay"]} if call.get("relay") else {}),  # --anchor-media
+        **({"sip_trunk_id": call["sip_trunk_id"]} if call.get("sip_trunk_id") else {}),
     }
 
 

@@ -100,6 +100,7 @@ class Link:
             "caller_node": self.caller_node,
             "callee_node": self.callee_node or ",".join(sorted(set(self.forks.values()))),
             **({"relay": self.relay} if self.relay is not None else {}),
+            **({"sip_trunk_id": self.call.trunk} if self.call.trunk else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

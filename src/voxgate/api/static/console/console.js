@@ -117,7 +117,7 @@ async function refreshLive() {
   });
   rows($('#calls tbody'), calls.data, (tr, c) => {
     tr.append(cell(c.from), cell(c.to), cell(c.state), cell(ago(c.started_at)),
-      cell(`${c.caller_node} → ${c.callee_node}`));
+      cell(`${c.caller_node} → ${c.sip_trunk_id ? `trunk ${c.sip_trunk_id}` : c.callee_node}`));
   });
   chart($('#chart-logins'), stats.data, [['logins_ok', '#2557d6'], ['logins_failed', '#c0352b']]);
   chart($('#chart-sessions'), stats.data, [['sessions', '#1f8a5b']]);
