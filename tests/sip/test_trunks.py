@@ -34,6 +34,7 @@ from tests.sip.peers import (
     rpc,
     wait_for,
 )
+from tests.sip.test_invites import invite_scenario
 from tests.sip.test_phone_calls import _hooks
 from tests.sip.test_rtpengine import chromium_sdp
 
@@ -486,3 +487,18 @@ async def test_trunk_calls_have_webhooks_with_numbers_and_the_trunk_and_an_audit
     ), rows
     assert any(e["details"].get("refused") == "OUTGOING_CALL_BARRED" for e in rows), rows
     assert any(e["details"].get("from") == "+13125550100" for e in rows), rows
+
+
+async def test_our_phones_reach_our_numbers_but_not_the_phone_network(
+    sip_node: SipNode, sip_api: Api, tmp_path: Path
+) -> None:
+    phone, owner = sip_api.credential(), sip_api.credential()
+    SECRETS.add(phone["sip_password"])
+    number = "+1212555" + str(uuid.uuid4().int)[:4]
+    sip_api.post("/phone_numbers", {"phone_number": number, "credential_id": owner["id"]})
+    user, password = phone["sip_username"], phone["sip_password"]
+    for dialled, expect in ((number, 480), (NUMBER, 403)):  # ours (nobody online); not ours
+        sipp = Sipp(tmp_path, sip_node.sip_port)
+        run = await asyncio.to_thread(sipp.run, invite_scenario(user, dialled, expect, password))
+        assert run.returncode == 0, (dialled, sipp.messages()[-2000:])
+    assert "403 Calls to numbers go out from WebRTC sessions only" in sipp.messages()

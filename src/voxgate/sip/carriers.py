@@ -115,13 +115,20 @@ class Carriers:
         """The number of ours a carrier's INVITE names (its request URI's user, else its To
         user), however the carrier writes it: ``+E.164``, E.164 digits, or national."""
         for user in users:
-            if not _DIGITS.match(user):
-                continue
-            digits = user.lstrip("+")
-            for candidate in ("+" + digits, *(n.e164 for n in [dialled(user, "US")] if n)):
-                found = await self.store.number_by_e164(candidate)
-                if found is not None and found.trunk_id in (None, trunk.id):
-                    return found
+            found = await self.held(user)
+            if found is not None and found.trunk_id in (None, trunk.id):
+                return found
+        return None
+
+    async def held(self, user: str) -> PhoneNumber | None:
+        """The number of ours ``user`` names, if any."""
+        if not _DIGITS.match(user):
+            return None
+        digits = user.lstrip("+")
+        for candidate in ("+" + digits, *(n.e164 for n in [dialled(user, "US")] if n)):
+            found = await self.store.number_by_e164(candidate)
+            if found is not None:
+                return found
         return None
 
 

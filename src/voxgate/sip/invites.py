@@ -15,6 +15,10 @@ A callee registered only over WebRTC is reached through voxgate's own user agent
 with phones and WebRTC sessions ringing together (``ring_all``) gets both: Kamailio forks to
 its phones and to our agent, and cancels the losers once one answers. ``sip:<assistant
 id>@<domain>`` (ids start ``assistant-``) reaches that AI assistant, for our own phones only.
+
+A number is the phone network's: a carrier's INVITE to one of our numbers is taken from a
+trunk's source addresses only and rings the number's owner; our own phones (digest first)
+reach our numbers, never a trunk.
 """
 
 from __future__ import annotations
@@ -66,11 +70,15 @@ class InvitePolicy:
         """``caller``: the digest user when ``authenticated``, else the From user (unproven).
         200: Kamailio looks the callee's contacts up and relays."""
         if not authenticated and _numeric(callee, to_user):
+            if await self.identities.get(caller) is not None:
+                return CHALLENGE  # one of our phones dialling a number: prove it first
             return await self._from_trunk(caller, callee, to_user, source, now)
         if authenticated:
             ident = await self.identities.get(caller)
             if ident is None or ident.refusal(now) is not None:
                 return FORBIDDEN
+            if looks_like_number(callee) and await self.identities.get(callee) is None:
+                return await self._to_number(callee, now)
         if callee.startswith(ASSISTANT):  # our phones only: an assistant costs its owner
             if not authenticated:
                 return CHALLENGE if await self.identities.get(caller) else FORBIDDEN
@@ -118,6 +126,28 @@ class InvitePolicy:
         if number is None:
             TRUNK_REFUSED.labels("unknown_number").inc()
             return Verdict(404, "Not Found")
+        user, verdict = await self._owner(number, now)
+        if verdict.status != 200:
+            if self.missed is not None and user:
+                await self.missed(caller, number, trunk.id, "SUBSCRIBER_ABSENT")
+            return verdict
+        return Verdict(200, f"{verdict.body or 'phones'}:{user}:{trunk.id}")
+
+    async def _to_number(self, dialled: str, now: float) -> Verdict:
+        """One of our phones dials a number: one we hold rings its owner; the phone network
+        is reached from WebRTC sessions only (a phone's call is not bridged to a trunk)."""
+        number = await self.carriers.held(dialled)
+        if number is None:
+            return Verdict(403, "Calls to numbers go out from WebRTC sessions only")
+        user, verdict = await self._owner(number, now)
+        return (
+            Verdict(200, f"{verdict.body or 'phones'}:{user}:")
+            if verdict.status == 200
+            else verdict
+        )
+
+    async def _owner(self, number: PhoneNumber, now: float) -> tuple[str, Verdict]:
+        """The SIP user a number rings (its credential's, or its connection's) and who rings."""
         if number.credential_id:
             cred = await self.identities.store.get_credential(number.credential_id)
             user = cred.sip_username if cred is not None else ""
@@ -125,12 +155,7 @@ class InvitePolicy:
             conn = await self.identities.store.get_connection(number.connection_id)
             user = conn.user_name if conn is not None else ""
         target = await self.identities.get(user)
-        verdict = await self._ring(target, now) if target else Verdict(404, "Not Found")
-        if verdict.status != 200:
-            if self.missed is not None and target is not None:
-                await self.missed(caller, number, trunk.id, "SUBSCRIBER_ABSENT")
-            return verdict
-        return Verdict(200, f"{verdict.body or 'phones'}:{user}:{trunk.id}")
+        return user, (await self._ring(target, now) if target else Verdict(404, "Not Found"))
 
 
 def _numeric(*users: str) -> bool:
