@@ -284,6 +284,95 @@ async def _setups(caller: Client, destination: str, count: int) -> list[float]:
     return times
 
 
+def sip_node_args(home: Path) -> tuple[list[str], int, str]:
+    """``home`` made, and the options of a voxgate serving calls from it with its SIP edge
+    (Kamailio, the SIP leg, rtpengine) on ports of its own: (options, SIP port, rtpengine's
+    ng address)."""
+    home.mkdir(exist_ok=True)
+    sip_port, ng_address = free_udp_port(), f"127.0.0.1:{free_udp_port()}"
+    low = random.randrange(20000, 28000, 2)
+    args = ["--sip", "--sip-domain", DOMAIN, "--sip-port", str(sip_port),
+            "--sip-ws-port", str(free_port()), "--sip-hook-port", str(free_port()),
+            "--sip-leg-port", str(free_udp_port()), "--sip-dir", str(home / "sip"),
+            "--sip-flood-limit", "0", "--rtpengine-ng", ng_address,
+            "--media-ports", f"{low}-{low + 1999}",
+            # a session dialing back to back sends far more frames than a person: no budget
+            "--max-frames-per-second", "100000"]  # fmt: skip
+    return args, sip_port, ng_address
+
+
+@dataclass(frozen=True)
+class Setups:
+    """Call setups to one destination, a figure per sample: ms p50, ms p99; and the median of
+    the samples' calls per second."""
+
+    p50: Measured
+    p99: Measured
+    rate: float
+
+
+def setups_against_webrtc(
+    runner: asyncio.Runner,
+    caller: Client,
+    name: str,
+    ours: str,
+    webrtc: str,
+    *,
+    rounds: int,
+    warm_up: int,
+    pid: int,
+) -> tuple[Setups, Setups]:
+    """``caller``'s call setups to ``ours`` (a phone, a number) against those to ``webrtc``
+    (a WebRTC session answering on the invite), ``rounds`` calls per sample, interleaved;
+    after ``warm_up`` calls to each (first calls are slower: not timed) and the server
+    (``pid``) settled: (to ours, to WebRTC)."""
+    for destination in (webrtc, ours):
+        runner.run(_setups(caller, destination, warm_up))
+    settle(pid)
+    p99s: dict[str, list[float]] = {"ours": [], "webrtc": []}
+    rates: dict[str, list[float]] = {"ours": [], "webrtc": []}
+
+    def sample(kind: str, destination: str) -> float:
+        start = time.monotonic()
+        times = runner.run(_setups(caller, destination, rounds))
+        rates[kind].append(rounds / (time.monotonic() - start))
+        p99s[kind].append(_percentile(times, 0.99))
+        return statistics.median(times)
+
+    to_ours, to_webrtc = interleave(
+        name,
+        lambda: sample("webrtc", webrtc),
+        lambda: sample("ours", ours),
+    )
+
+    def setups(kind: str, p50: Measured) -> Setups:
+        return Setups(p50, Measured(tuple(p99s[kind])), statistics.median(rates[kind]))
+
+    return setups("ours", to_ours), setups("webrtc", to_webrtc)
+
+
+def setup_rows(
+    figure: str, ours: Setups, webrtc: Setups, p50_note: str, p99_note: str
+) -> list[Row]:
+    """``figure``'s p50 and p99 rows, for information: call setups to ours against WebRTC's."""
+    return [
+        Row(
+            f"{figure} {p}",
+            value,
+            f"ms {p}",
+            baseline,
+            f"ms {p} WebRTC -> WebRTC",
+            "information",
+            None,
+            note,
+        )
+        for p, value, baseline, note in (
+            ("p50", ours.p50, webrtc.p50, p50_note),
+            ("p99", ours.p99, webrtc.p99, p99_note),
+        )
+    ]
+
+
 async def _one_call(caller: Client, destination: str, *, phone_hangs_up: bool) -> str:
     """One call set up and hung up (by the caller, or by the phone): "completed", or what
     went wrong."""
@@ -339,16 +428,7 @@ async def _ports_in_use(ng: NgClient) -> int:
 
 def sip_calls(work: Path, key: str) -> list[Row]:
     home = work / "callnode"
-    home.mkdir(exist_ok=True)
-    sip_port, ng_address = free_udp_port(), f"127.0.0.1:{free_udp_port()}"
-    low = random.randrange(20000, 28000, 2)
-    args = ["--sip", "--sip-domain", DOMAIN, "--sip-port", str(sip_port),
-            "--sip-ws-port", str(free_port()), "--sip-hook-port", str(free_port()),
-            "--sip-leg-port", str(free_udp_port()), "--sip-dir", str(home / "sip"),
-            "--sip-flood-limit", "0", "--rtpengine-ng", ng_address,
-            "--media-ports", f"{low}-{low + 1999}",
-            # a session dialing back to back sends far more frames than a person: no budget
-            "--max-frames-per-second", "100000"]  # fmt: skip
+    args, sip_port, ng_address = sip_node_args(home)
     node, api, rtc = start_voxgate(home, key, args)
     phones: list[Phone] = []
     try:
@@ -362,23 +442,15 @@ def sip_calls(work: Path, key: str) -> list[Row]:
             _auto_answer(callee)
             callee_user, phone_user = creds[3]["sip_username"], phones[0].user
             rounds = n(200)
-            for destination in (callee_user, phone_user):  # first calls are slower: not timed
-                runner.run(_setups(caller, destination, 5))
-            settle(node.proc.pid)
-            p99s: dict[str, list[float]] = {"sip": [], "webrtc": []}
-            rates: dict[str, list[float]] = {"sip": [], "webrtc": []}
-
-            def sample(kind: str, destination: str) -> float:
-                start = time.monotonic()
-                times = runner.run(_setups(caller, destination, rounds))
-                rates[kind].append(rounds / (time.monotonic() - start))
-                p99s[kind].append(_percentile(times, 0.99))
-                return statistics.median(times)
-
-            to_sip, to_webrtc = interleave(
+            to_sip, to_webrtc = setups_against_webrtc(
+                runner,
+                caller,
                 "call setup",
-                lambda: sample("webrtc", callee_user),
-                lambda: sample("sip", phone_user),
+                phone_user,
+                callee_user,
+                rounds=rounds,
+                warm_up=5,
+                pid=node.proc.pid,
             )
             callers = [runner.run(_online(rtc, c["token"])) for c in creds[4:]]
             count = n(1000)
@@ -395,32 +467,19 @@ def sip_calls(work: Path, key: str) -> list[Row]:
         node.stop()
     completed = outcomes.pop("completed", 0)
     failures = ", ".join(f"{k} x{v}" for k, v in outcomes.most_common()) or "none"
-    sip_rate, webrtc_rate = (statistics.median(rates[k]) for k in ("sip", "webrtc"))
     how = (
-        f"{rounds} calls per sample, back to back, each hung up by the caller ({sip_rate:.0f} "
-        f"calls/s to the phone, {webrtc_rate:.0f}/s WebRTC); the phone is sipp answering at "
-        "once (180, 200), the WebRTC callee voxgate's Python client answering on the invite"
+        f"{rounds} calls per sample, back to back, each hung up by the caller "
+        f"({to_sip.rate:.0f} calls/s to the phone, {to_webrtc.rate:.0f}/s WebRTC); the phone is "
+        "sipp answering at once (180, 200), the WebRTC callee voxgate's Python client answering "
+        "on the invite"
     )
     return [
-        Row(
-            "call setup WebRTC -> SIP phone p50",
+        *setup_rows(
+            "call setup WebRTC -> SIP phone",
             to_sip,
-            "ms p50",
             to_webrtc,
-            "ms p50 WebRTC -> WebRTC",
-            "information",
-            None,
             f"invite to answer; {how}. The phone's call adds voxgate's SIP leg, Kamailio and "
             "rtpengine's offer and answer",
-        ),
-        Row(
-            "call setup WebRTC -> SIP phone p99",
-            Measured(tuple(p99s["sip"])),
-            "ms p99",
-            Measured(tuple(p99s["webrtc"])),
-            "ms p99 WebRTC -> WebRTC",
-            "information",
-            None,
             f"invite to answer; {how}",
         ),
         Row(
@@ -434,7 +493,7 @@ def sip_calls(work: Path, key: str) -> list[Row]:
             f"{CALLERS} callers at a time, each answer rtpengine's WebRTC rewrite of the "
             f"phone's RTP/AVP; half hung up by the caller, half by the phone ({HANGUP_PAUSE_MS} "
             f"ms after its answer); failed: {failures}. Then (after the setup figure's "
-            f"{len(p99s['sip']) * rounds + 5} calls to the phone too) rtpengine's `list`: "
+            f"{len(to_sip.p99.samples) * rounds + 5} calls to the phone too) rtpengine's `list`: "
             f"{len(left)} calls{f' ({left[:3]})' if left else ''}, {ports} media ports in use",
         ),
     ]

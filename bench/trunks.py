@@ -22,21 +22,19 @@ import contextlib
 import random
 import re
 import signal
-import statistics
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.calls import _auto_answer, _online, _percentile, _setups
+from bench.calls import _auto_answer, _online, setup_rows, setups_against_webrtc, sip_node_args
 from bench.figures import Row
-from bench.harness import LOAD_CORE, free_port, free_udp_port, n, pin, settle, start_voxgate
+from bench.harness import LOAD_CORE, free_udp_port, n, pin, start_voxgate
 from bench.machine import WATCH
-from bench.sip import DOMAIN, SIPP
-from bench.stats import REPEATS, Measured, interleave
+from bench.sip import SIPP
+from bench.stats import REPEATS
 
 __all__ = ["trunk_calls"]
 
@@ -159,16 +157,7 @@ def _provision(api: str, key: str, address: str, port: int) -> list[dict[str, An
 
 def trunk_calls(work: Path, key: str) -> list[Row]:
     home = work / "trunknode"
-    home.mkdir(exist_ok=True)
-    sip_port, ng_address = free_udp_port(), f"127.0.0.1:{free_udp_port()}"
-    low = random.randrange(20000, 28000, 2)
-    args = ["--sip", "--sip-domain", DOMAIN, "--sip-port", str(sip_port),
-            "--sip-ws-port", str(free_port()), "--sip-hook-port", str(free_port()),
-            "--sip-leg-port", str(free_udp_port()), "--sip-dir", str(home / "sip"),
-            "--sip-flood-limit", "0", "--rtpengine-ng", ng_address,
-            "--media-ports", f"{low}-{low + 1999}",
-            # a session dialing back to back sends far more frames than a person: no budget
-            "--max-frames-per-second", "100000"]  # fmt: skip
+    args, _, _ = sip_node_args(home)
     rounds = n(ROUNDS)
     # the carrier on a loopback address of its own, as a carrier is a host of its own
     address = f"127.{random.randint(1, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
@@ -182,24 +171,15 @@ def trunk_calls(work: Path, key: str) -> list[Row]:
         with asyncio.Runner() as runner:
             caller, callee = (runner.run(_online(rtc, c["token"])) for c in creds)
             _auto_answer(callee)
-            callee_user = creds[1]["sip_username"]
-            for destination in (callee_user, NUMBER):  # first calls are slower: not timed
-                runner.run(_setups(caller, destination, WARM_UP))
-            settle(node.proc.pid)
-            p99s: dict[str, list[float]] = {"trunk": [], "webrtc": []}
-            rates: dict[str, list[float]] = {"trunk": [], "webrtc": []}
-
-            def sample(kind: str, destination: str) -> float:
-                start = time.monotonic()
-                times = runner.run(_setups(caller, destination, rounds))
-                rates[kind].append(rounds / (time.monotonic() - start))
-                p99s[kind].append(_percentile(times, 0.99))
-                return statistics.median(times)
-
-            to_trunk, to_webrtc = interleave(
+            to_trunk, to_webrtc = setups_against_webrtc(
+                runner,
+                caller,
                 "trunk call setup",
-                lambda: sample("webrtc", callee_user),
-                lambda: sample("trunk", NUMBER),
+                NUMBER,
+                creds[1]["sip_username"],
+                rounds=rounds,
+                warm_up=WARM_UP,
+                pid=node.proc.pid,
             )
             for client in (caller, callee):
                 runner.run(client.close())
@@ -211,12 +191,12 @@ def trunk_calls(work: Path, key: str) -> list[Row]:
         node.stop()
     if completed != expected:  # each call the caller saw answered, hung up at the carrier
         raise RuntimeError(f"the carrier completed {completed} calls of {expected}: not a figure")
-    trunk_rate, webrtc_rate = (statistics.median(rates[k]) for k in ("trunk", "webrtc"))
     how = (
-        f"{rounds} calls per sample, back to back, each hung up by the caller ({trunk_rate:.0f} "
-        f"calls/s to the carrier, {webrtc_rate:.0f}/s WebRTC); the carrier is sipp on a trunk "
-        "(UDP), answering at once with 100, 180, 200 and no digest challenge, the WebRTC callee "
-        "voxgate's Python client answering on the invite; the carrier completed every call "
+        f"{rounds} calls per sample, back to back, each hung up by the caller "
+        f"({to_trunk.rate:.0f} calls/s to the carrier, {to_webrtc.rate:.0f}/s WebRTC); the "
+        "carrier is sipp on a trunk (UDP), answering at once with 100, 180, 200 and no digest "
+        "challenge, the WebRTC callee voxgate's Python client answering on the invite; the "
+        "carrier completed every call "
         f"(BYE answered){f', and failed {failed} stray ones' if failed else ''}"
     )
     why = (
@@ -224,26 +204,11 @@ def trunk_calls(work: Path, key: str) -> list[Row]:
         "(the session hears telnyx_rtc.ringing when the call is routed, before the INVITE "
         "leaves), so the first the session hears of the carrier is the 200 sent right after it"
     )
-    return [
-        Row(
-            "call setup WebRTC -> trunk (no challenge), to answer p50",
-            to_trunk,
-            "ms p50",
-            to_webrtc,
-            "ms p50 WebRTC -> WebRTC",
-            "information",
-            None,
-            f"{why}; {how}. The carrier's call adds the outbound rules (trunk, destination, "
-            "calls per minute), voxgate's SIP leg, Kamailio and rtpengine's offer and answer",
-        ),
-        Row(
-            "call setup WebRTC -> trunk (no challenge), to answer p99",
-            Measured(tuple(p99s["trunk"])),
-            "ms p99",
-            Measured(tuple(p99s["webrtc"])),
-            "ms p99 WebRTC -> WebRTC",
-            "information",
-            None,
-            f"invite to answer; {how}",
-        ),
-    ]
+    return setup_rows(
+        "call setup WebRTC -> trunk (no challenge), to answer",
+        to_trunk,
+        to_webrtc,
+        f"{why}; {how}. The carrier's call adds the outbound rules (trunk, destination, "
+        "calls per minute), voxgate's SIP leg, Kamailio and rtpengine's offer and answer",
+        f"invite to answer; {how}",
+    )

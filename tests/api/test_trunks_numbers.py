@@ -72,9 +72,10 @@ def test_sip_trunks_crud_never_shows_the_password(server: Voxgate, http: httpx.C
     _no_secret(trunk, clear)
     assert set(trunk) == {
         "id", "record_type", "name", "host", "port", "transport", "username", "password_set",
-        "caller_id", "register", "source_addresses", "concurrent_call_limit", "enabled",
-        "created_at", "updated_at",
+        "caller_id", "register", "registration_status", "source_addresses",
+        "concurrent_call_limit", "enabled", "created_at", "updated_at",
     }  # fmt: skip
+    assert trunk["registration_status"] == "unknown"  # no SIP edge here has reported on it
     assert trunk["record_type"] == "sip_trunk" and trunk["password_set"] is True
     assert trunk["port"] == 5061 and trunk["register"] is True and trunk["enabled"] is True
     assert trunk["source_addresses"] == ["192.0.2.7/32", "198.51.100.0/24"]
@@ -224,6 +225,16 @@ def test_connection_outbound_settings_round_trip_the_sdk(
     with pytest.raises(telnyx.UnprocessableEntityError) as err:
         client.credential_connections.update(conn.id, outbound={"trunk_id": "nope"})  # type: ignore[typeddict-unknown-key]
     assert err.value.body["errors"][0]["source"]["pointer"] == "/outbound/trunk_id"  # type: ignore[index]
+    # the caller id a carrier is told is a number, never text that could become a header
+    for ani in ("+1 312 555 0100", "+13125550100\r\nX-Evil: 1", "anonymous"):
+        with pytest.raises(telnyx.UnprocessableEntityError) as err:
+            client.credential_connections.update(conn.id, outbound={"ani_override": ani})
+        assert err.value.body["errors"][0]["source"]["pointer"] == "/outbound/ani_override"  # type: ignore[index]
+    updated = client.credential_connections.update(
+        conn.id, outbound={"ani_override": "+13125550100"}
+    ).data
+    assert updated is not None and updated.outbound is not None
+    assert updated.outbound.ani_override == "+13125550100"
 
 
 def test_the_openapi_documents_both(server: Voxgate) -> None:

@@ -12,7 +12,6 @@ import hashlib
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from tests.sip.peers import (
     Sipp,
     _scenario,
     _send,
-    free_udp_port,
-    loopback_address,
     rpc,
     wait_for,
 )
@@ -173,14 +170,6 @@ class Carrier:
         return [b for b in blocks if re.search(rf"(?m)^{method} sip:", b)]
 
 
-@pytest.fixture
-def carrier(tmp_path: Path) -> Iterator[Carrier]:
-    c = Carrier(tmp_path, loopback_address(), free_udp_port())
-    yield c
-    if c.proc is not None and c.proc.poll() is None:
-        c.proc.kill()
-
-
 def trunk_for(api: Api, carrier: Carrier, **fields: Any) -> tuple[dict[str, Any], str]:
     password = "carrier-" + uuid.uuid4().hex[:12]
     SECRETS.add(password)
@@ -238,9 +227,11 @@ async def test_a_call_to_a_number_answers_the_carriers_challenge_and_hears_early
 async def test_the_carrier_hangs_up_and_the_caller_hears_it(
     sip_node: SipNode, sip_api: Api, carrier: Carrier
 ) -> None:
+    """(The connection's ani_override, where set, is the number the carrier is told.)"""
     trunk, password = trunk_for(sip_api, carrier)
     carrier.answer(carrier_answering("trunkuser", password, hang_up=True))
-    client = await online(sip_api, sip_node.vg.rtc_url, dialler(sip_api, trunk), ua="Agent/2")
+    cred = dialler(sip_api, trunk, ani_override="+13125550100")
+    client = await online(sip_api, sip_node.vg.rtc_url, cred, ua="Agent/2")
     try:
         call = await client.new_call(NUMBER, sdp=chromium_sdp(41002))
         await call.wait_state("active", timeout=15)
@@ -249,6 +240,9 @@ async def test_the_carrier_hangs_up_and_the_caller_hears_it(
         assert await asyncio.to_thread(carrier.finished) == 0, carrier.messages()[-3000:]
     finally:
         await client.close()
+    invite = carrier.received("INVITE")[-1]
+    assert re.search(rf"From: .*<sip:\+13125550100@{DOMAIN}>", invite), invite
+    assert f"P-Asserted-Identity: <sip:+13125550100@{DOMAIN}>" in invite
 
 
 async def test_wrong_trunk_credentials_are_refused_by_the_carrier_not_retried(

@@ -4,7 +4,6 @@ everything a leg can be told, checking what must always hold."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 
 import pytest
@@ -187,13 +186,13 @@ def test_random_walks_keep_the_promises(caller: bool, steps: list[tuple[str, obj
         assert leg.finished or leg.state is S.CONFIRMED, leg.state
 
 
-def test_hundreds_of_whole_calls_a_second() -> None:
+def test_hundreds_of_whole_calls_back_to_back_each_end_cleanly() -> None:
     """A whole UAC call (INVITE, 100, 180, 200, ACK, BYE, 200) through the core, from bytes
-    parsed to bytes written, the way the adapter would drive it: about 1,600 a second on the
-    development machine; the bound leaves room for a slow CI."""
+    parsed to bytes written, the way the adapter would drive it, 300 times over with fresh
+    branch and tag seeds: every one ends, none leaves its leg half-open."""
     from voxgate.sipleg.messages import parse
 
-    calls, start = 300, time.perf_counter()
+    calls = 300
     for n in range(calls):
         clock, phone, leg = Clock(), Phone(), new_leg(seed=n)
         out = leg.invite(OFFER, clock(), target=BOB, caller=ALICE)
@@ -207,5 +206,3 @@ def test_hundreds_of_whole_calls_a_second() -> None:
         bye = _last_request(leg.bye(clock(10)))
         leg.receive(parse(bytes(phone.reply(bye, 200, "OK"))), clock(0.1))
         assert leg.state is S.ENDED
-    rate = calls / (time.perf_counter() - start)
-    assert rate > 400, f"{rate:.0f} calls/s"

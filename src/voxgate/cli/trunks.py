@@ -5,18 +5,22 @@ Each prints the record as JSON (the REST API's shape); a trunk's password is nev
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from voxgate.api import render
 from voxgate.cli.common import numbers_app, print_json, run, trunks_app
 from voxgate.domain.errors import ValidationFailed
+from voxgate.domain.records import Page, PhoneNumber
 from voxgate.runtime import Runtime
 from voxgate.services.schemas import parse
 from voxgate.services.trunk_schemas import NumberCreate, NumberUpdate, TrunkCreate, TrunkUpdate
 
 __all__ = ["numbers_create", "trunks_create"]
+
+T = TypeVar("T")
 
 NONE = "none"  # the value that clears an optional setting
 
@@ -43,6 +47,43 @@ def _given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _trunk(
+    name: str | None,
+    host: str | None,
+    port: int | None,
+    transport: str | None,
+    username: str | None,
+    password: str | None,
+    **more: Any,
+) -> dict[str, Any]:
+    """The body of a trunk's create or update: the options given, those both take first."""
+    return _given(
+        name=name,
+        host=host,
+        port=port,
+        transport=transport,
+        username=username,
+        password=password,
+        **more,
+    )
+
+
+def _show(action: Callable[[Runtime], Awaitable[T]], shown: Callable[[T], Any]) -> None:
+    """Runs ``action`` against the store and prints what it gives, as ``shown`` renders it."""
+
+    async def go(rt: Runtime) -> Any:
+        return shown(await action(rt))
+
+    print_json(run(go))
+
+
+def _show_all(
+    action: Callable[[Runtime], Awaitable[Page[T]]], shown: Callable[[T], dict[str, Any]]
+) -> None:
+    """Runs ``action`` against the store and prints each record of the page it gives."""
+    _show(action, lambda page: [shown(item) for item in page.items])
+
+
 @trunks_app.command("create")
 def trunks_create(
     name: Annotated[str, typer.Option(help="A name for people.")],
@@ -57,34 +98,25 @@ def trunks_create(
     concurrent_call_limit: Limit = None,
 ) -> None:
     """Create a SIP trunk (the carrier's peer for calls to and from phone numbers)."""
-    body = _given(
-        name=name,
-        host=host,
-        port=port,
-        transport=transport,
-        username=username,
-        password=password,
+    body = _trunk(
+        name,
+        host,
+        port,
+        transport,
+        username,
+        password,
         caller_id=caller_id,
         register=register,
         source_addresses=source_address or None,
         concurrent_call_limit=concurrent_call_limit,
     )
-
-    async def go(rt: Runtime) -> dict[str, Any]:
-        return render.trunk(await rt.control.trunks.create(parse(TrunkCreate, body)))
-
-    print_json(run(go))
+    _show(lambda rt: rt.control.trunks.create(parse(TrunkCreate, body)), render.trunk)
 
 
 @trunks_app.command("list")
 def trunks_list() -> None:
     """List SIP trunks."""
-
-    async def go(rt: Runtime) -> list[dict[str, Any]]:
-        page = await rt.control.trunks.list(1, 1000)
-        return [render.trunk(t) for t in page.items]
-
-    print_json(run(go))
+    _show_all(lambda rt: rt.control.trunks.list(1, 1000), render.trunk)
 
 
 @trunks_app.command("update")
@@ -113,15 +145,8 @@ def trunks_update(
     ] = None,
 ) -> None:
     """Change a SIP trunk: only the options given."""
-    body = _given(
-        name=name,
-        host=host,
-        port=port,
-        transport=transport,
-        username=username,
-        password=password,
-        register=register,
-        enabled=enabled,
+    body = _trunk(
+        name, host, port, transport, username, password, register=register, enabled=enabled
     )
     if clear_credentials:
         body |= {"username": None, "password": None}
@@ -131,22 +156,13 @@ def trunks_update(
         body["source_addresses"] = [a for a in source_address if a.lower() != NONE]
     if concurrent_call_limit is not None:
         body["concurrent_call_limit"] = concurrent_call_limit or None
-
-    async def go(rt: Runtime) -> dict[str, Any]:
-        trunk = await rt.control.trunks.update(trunk_id, parse(TrunkUpdate, body))
-        return render.trunk(trunk)
-
-    print_json(run(go))
+    _show(lambda rt: rt.control.trunks.update(trunk_id, parse(TrunkUpdate, body)), render.trunk)
 
 
 @trunks_app.command("delete")
 def trunks_delete(trunk_id: str) -> None:
     """Delete a SIP trunk (prints it as it was)."""
-
-    async def go(rt: Runtime) -> dict[str, Any]:
-        return render.trunk(await rt.control.trunks.delete(trunk_id))
-
-    print_json(run(go))
+    _show(lambda rt: rt.control.trunks.delete(trunk_id), render.trunk)
 
 
 # -- numbers ------------------------------------------------------------------------------
@@ -171,12 +187,12 @@ def numbers_create(
         trunk_id=trunk,
     )
 
-    async def go(rt: Runtime) -> dict[str, Any]:
+    async def create(rt: Runtime) -> PhoneNumber:
         if (credential_id is None) == (connection_id is None):
             raise ValidationFailed("give exactly one of --credential-id and --connection-id")
-        return render.phone_number(await rt.control.numbers.create(parse(NumberCreate, body)))
+        return await rt.control.numbers.create(parse(NumberCreate, body))
 
-    print_json(run(go))
+    _show(create, render.phone_number)
 
 
 @numbers_app.command("list")
@@ -185,12 +201,10 @@ def numbers_list(
     connection_id: Annotated[str | None, typer.Option(help="Only this connection's.")] = None,
 ) -> None:
     """List the numbers voxgate holds."""
-
-    async def go(rt: Runtime) -> list[dict[str, Any]]:
-        page = await rt.control.numbers.list(1, 1000, connection_id, credential_id)
-        return [render.phone_number(n) for n in page.items]
-
-    print_json(run(go))
+    _show_all(
+        lambda rt: rt.control.numbers.list(1, 1000, connection_id, credential_id),
+        render.phone_number,
+    )
 
 
 @numbers_app.command("update")
@@ -204,19 +218,13 @@ def numbers_update(
     body = _given(credential_id=credential_id, connection_id=connection_id)
     if trunk is not None:
         body["trunk_id"] = None if trunk.lower() == NONE else trunk
-
-    async def go(rt: Runtime) -> dict[str, Any]:
-        number = await rt.control.numbers.update(number_id, parse(NumberUpdate, body))
-        return render.phone_number(number)
-
-    print_json(run(go))
+    _show(
+        lambda rt: rt.control.numbers.update(number_id, parse(NumberUpdate, body)),
+        render.phone_number,
+    )
 
 
 @numbers_app.command("delete")
 def numbers_delete(number_id: str) -> None:
     """Release a number (prints it as it was)."""
-
-    async def go(rt: Runtime) -> dict[str, Any]:
-        return render.phone_number(await rt.control.numbers.delete(number_id))
-
-    print_json(run(go))
+    _show(lambda rt: rt.control.numbers.delete(number_id), render.phone_number)

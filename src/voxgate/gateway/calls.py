@@ -33,7 +33,7 @@ from voxgate.gateway.phones import (
     to_phone,
     to_the_phone,
 )
-from voxgate.gateway.trunk_calls import TrunkLines, to_number
+from voxgate.gateway.trunk_calls import TrunkLines, free_slots, to_number
 from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
@@ -392,6 +392,5 @@ class CallRouter:
         await self.events.report(link.call, event_type, extra)
 
     async def _hangup(self, link: Link, cause: str) -> None:
-        for key in link.slots:  # a trunk call's place in its limits
-            await self.bus.free_slot(key, link.call.id)
+        await free_slots(self.bus, link.slots, link.call.id)  # a trunk call's, in its limits
         await self._report(link, "call.hangup", {"state": "hangup", "hangup_cause": cause.lower()})

@@ -113,6 +113,7 @@ class Link:
             "callee_node": self.callee_node,
             "forks": [[*leg, node] for leg, node in self.forks.items()],
             "fork": self.fork,
+            **({"slots": self.slots} if self.slots else {}),
         }
 
     @classmethod
@@ -127,6 +128,7 @@ class Link:
             callee_node=str(data.get("callee_node", "")),
             forks={leg_key(f): str(f[2]) for f in data.get("forks") or ()},
             fork=bool(data.get("fork")),
+            slots=[str(slot) for slot in data.get("slots") or ()],
         )
 
 

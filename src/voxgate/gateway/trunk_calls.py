@@ -10,12 +10,14 @@ line. Refusals say why with a Q.850 cause the SDK shows, and nothing reaches the
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Protocol
 
 import structlog
 
 from voxgate import metrics
+from voxgate.bus.base import Bus, BusUnavailable
 from voxgate.domain.errors import NotFound
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.principals import Principal
@@ -26,11 +28,12 @@ from voxgate.gateway.phones import dial
 from voxgate.rtc.outputs import RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.dialplan import Dialled, dialled
+from voxgate.services.numbering import E164
 from voxgate.services.schemas import outbound_settings
 from voxgate.services.trunks import Trunks
 from voxgate.webhooks.calls import CallInfo
 
-__all__ = ["TrunkLines", "missed_call", "to_number"]
+__all__ = ["TrunkLines", "free_slots", "missed_call", "to_number"]
 
 log = structlog.get_logger("voxgate.calls")
 DEFAULT_CALLS_PER_MINUTE = 60
@@ -89,13 +92,26 @@ async def to_number(router: Router, out: RouteCall, link: Link) -> tuple[Princip
         log.info("call to a number refused", cause=cause, connection_id=conn.id)
         await router._fail(link, cause)
         return None
-    caller_id = str(rules.get("ani_override") or trunk.caller_id or out.offer.caller_number)
     route = TrunkRoute(
-        trunk.id, trunk.host, trunk.port, trunk.transport, caller_id, trunk.username,
-        router.trunks.password(trunk) if router.trunks else None,
+        trunk.id, trunk.host, trunk.port, trunk.transport, _caller_id(rules, trunk),
+        trunk.username, router.trunks.password(trunk) if router.trunks else None,
     )  # fmt: skip
+    session = router.host.session(link.caller[0])
+    if session is None or link.caller[1] not in session.calls.legs:
+        await free_slots(router.bus, link.slots, link.call.id)  # the caller hung up meanwhile
+        return None
     await _dial(router, out, link, number.e164, route)
     return None
+
+
+def _caller_id(rules: dict[str, Any], trunk: Trunk) -> str:
+    """The number the carrier is told: the connection's ``ani_override`` (unless it is for
+    emergency calls only, which voxgate does not place), else the trunk's; never the caller's
+    own text. Empty: the call goes out anonymous."""
+    ani = str(rules.get("ani_override") or "")
+    if ani and E164.match(ani) and rules.get("ani_override_type") != "emergency":
+        return ani
+    return trunk.caller_id or ""
 
 
 async def _outbound(
@@ -124,14 +140,24 @@ async def _outbound(
         limits.append((f"trunk:{trunk.id}", call_id, trunk.concurrent_call_limit, SLOT_TTL))
     taken: list[str] = []  # the limits a call holds until it ends
     for key, member, limit, ttl in limits:
-        if not await router.bus.take_slot(key, member, limit, ttl, now):
-            for held in taken:
-                await router.bus.free_slot(held, call_id)
+        try:
+            room = await router.bus.take_slot(key, member, limit, ttl, now)
+        except BusUnavailable:  # nobody can count: no call goes out uncounted
+            room, taken = False, [*taken, key]
+        if not room:
+            await free_slots(router.bus, taken, call_id)
             return None, "NORMAL_CIRCUIT_CONGESTION"
         if ttl == SLOT_TTL:
             taken.append(key)
     link.slots += taken
     return trunk, ""
+
+
+async def free_slots(bus: Bus, slots: list[str], call_id: str) -> None:
+    """A call's places in its limits, given back (a bus that is down: their TTL frees them)."""
+    for key in slots:
+        with contextlib.suppress(BusUnavailable):
+            await bus.free_slot(key, call_id)
 
 
 async def _dial(router: Router, out: RouteCall, link: Link, e164: str, trunk: TrunkRoute) -> None:

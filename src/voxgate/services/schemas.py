@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from voxgate.domain.errors import ValidationFailed
 from voxgate.domain.registrations import MAX_REGISTRATIONS
-from voxgate.services.numbering import regions
+from voxgate.services.numbering import E164, regions
 
 # Who may register at once and who rings (domain/registrations.py), and the answer to a token
 # presented from two addresses; each null means "the default" (the connection's, for a
@@ -92,6 +92,14 @@ class Outbound(_Nested):
     @classmethod
     def _countries(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else regions(value)
+
+    @field_validator("ani_override")
+    @classmethod
+    def _ani(cls, value: str | None) -> str | None:
+        """The caller id a carrier is told: a number, never free text (it goes into From)."""
+        if value and not E164.match(value):
+            raise ValueError("must be E.164 ('+', the country code and the number) or empty")
+        return value
 
 
 class JitterBuffer(_Nested):

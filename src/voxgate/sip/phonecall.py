@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from voxgate.domain.records import TrunkRoute
 from voxgate.sip.bencode import Encodable
 from voxgate.sip.ng import NgClient, NgError
 from voxgate.sipleg import InvalidCommand, Leg, outputs
@@ -21,10 +22,12 @@ __all__ = [
     "TO_BROWSER",
     "TO_PHONE",
     "TO_TRUNK",
+    "TRUNK_HEADER",
     "WEBRTC",
     "CallerEvents",
     "Line",
     "PhoneCall",
+    "to_carrier",
 ]
 
 log = structlog.get_logger("voxgate.sip")
@@ -67,7 +70,25 @@ TO_TRUNK: dict[str, Encodable] = {  # towards a carrier: G.711 only (and its dig
         "transcode": ["PCMU", "PCMA"],
     },
 }
-MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are played (RFC 4733)
+MEDIA: dict[str, Encodable] = {"flags": ["inject-DTMF"]}  # answers: digits played (RFC 4733)
+
+
+TRUNK_HEADER = "X-Voxgate-Trunk"  # our INVITE goes out to the phone network (Kamailio drops it)
+
+
+def to_carrier(
+    trunk: TrunkRoute, number: str, domain: str
+) -> tuple[str, str, tuple[tuple[str, str], ...], tuple[str, str] | None]:
+    """What our INVITE to ``number`` through ``trunk`` says: (request URI, From URI, headers,
+    the digest credentials for the carrier's challenge). The trunk's caller id is asserted
+    (P-Asserted-Identity) as From; without one the call goes out anonymous."""
+    source = f"sip:{trunk.caller_id or 'anonymous'}@{domain}"
+    headers: tuple[tuple[str, str], ...] = ((TRUNK_HEADER, trunk.trunk_id),)
+    if trunk.caller_id:
+        headers += (("P-Asserted-Identity", f"<{source}>"),)
+    auth = (trunk.username, trunk.password) if trunk.username and trunk.password else None
+    return f"sip:{number}{trunk.uri_suffix}", source, headers, auth
+
 
 CallerEvents = Callable[[str, dict[str, Any]], Awaitable[None]]
 """What the browser's side hears: ("media", {sdp}), ("answer", {sdp}), ("failed", {cause}),

@@ -35,9 +35,11 @@ from voxgate.sip.phonecall import (
     TO_BROWSER,
     TO_PHONE,
     TO_TRUNK,
+    TRUNK_HEADER,
     WEBRTC,
     CallerEvents,
     PhoneCall,
+    to_carrier,
 )
 from voxgate.sipleg import (
     Leg,
@@ -58,7 +60,6 @@ log = structlog.get_logger("voxgate.sip")
 
 LEG_HEADER = "X-Voxgate-Leg"  # Kamailio takes INVITEs from our user agent only with the secret
 CALLER_HEADER = "X-Voxgate-Caller"  # on a phone's call: the SIP user its digest proved
-TRUNK_HEADER = "X-Voxgate-Trunk"  # our INVITE goes out to the phone network (Kamailio drops it)
 Ring = Callable[[str, str, str, str, "PhoneCall", bool], Awaitable[CallerEvents | None]]
 """The gateway's side of a call from a phone: (callee user, caller number, caller name, the
 offer made WebRTC, the phone's call, whether the caller is a credential whose digest Kamailio
@@ -120,9 +121,9 @@ class Phones:
             log.info("media relay swept of a previous run's calls", calls=len(left))
 
     async def stop(self) -> None:
-        for call in list(self.calls.values()):
-            with contextlib.suppress(Exception):
-                await call.hang_up()
+        for call in [c for c in self.calls.values() if not c.over]:
+            with contextlib.suppress(Exception):  # both sides hear it (limits freed, reported)
+                await call.lost("NORMAL_CLEARING")
         if self._timer is not None:
             self._timer.cancel()
         if self._transport is not None:
@@ -152,18 +153,24 @@ class Phones:
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
             return None
         call = PhoneCall(self, leg, media_id, tell, inbound=False)
-        call.offer, call.relayed = offer, True
+        call.offer, call.relayed, call.trunk = offer, True, trunk.trunk_id if trunk else ""
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
         signed: tuple[tuple[str, str], ...] = ((LEG_HEADER, self.secret),)  # never past Kamailio
         auth = None
         if trunk is not None:
-            target, source = f"sip:{user}{trunk.uri_suffix}", f"sip:{trunk.caller_id}@{self.domain}"
-            signed += ((TRUNK_HEADER, trunk.trunk_id), ("P-Asserted-Identity", f"<{source}>"))
-            auth = (trunk.username, trunk.password) if trunk.username and trunk.password else None
-        outs = leg.invite(
-            offer, time.time(), target=target, caller=source, caller_name=caller_name,
-            headers=signed, auth=auth,
-        )  # fmt: skip
+            target, source, headers, auth = to_carrier(trunk, user, self.domain)
+            signed += headers
+        try:
+            outs = leg.invite(
+                offer, time.time(), target=target, caller=source, caller_name=caller_name,
+                headers=signed, auth=auth,
+            )  # fmt: skip
+        except ValueError as exc:  # a name no SIP header can carry: no relay session is left
+            log.warning("a call no INVITE can carry", error=str(exc))
+            with contextlib.suppress(NgError):
+                await self.ng.delete(media_id)
+            await tell("failed", {"cause": "INVALID_NUMBER_FORMAT"})
+            return None
         self.calls[call.call_id] = call
         await self.apply(call, outs)
         return call
