@@ -70,7 +70,7 @@ TO_TRUNK: dict[str, Encodable] = {  # towards a carrier: G.711 only (and its dig
         "transcode": ["PCMU", "PCMA"],
     },
 }
-MEDIA: dict[str, Encodable] = {"flags": ["inject-DTMF"]}  # answers: digits played (RFC 4733)
+MEDIA = {"flags": ["inject-DTMF"]}  # on answers too: a browser's digits are played (RFC 4733)
 
 
 TRUNK_HEADER = "X-Voxgate-Trunk"  # our INVITE goes out to the phone network (Kamailio drops it)

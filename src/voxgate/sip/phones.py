@@ -153,7 +153,7 @@ class Phones:
             await tell("failed", {"cause": "NORMAL_TEMPORARY_FAILURE"})
             return None
         call = PhoneCall(self, leg, media_id, tell, inbound=False)
-        call.offer, call.relayed, call.trunk = offer, True, trunk.trunk_id if trunk else ""
+        call.offer, call.relayed = offer, True
         target, source = f"sip:{user}@{self.domain}", f"sip:{caller or 'anonymous'}@{self.domain}"
         signed: tuple[tuple[str, str], ...] = ((LEG_HEADER, self.secret),)  # never past Kamailio
         auth = None
