@@ -1,11 +1,17 @@
 """``.venv/bin/python -m bench.compare [A.json B.json]``: do two bench runs agree? Without
 arguments: the run before the last (``previous.json``) against the last (``latest.json``).
 
-A row stable in both runs agrees when each run's median lies inside the other's printed
-min-max, widened by ``slack``: a memory figure whose samples span 0.01 KB must not be judged by
-its third decimal, which no reader sees and no machine holds still. The 20 % instability rule is
-untouched; the slack only stops a run from "disagreeing" by less than the table can show.
-Unstable rows are listed but not compared: their ranges already say the machine moved.
+A row measured against a baseline is judged on its **paired ratios** (each voxgate sample over
+the baseline sample taken beside it), never on absolute rates: this VM's speed drifts by more
+than any change we look for (logins read 2,351 and 2,500 /s an hour apart while the ratio to
+the bare server held at 0.52 and 0.50). A row without a baseline (counts, memory) is judged on
+its value, which does not drift.
+
+Two measurements agree when each median lies inside the other's min-max widened by ``slack``.
+Ratios also agree when their medians are within ``TOLERANCE`` of each other: half the 20 %
+spread a single stable run is allowed, so two runs may differ by what one run's samples may.
+Values get no such tolerance: a count or a memory figure does not drift.
+A row unstable in either run (samples spread more than 20 %) is listed, not compared.
 Exits 1 when a row stable in both disagrees.
 """
 
@@ -17,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import LATEST, PREVIOUS, decimals, figure_text
+from bench.stats import SPREAD_LIMIT, Measured
 
-__all__ = ["SLACK", "NotAReport", "agree", "load", "main", "slack"]
+__all__ = ["SLACK", "TOLERANCE", "NotAReport", "agree", "judged", "load", "main", "slack"]
 
 
 SLACK = 0.01
 """A range is widened by 1 % of the median (or half the printed step, if larger) on each side."""
+
+TOLERANCE = SPREAD_LIMIT / 2
+"""Two ratio medians this close (relative to their mean) agree whatever their ranges."""
 
 
 def slack(value: float) -> float:
@@ -37,8 +47,19 @@ def _inside(value: float, measured: dict[str, Any]) -> bool:
     return bool(min(samples) - give <= value <= max(samples) + give)
 
 
-def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return _inside(a["median"], b) and _inside(b["median"], a)
+def agree(a: dict[str, Any], b: dict[str, Any], tolerance: float = 0.0) -> bool:
+    mean = (abs(a["median"]) + abs(b["median"])) / 2
+    close = mean > 0 and abs(a["median"] - b["median"]) / mean <= tolerance
+    return close or (_inside(a["median"], b) and _inside(b["median"], a))
+
+
+def judged(figure: dict[str, Any], on_ratios: bool) -> tuple[dict[str, Any], bool]:
+    """The measurement a row is compared on (its paired ratios, or its value) and whether it
+    is stable."""
+    if on_ratios:
+        m = Measured(tuple(figure["paired_ratios"]))
+        return {"median": m.median, "samples": figure["paired_ratios"]}, m.stable
+    return figure["value"], figure["verdict"] != "unstable"
 
 
 class NotAReport(Exception):
@@ -59,28 +80,34 @@ def load(path: Path) -> dict[str, Any]:
     return report
 
 
+def _cell(figure: dict[str, Any], on: str, measured: dict[str, Any]) -> str:
+    if on == "value":
+        return figure_text(figure["value"], figure["unit"])
+    ratio = figure_text(measured, "")
+    return f"{figure_text(figure['value'], figure['unit'])}; ratio {ratio}"
+
+
 def main(first: Path, second: Path) -> int:
     one, two = load(first), load(second)
     by_name = {f["figure"]: f for f in two["figures"]}
     disagreeing = 0
-    print(f"| figure | {one['when'][:16]} | {two['when'][:16]} | agree |")
-    print("|---|---|---|---|")
+    print(f"| figure | {one['when'][:16]} | {two['when'][:16]} | judged on | agree |")
+    print("|---|---|---|---|---|")
     for f in one["figures"]:
         g = by_name.get(f["figure"])
         if g is None:
             continue
-        cells = [figure_text(x["value"], x["unit"]) for x in (f, g)]
-        stable = f["verdict"] != "unstable" and g["verdict"] != "unstable"
-        if not stable:
+        on_ratios = bool(f.get("paired_ratios")) and bool(g.get("paired_ratios"))
+        on = "ratio" if on_ratios else "value"
+        (mf, stable_f), (mg, stable_g) = judged(f, on_ratios), judged(g, on_ratios)
+        if not (stable_f and stable_g):
             answer = "not compared (unstable)"
-        elif agree(f["value"], g["value"]) and (
-            f["baseline"] is None or agree(f["baseline"], g["baseline"])
-        ):
+        elif agree(mf, mg, TOLERANCE if on_ratios else 0.0):
             answer = "yes"
         else:
             answer = "**no**"
             disagreeing += 1
-        print(f"| {f['figure']} | {cells[0]} | {cells[1]} | {answer} |")
+        print(f"| {f['figure']} | {_cell(f, on, mf)} | {_cell(g, on, mg)} | {on} | {answer} |")
     return 1 if disagreeing else 0
 
 

@@ -229,6 +229,34 @@ def test_two_runs_agree_within_a_one_percent_or_printed_step_slack() -> None:
     )
 
 
+def _logins(rates: tuple[float, ...], bare: tuple[float, ...]) -> Row:
+    return Row("logins/s", Measured(rates), "/s", Measured(bare), "/s", ">= 60%", False)
+
+
+def test_runs_are_judged_on_their_ratios_to_the_same_run_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's two runs an hour apart: 2,351 and 2,500 logins/s disagree as rates, while
+    the ratio to the bare server held at 0.52 and 0.50: they agree. A ratio that fell to 0.40
+    disagrees however the rates moved."""
+    first = _logins((2_340.0, 2_351.0, 2_360.0), (4_500.0, 4_521.0, 4_540.0))  # 0.52
+    second = _logins((2_490.0, 2_500.0, 2_510.0), (4_980.0, 5_000.0, 5_020.0))  # 0.50
+    fallen = _logins((2_000.0, 2_010.0, 2_020.0), (5_000.0, 5_025.0, 5_050.0))  # 0.40
+    assert not compare.agree(_m(first.value), _m(second.value))  # as rates: no
+    runs = {}
+    for name, row in (("first", first), ("second", second), ("fallen", fallen)):
+        runs[name] = tmp_path / f"{name}.json"
+        runs[name].write_text(json.dumps(_report([row])))
+    assert compare.main(runs["first"], runs["second"]) == 0
+    assert "| ratio | yes |" in capsys.readouterr().out
+    assert compare.main(runs["first"], runs["fallen"]) == 1
+    assert "| ratio | **no** |" in capsys.readouterr().out
+
+
+def _m(m: Measured) -> dict[str, object]:
+    return {"median": m.median, "samples": list(m.samples)}
+
+
 def test_an_official_run_keeps_the_one_it_replaces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
