@@ -18,7 +18,18 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calls, core_figures, figures, machine, readme, report, rest, sip, trunks
+from bench import (
+    calls,
+    core_figures,
+    figures,
+    machine,
+    readme,
+    report,
+    rest,
+    sip,
+    trunks,
+    workers,
+)
 from bench.figures import Row, Target
 from bench.harness import LOAD_CORE, SCALE, settle, start_voxgate
 from bench.stats import HOG, REPEATS
@@ -70,6 +81,10 @@ def main() -> None:
         record(*calls.sip_calls(work, key))
     if chosen(trunks.trunk_calls):
         record(*trunks.trunk_calls(work, key))
+    if chosen(workers.login_costs):
+        record(*workers.login_costs(work, key))
+    if chosen(workers.workers_rate):
+        record(workers.workers_rate(work, key))
     if chosen(calls.rtpengine_calls):
         record(calls.rtpengine_calls(work))
     with core_figures.pinned_here():

@@ -167,7 +167,10 @@ class Server:
         ready: str | None = None,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        pinned: bool = True,
     ) -> None:
+        """``pinned``: on the servers' core (False: wherever the kernel puts it, for the
+        figures of several worker processes)."""
         self.proc = subprocess.Popen(
             cmd,
             env={**os.environ, **(env or {})},
@@ -175,7 +178,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            preexec_fn=pin(SERVER_CORE),
+            preexec_fn=pin(SERVER_CORE) if pinned else None,
         )
         WATCH.track(role, self.proc.pid)
         if ready:
@@ -198,6 +201,7 @@ def start_voxgate(
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
     profile: Path | None = None,
+    pinned: bool = True,
 ) -> tuple[Server, str, str]:
     """A voxgate node; with ``profile``, one ``bench.profiled`` (SIGUSR1 starts, SIGUSR2 writes)."""
     api, rtc = free_port(), free_port()
@@ -225,6 +229,7 @@ def start_voxgate(
         "voxgate is running",
         env,
         work,
+        pinned,
     )
     return srv, f"http://127.0.0.1:{api}", f"ws://127.0.0.1:{rtc}"
 

@@ -183,23 +183,30 @@ async def _rate(attempt: Any, concurrency: int, seconds: float) -> dict[str, Any
     loop = asyncio.get_running_loop()
     start = loop.time() + WARMUP
     stop = start + seconds
-    done = errors = 0
+    done = errors = total = 0
 
     async def worker(i: int) -> None:
-        nonlocal done, errors
+        nonlocal done, errors, total
         while (now := loop.time()) < stop:
             try:
                 await attempt(i)
                 ok = True
             except Exception:
                 ok = False
+            total += ok  # warm-up included: what the server did all of
             if now >= start and loop.time() < stop:
                 done += ok
                 errors += not ok
 
     workers = asyncio.gather(*(worker(i) for i in range(concurrency)))
     await asyncio.wait_for(workers, WARMUP + seconds + 30)  # a hung attempt ends the sample
-    return {"per_second": done / seconds, "done": done, "errors": errors, "seconds": seconds}
+    return {
+        "per_second": done / seconds,
+        "done": done,
+        "errors": errors,
+        "seconds": seconds,
+        "total": total,
+    }
 
 
 async def logins(

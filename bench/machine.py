@@ -23,6 +23,7 @@ __all__ = [
     "cpu_seconds",
     "facts",
     "load_average",
+    "tree_cpu_seconds",
 ]
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -56,6 +57,22 @@ def cpu_seconds(pid: int) -> float:
     """CPU time ``pid`` has used so far (0 once it is gone)."""
     fields = _stat_fields(Path(f"/proc/{pid}/stat"))
     return 0.0 if fields is None else _ticks(fields) / _TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and every process under it (a node's workers and their wardens)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(entry / "stat")) is not None:
+            parents[int(entry.name)] = int(fields[1])
+            ticks[int(entry.name)] = _ticks(fields)
+    tree, grown = {pid}, True
+    while grown:
+        below = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grown = bool(below)
+    return sum(ticks.get(p, 0) for p in tree) / _TICK
 
 
 def _cpu_ticks() -> dict[int, tuple[str, int]]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from voxgate.domain.errors import ConfigurationError
 from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.config import SessionConfig
 
-__all__ = ["DEFAULT_DATABASE_URL", "HOME", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "HOME", "MAX_WORKERS", "Settings"]
+
+MAX_WORKERS = 256
 
 # Where the embedded database and the secret file live unless told otherwise: VOXGATE_HOME, or
 # the per-user data directory (~/.local/share/voxgate on Linux). Not the current directory: a
@@ -79,6 +85,34 @@ class Settings:
     media_ports: str = "30000-40000"  # MIN-MAX: the UDP ports rtpengine relays media on
     rtpengine_ng: str = ""  # HOST:PORT of its ng control socket (default: a free loopback port)
     anchor_media: bool = False  # browser-to-browser media through rtpengine too (needs --sip)
+    workers: str = "1"  # gateway processes on the signaling port: a number, or auto (cores)
+    worker: int = 0  # set by the parent in each worker it starts (1..N); 0: not a worker
+
+    def worker_count(self) -> int:
+        """``--workers`` as a number: ``auto`` is the cores this process may run on.
+        ``ConfigurationError`` for anything but 1..MAX_WORKERS or auto."""
+        if self.workers == "auto":
+            return min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+        if self.workers.isdigit() and 1 <= int(self.workers) <= MAX_WORKERS:
+            return int(self.workers)
+        raise ConfigurationError(f"--workers must be auto or a number from 1 to {MAX_WORKERS}")
+
+    def to_json(self) -> str:
+        """For a worker process: every field, secrets included (it is handed over in the
+        worker's environment, which only this user can read, never in its argv)."""
+        return json.dumps(dataclasses.asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        hints = typing.get_type_hints(cls)
+        values = json.loads(text)
+        for name, value in values.items():
+            kind = hints[name]
+            if value is not None and Path in (kind, *typing.get_args(kind)):
+                values[name] = Path(value)
+            elif isinstance(value, list):
+                values[name] = tuple(value)
+        return cls(**values)
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

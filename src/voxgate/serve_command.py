@@ -23,7 +23,7 @@ from voxgate.config import Settings
 from voxgate.domain.errors import ConfigurationError
 from voxgate.logging import configure_logging
 
-__all__ = ["COMMON", "DEFAULTS", "DbUrl", "SecretFile", "serve"]
+__all__ = ["COMMON", "DEFAULTS", "DbUrl", "SecretFile", "run_loop", "serve"]
 
 DEFAULTS = Settings()
 COMMON: list[Settings] = [DEFAULTS]  # what the top-level options said, for this one run
@@ -87,10 +87,14 @@ HELP = {
     "anchor_media": "Relay the media of calls between WebRTC sessions through rtpengine too "
     "(with --sip): the SDK's own hold() then stops the audio both ways, and the console's "
     "call view shows the relay's packet counters.",
+    "workers": "Gateway processes sharing the signaling port (SO_REUSEPORT): a number, or "
+    "auto (one per usable core). More than one needs --redis-url, which they share as the "
+    "nodes of a cluster do.",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }
-NOT_OPTIONS = {"bootstrap_api_key"}  # a secret: from the environment only, never argv
+# bootstrap_api_key: a secret, from the environment only, never argv; worker: set by the parent
+NOT_OPTIONS = {"bootstrap_api_key", "worker"}
 
 
 def serve(**options: Any) -> None:
@@ -110,6 +114,10 @@ def serve(**options: Any) -> None:
     if options["sip_edge"] not in ("managed", "external"):
         typer.echo("error: --sip-edge must be managed or external", err=True)
         raise typer.Exit(2)
+    refused = _workers_refused(options)
+    if refused:
+        typer.echo(f"error: {refused}", err=True)
+        raise typer.Exit(2)
     from voxgate.server import serve as run_server
 
     configure_logging(options["log_level"])
@@ -126,13 +134,37 @@ def serve(**options: Any) -> None:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None
     try:
-        _run_loop(run_server(settings))
+        run_loop(run_server(settings))
     except OSError as exc:
         typer.echo(f"error: cannot start: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
     except ConfigurationError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
+
+
+def _workers_refused(options: dict[str, Any]) -> str | None:
+    """Why ``--workers`` cannot be had with the other options, or None."""
+    try:
+        count = Settings(workers=options["workers"]).worker_count()
+    except ConfigurationError as exc:
+        return exc.detail
+    if count == 1:
+        return None
+    if not options["redis_url"]:
+        return (
+            f"--workers {options['workers']} needs --redis-url: the workers share presence, "
+            "calls and revocations through Redis, as the nodes of a cluster do (without it, "
+            "one process serves: --workers 1)"
+        )
+    if options["role"] == "api":
+        return "--workers starts gateway processes: not with --role api"
+    if options["sip"]:
+        return (
+            "--workers with --sip: the SIP edge runs beside one gateway process; run it on a "
+            "node with --workers 1 and the other nodes with workers"
+        )
+    return None
 
 
 def _parameters() -> list[inspect.Parameter]:
@@ -160,7 +192,7 @@ def _parameters() -> list[inspect.Parameter]:
 serve.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
 
 
-def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+def run_loop(coro: Coroutine[Any, Any, None]) -> None:
     """uvloop when installed (it ships with uvicorn[standard]): faster sockets, same semantics."""
     try:
         import uvloop

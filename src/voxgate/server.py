@@ -73,8 +73,13 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             )
             api_server = _ApiServer(config)
             tasks.append(asyncio.create_task(api_server.serve()))
-        gateway = None
-        if settings.serves_rtc:
+        gateway, pool = None, None
+        if settings.serves_rtc and settings.worker_count() > 1:
+            from voxgate.workers import WorkerPool
+
+            pool = WorkerPool(settings, settings.worker_count(), rt.bus.node_id)
+            await pool.start()
+        elif settings.serves_rtc:
             from voxgate.gateway.server import Gateway
             from voxgate.webhooks import WebhookSigner
             from voxgate.webhooks.signing import PURPOSE
@@ -83,7 +88,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             control = rt.control
             gateway = Gateway(settings, rt.bus, rt.logins, control.audit_log, control.store, signer)
             await gateway.start(settings.host, settings.rtc_port)
-        sip = None
+        sip, sip_lines = None, []
         if settings.sip and settings.serves_rtc:
             from voxgate.gateway.phones import from_phone
             from voxgate.gateway.trunk_calls import missed_call
@@ -105,11 +110,14 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 sip.invites.missed = partial(missed_call, gateway.calls)  # nobody to ring
                 if settings.anchor_media:  # browser-to-browser media through rtpengine too
                     gateway.calls.anchor = Anchor(sip.phones.ng, gateway.node_id)
+            sip_lines = sip.banner()
         if api_server is not None:
             while not api_server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.02)
         _freeze_startup_heap()
-        _announce(settings, gateway, sip.banner() if sip else [])
+        if not settings.worker:  # a worker's parent speaks for it
+            signaling = gateway is not None or pool is not None
+            _announce(settings, signaling, [*(pool.banner() if pool else []), *sip_lines])
         if ready is not None:
             ready.set()
         stop = asyncio.Event()
@@ -123,6 +131,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await sip.stop()
         if gateway is not None:
             await gateway.stop()
+        if pool is not None:
+            await pool.stop()
         if api_server is not None:
             api_server.should_exit = True
         for task in tasks[:1]:
@@ -142,18 +152,18 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def _announce(settings: Settings, gateway: object | None, sip: list[str]) -> None:
+def _announce(settings: Settings, signaling: bool, more: list[str]) -> None:
     lines = ["voxgate is running"]
     if settings.serves_api:
         scheme = "https" if settings.tls_cert else "http"
         base = f"{scheme}://{settings.host}:{settings.api_port}"
         lines += [f"  REST API:   {base}/v2   (docs: {base}/docs)"]
-    if gateway is not None:
+    if signaling:
         scheme = "wss" if settings.tls_cert else "ws"
         lines += [f"  signaling:  {scheme}://{settings.host}:{settings.rtc_port}"]
         turn = "TURN on" if settings.turn_url else "no TURN: calls across NATs need --turn-url"
         lines += [f"  media:      {turn} (README: Calls across NATs)"]
-        lines += sip
+        lines += more
     # the CLI of this very installation, by full path: it works from any shell and directory
     installed = Path(sys.executable).with_name("voxgate")
     command = shlex.quote(str(installed)) if installed.exists() else "voxgate"

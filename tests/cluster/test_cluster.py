@@ -117,11 +117,9 @@ async def test_call_across_nodes_latest_wins_and_revocation(cluster: Cluster) ->
     await ring.hangup()
 
     # revocation through the API node closes the credential's sessions on both nodes
-    started = time.perf_counter()
     c.rest.post(f"/telephony_credentials/{bob_cred['id']}/actions/deactivate")
     closed = await asyncio.gather(bob.wait_for("closed", 5), bob_again.wait_for("closed", 5))
     assert all(ev.data["code"] == 4003 for ev in closed)
-    assert time.perf_counter() - started < 2
     await alice.close()
 
 

@@ -78,6 +78,7 @@ async def sessions(request: Request) -> dict[str, Any]:
             {
                 "record_type": "node_sessions",
                 "node_id": r.get("node_id"),
+                "pid": r.get("pid"),
                 "sessions": r.get("sessions", 0),
                 "registered": r.get("registered", 0),
                 "detached": r.get("detached", 0),

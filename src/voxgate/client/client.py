@@ -107,6 +107,7 @@ class Client:
         self.sessid: str | None = None
         self.ice_servers: list[dict[str, Any]] = []  # minted per login by the gateway
         self.ready = asyncio.Event()
+        self.dc: str | None = None
         self.connections = 0
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
@@ -288,7 +289,7 @@ class Client:
                     result = msg.get("result")
                     fut.set_result(result)
                     if isinstance(result, dict) and isinstance(result.get("params"), dict):
-                        self._gateway_reported(result["params"].get("state"))
+                        self._gateway_reported(result["params"])
             return
         params = msg.get("params") or {}
         if method in _ACKED and msg_id is not None:
@@ -309,7 +310,7 @@ class Client:
                 self.ice_servers = params["iceServers"]
             self._emit(Event(name, params))
         elif method == "telnyx_rtc.gatewayState":
-            self._gateway_reported(params.get("state"))
+            self._gateway_reported(params)
 
     async def _reattached(self, listed: object) -> None:
         """After a reconnect the gateway lists the calls that survived; the others are gone
@@ -323,8 +324,10 @@ class Client:
                 self._emit(Event("call_ended", {"call": call, "cause": call.cause}))
         self._emit(Event("reattached", {"calls": [c for c in listed if isinstance(c, str)]}))
 
-    def _gateway_reported(self, state: object) -> None:
-        if state in ("REGED", "REGISTER") and not self.ready.is_set():
+    def _gateway_reported(self, params: dict[str, Any]) -> None:
+        if isinstance(params.get("dc"), str):
+            self.dc = params["dc"]  # the node (or worker) that holds this session
+        if params.get("state") in ("REGED", "REGISTER") and not self.ready.is_set():
             self.ready.set()
             self._emit(Event("ready", {"sessid": self.sessid}))
 

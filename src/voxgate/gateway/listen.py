@@ -46,4 +46,5 @@ async def listen(
         port,
         ssl=tls_context(settings.tls_cert, settings.tls_key),
         backlog=LISTEN_BACKLOG,
+        reuse_port=settings.worker > 0,  # the workers of one node share the port (workers.py)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -157,6 +158,7 @@ class Gateway:
         peers = self.directory.peers.values()
         return {
             "node_id": self.node_id,
+            "pid": os.getpid(),  # which process, where several workers make one node
             "at": time.time(),
             "sessions": len(peers),
             "registered": len(self.directory.registered),

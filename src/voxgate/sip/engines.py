@@ -1,5 +1,5 @@
-"""Engines voxgate runs as children (Kamailio now): started through the warden, restarted
-when they die, stopped with voxgate, never orphaned (``warden.py``)."""
+"""Children voxgate runs (Kamailio, rtpengine, its own gateway workers): started through the
+warden, restarted when they die, stopped with voxgate, never orphaned (``warden.py``)."""
 
 from __future__ import annotations
 
@@ -59,13 +59,21 @@ class Engine:
         self,
         name: str,
         argv: Sequence[str],
-        log_file: Path,
+        log_file: Path | None,
         ready: Callable[[], Awaitable[bool]],
         on_restart: Callable[[], Awaitable[None]] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        grace: float | None = None,
     ) -> None:
+        """``log_file`` None: the child writes to voxgate's own output. ``env``: its whole
+        environment (default: voxgate's). ``grace``: seconds between the warden's SIGTERM and
+        its SIGKILL (default: the warden's)."""
         self.name = name
         self.argv = list(argv)
         self.log_file = log_file
+        self._env = env
+        self._warden = ["--grace", str(grace)] if grace is not None else []
         self._ready = ready
         self._on_restart = on_restart
         self._proc: asyncio.subprocess.Process | None = None
@@ -96,17 +104,22 @@ class Engine:
         raise ConfigurationError(f"{self.name} did not start: {self._tail()}")
 
     async def _spawn(self) -> None:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as out:
+        with contextlib.ExitStack() as files:
+            out = None
+            if self.log_file is not None:
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                out = files.enter_context(self.log_file.open("ab"))
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "voxgate.sip.warden",
+                *self._warden,
                 "--",
                 *self.argv,
                 stdin=asyncio.subprocess.PIPE,  # its end closes with us, however we end
                 stdout=out,
                 stderr=out,
+                env=self._env,
                 start_new_session=True,
             )
 
@@ -123,7 +136,7 @@ class Engine:
                 engine=self.name,
                 code=code,
                 restart_in=delay,
-                log=str(self.log_file),
+                log=str(self.log_file or "above"),
             )
             await asyncio.sleep(delay)
             if self._stopping:
@@ -157,6 +170,8 @@ class Engine:
             await proc.wait()
 
     def _tail(self, lines: int = 8) -> str:
+        if self.log_file is None:
+            return "its output is above"
         try:
             text = self.log_file.read_text(errors="replace").strip().splitlines()
         except OSError:

@@ -6,9 +6,10 @@ own, with a pipe on its standard input; the warden starts the engine in its proc
 waits. When the pipe closes (voxgate exited or died: the kernel closes it either way), it
 ends the whole group (SIGTERM, then SIGKILL after ``GRACE`` seconds). When the engine exits
 by itself, the warden ends what is left of the group and exits with the engine's status, for
-voxgate to log and restart.
+voxgate to log and restart. Gateway workers (``workers.py``) run behind it too, with a longer
+``--grace``: their drain closes every socket with a going-away before they exit.
 
-Usage: ``python -m voxgate.sip.warden -- ENGINE ARGS...``
+Usage: ``python -m voxgate.sip.warden [--grace SECONDS] -- ENGINE ARGS...``
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ def _members(pgid: int) -> list[int]:
     return found
 
 
-def _end_group(pgid: int, engine: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to every member, SIGKILL to those still there after ``GRACE`` seconds."""
+def _end_group(pgid: int, engine: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM to every member, SIGKILL to those still there after ``grace`` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in _members(pgid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + (GRACE if sig == signal.SIGTERM else 1.0)
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 1.0)
         while time.monotonic() < deadline:
             engine.poll()  # reap our direct child so it does not linger as a zombie
             if not _members(pgid):
@@ -57,11 +58,29 @@ def _end_group(pgid: int, engine: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)
 
 
+def _grace(options: list[str]) -> float | None:
+    """``[]`` or ``["--grace", SECONDS]``; None for anything else."""
+    if not options:
+        return GRACE
+    if len(options) != 2 or options[0] != "--grace":
+        return None
+    try:
+        seconds = float(options[1])
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
+
+
 def main(argv: list[str]) -> int:
-    if "--" not in argv or argv.index("--") == len(argv) - 1:
-        print("usage: python -m voxgate.sip.warden -- ENGINE ARGS...", file=sys.stderr)
+    split = argv.index("--") if "--" in argv else len(argv)
+    options, command = argv[:split], argv[split + 1 :]
+    grace = _grace(options)
+    if not command or grace is None:
+        print(
+            "usage: python -m voxgate.sip.warden [--grace SECONDS] -- ENGINE ARGS...",
+            file=sys.stderr,
+        )
         return 2
-    command = argv[argv.index("--") + 1 :]
     if os.getpgrp() != os.getpid():
         os.setsid()
     pgid = os.getpgrp()
@@ -74,12 +93,12 @@ def main(argv: list[str]) -> int:
     watch.register(sys.stdin.fileno(), selectors.EVENT_READ)
     while True:
         if watch.select(timeout=0.2) and not os.read(sys.stdin.fileno(), 4096):
-            _end_group(pgid, engine)
+            _end_group(pgid, engine, grace)
             engine.wait()
             return 0
         code = engine.poll()
         if code is not None:
-            _end_group(pgid, engine)  # its orphaned workers
+            _end_group(pgid, engine, grace)  # its orphaned workers
             return code if code >= 0 else 128 - code
 
 
