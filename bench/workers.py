@@ -96,8 +96,11 @@ def login_costs(work: Path, key: str) -> list[Row]:
     """CPU per login, embedded and with Redis, each against the bare server; then Redis's
     counts per login, per refresh and per idle session-hour on the Redis node."""
     ws, ws_port = bare("ws")
-    embedded = _node(work, key, "embedded", [])
-    with_redis = _node(work, key, "redis", _redis_args("logins"))
+    # no reattach window: a session the load generator drops (the refresh samples abort their
+    # sockets) is let go at once, not swept a minute later into another sample's count
+    quick = ["--reattach-window", "0"]
+    embedded = _node(work, key, "embedded", quick)
+    with_redis = _node(work, key, "redis", [*_redis_args("logins"), *quick])
     counter = RedisCounter()
     counts: list[list[int]] = []
     try:
@@ -182,7 +185,8 @@ def _redis_per_refresh(t: Target, counter: RedisCounter, counts: list[list[int]]
         with counter.counting() as spent:
             loadgen({"mode": "refresh", **args})
             settle(t.server.proc.pid)
-        found.append((spent[0] - sessions * per_login) / refreshes)
+        # the node's own heartbeats (a few per sample) are below the printed step
+        found.append(max(0.0, round((spent[0] - sessions * per_login) / refreshes, 2)))
     return found
 
 
@@ -204,7 +208,7 @@ def _redis_per_idle_hour(t: Target, counter: RedisCounter, seconds: float = 10.0
                 time.sleep(seconds)
         finally:
             holder.release()
-        found.append((held[0] - empty[0]) / count * 3600 / seconds)
+        found.append(max(0.0, round((held[0] - empty[0]) / count * 3600 / seconds, 1)))
     return found
 
 

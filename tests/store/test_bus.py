@@ -200,3 +200,30 @@ async def test_slots_count_across_nodes_let_go_when_freed_or_expired(
     assert await a.take_slot("cpm:c1", "x", 1, 60, now)
     assert not await b.take_slot("cpm:c1", "y", 1, 60, now + 59)
     assert await b.take_slot("cpm:c1", "y", 1, 60, now + 61)  # the minute is over
+
+
+async def test_script_calls_made_together_go_in_fewer_pipelines_and_survive_a_flush() -> None:
+    """Logins arriving together share pipelines (each answered as if alone); a Redis that
+    forgot its scripts (restarted, failed over) gets them loaded again, nothing lost."""
+    prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
+    bus = RedisBus("redis://127.0.0.1:6379/0", node_id="n1", prefix=prefix, node_ttl=5.0)
+    await bus.start()
+    try:
+        rule = Admission(Policy.LATEST_WINS, 1)
+        verdicts = await asyncio.gather(
+            *(bus.register(reg(f"cred:p{i}", f"s{i}", "n1"), rule) for i in range(50))
+        )
+        assert verdicts == [Verdict()] * 50
+        assert bus.scripts.pipelines < 5  # queued in one loop turn: one pipeline, not 50
+        await bus._redis.script_flush()
+        sent = bus.scripts.pipelines
+        again = await asyncio.gather(
+            *(bus.register(reg(f"cred:p{i}", f"t{i}", "n1"), rule) for i in range(5))
+        )
+        assert all(len(v.displaced) == 1 for v in again)  # each replaced its s<i>
+        assert bus.scripts.pipelines > sent + 1  # refused as unknown, loaded, sent again
+        assert [r.session_id for r in await bus.registrations("cred:p3")] == ["t3"]
+        await asyncio.gather(*(bus.unregister(f"cred:p{i}", f"t{i}") for i in range(50)))
+        assert await bus.registrations("cred:p3") == []
+    finally:
+        await bus.close()

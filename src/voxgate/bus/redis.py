@@ -33,6 +33,7 @@ from voxgate.bus.base import (
     Registration,
     Revoked,
 )
+from voxgate.bus.scripts import ScriptRunner
 from voxgate.domain.registrations import Admission, Verdict, seniority
 from voxgate.tasks import cancel_and_wait
 
@@ -114,6 +115,9 @@ class RedisBus:
             socket_timeout=2,
             socket_connect_timeout=2,
             health_check_interval=5,
+        )
+        self.scripts = ScriptRunner(
+            self._redis, {"register": _REGISTER, "unregister": _UNREGISTER, "slot": _TAKE_SLOT}
         )
         self._handlers: list[Handler] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -212,17 +216,17 @@ class RedisBus:
 
     async def register(self, reg: Registration, admission: Admission) -> Verdict:
         try:
-            answer = await self._redis.eval(
-                _REGISTER,
-                2,
-                self._k("regs", reg.principal),
-                self._k("conn", reg.connection_id),
-                json.dumps(asdict(reg)),
-                reg.session_id,
-                reg.principal,
-                admission.policy.value,
-                str(admission.max_registrations),
-                self._k("node", ""),
+            answer = await self.scripts.run(
+                "register",
+                (self._k("regs", reg.principal), self._k("conn", reg.connection_id)),
+                (
+                    json.dumps(asdict(reg)),
+                    reg.session_id,
+                    reg.principal,
+                    admission.policy.value,
+                    str(admission.max_registrations),
+                    self._k("node", ""),
+                ),
             )
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis register failed: {type(exc).__name__}") from exc
@@ -232,8 +236,10 @@ class RedisBus:
         return Verdict(displaced=tuple(others))
 
     async def unregister(self, principal: str, session_id: str) -> None:
-        await self._redis.eval(
-            _UNREGISTER, 1, self._k("regs", principal), session_id, principal, self._k("conn", "")
+        await self.scripts.run(
+            "unregister",
+            (self._k("regs", principal),),
+            (session_id, principal, self._k("conn", "")),
         )
 
     async def registrations(
@@ -305,7 +311,7 @@ class RedisBus:
     async def take_slot(self, key: str, member: str, limit: int, ttl: float, now: float) -> bool:
         args = (member, repr(now), str(limit), repr(now + ttl), str(int(ttl * 1000) + 1000))
         try:
-            return bool(await self._redis.eval(_TAKE_SLOT, 1, self._k("slots", key), *args))
+            return bool(await self.scripts.run("slot", (self._k("slots", key),), args))
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis slot failed: {type(exc).__name__}") from exc
 
