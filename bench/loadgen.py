@@ -61,6 +61,7 @@ class RawClient(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self.inbox: collections.deque[str] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's own Transport type
@@ -103,6 +104,7 @@ class RawClient(asyncio.Protocol):
                 self.waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True  # a recv() after this must not wait for a frame that cannot come
         for fut in (self.upgraded, self.closed, self.waiter):
             if fut is not None and not fut.done():
                 fut.set_result(None) if fut is self.closed else fut.set_exception(
@@ -118,6 +120,8 @@ class RawClient(asyncio.Protocol):
 
     async def recv(self) -> str:
         while not self.inbox:
+            if self.lost:
+                raise ConnectionError("closed")
             self.waiter = asyncio.get_running_loop().create_future()
             await self.waiter
         return self.inbox.popleft()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.conformance.test_browser import events
 from tests.conformance.test_media import (
@@ -21,9 +22,25 @@ from tests.conformance.test_media import (
 )
 from tests.harness import Voxgate
 from tests.relay import Relay
-from tests.rtc.conftest import api_for
+from tests.rtc.conftest import Api, api_for
 
 pytestmark = pytest.mark.media
+
+
+def call_went_on(alice: Page, bob: Page, rest: Api, alice_cred: str) -> None:
+    """Alice's SDK logged in again and reattached the call: neither page hung up or saw an
+    error, audio still flows both ways, and a hang-up still reaches Bob."""
+    alice.wait_for_function(
+        "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
+        timeout=30_000,
+    )
+    for page in (alice, bob):
+        assert "hangup" not in [s["state"] for s in states(page)]
+        assert not events(page, "telnyx.error")  # no 48501: the call was reattached
+        assert _still_growing(page)
+    rest.wait_audit(alice_cred, "reattached")
+    alice.evaluate("() => window.vxHangup()")  # and signaling still joins the two
+    wait_state(bob, "hangup")
 
 
 def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
@@ -51,17 +68,7 @@ def test_a_page_keeps_its_call_when_its_gateway_node_is_killed(
             )
             nodes[0].stop(kill=True)  # SIGKILL: no goodbye, no hand-over
             lb.retarget(nodes[1].rtc_port)  # the load balancer now sends Alice to node2
-            alice.wait_for_function(
-                "() => window.vxEvents.filter(e => e.name === 'telnyx.ready').length >= 2",
-                timeout=30_000,
-            )
-            for page in (alice, bob):
-                assert "hangup" not in [s["state"] for s in states(page)]
-                assert not events(page, "telnyx.error")  # no 48501: the call was reattached
-                assert _still_growing(page)
-            api_for(api).wait_audit(alice_cred["id"], "reattached")
-            alice.evaluate("() => window.vxHangup()")  # and signaling still joins the two
-            wait_state(bob, "hangup")
+            call_went_on(alice, bob, api_for(api), alice_cred["id"])
     finally:
         for vg in (*nodes, api):
             vg.stop()

@@ -42,7 +42,7 @@ class ScriptRunner:
         self._bodies = {_sha(body): body for body in scripts.values()}
         self._queue: list[_Call] = []
         self._sending: asyncio.Task[None] | None = None
-        self.pipelines = 0  # sent so far (the bench divides the calls by them)
+        self.pipelines = 0  # sent so far: how well the calls were grouped
 
     async def run(self, name: str, keys: tuple[str, ...], args: tuple[str, ...]) -> Any:
         """The script's answer; ``RedisError``/``OSError`` as a direct call would raise."""
