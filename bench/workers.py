@@ -43,13 +43,20 @@ __all__ = ["login_costs", "workers_rate"]
 PER_LOGIN_FLOOR = {"embedded": 1 / 0.8, "redis": 1 / 0.6}  # issue 29: x the bare server's CPU
 
 
+def _login_sample(pid: int, url: str, tokens: list[str], full: bool) -> tuple[float, int]:
+    """A login-rate sample on a settled node: the CPU seconds of ``pid``'s process tree it took
+    (the closes it still had to handle after it included) and the logins it served."""
+    before = tree_cpu_seconds(pid)
+    result = login_rate(url, tokens, full=full)
+    settle(pid)
+    return tree_cpu_seconds(pid) - before, int(result["total"])
+
+
 def _cpu_per_login(pid: int, url: str, tokens: list[str], full: bool) -> float:
     """Microseconds of CPU of ``pid``'s process tree per login served."""
     settle(pid)
-    before = tree_cpu_seconds(pid)
-    result = login_rate(url, tokens, full=full)
-    settle(pid)  # the closes it still had to handle are the logins' too
-    return (tree_cpu_seconds(pid) - before) / max(1, int(result["total"])) * 1e6
+    used, logins = _login_sample(pid, url, tokens, full)
+    return used / max(1, logins) * 1e6
 
 
 class RedisCounter:
@@ -113,16 +120,12 @@ def login_costs(work: Path, key: str) -> list[Row]:
             return lambda: _cpu_per_login(t.server.proc.pid, t.rtc, t.tokens, True)
 
         def redis_cpu() -> float:
-            pid, logins_before = with_redis.server.proc.pid, 0
+            pid = with_redis.server.proc.pid
             settle(pid)
             with counter.counting() as spent:
-                before = tree_cpu_seconds(pid)
-                result = login_rate(with_redis.rtc, with_redis.tokens, full=True)
-                settle(pid)
-                logins_before = int(result["total"])
-                used = tree_cpu_seconds(pid) - before
-            counts.append([*spent, logins_before])
-            return used / max(1, logins_before) * 1e6
+                used, logins = _login_sample(pid, with_redis.rtc, with_redis.tokens, True)
+            counts.append([*spent, logins])
+            return used / max(1, logins) * 1e6
 
         base, ours_embedded, ours_redis = rounds(
             "cpu per login", bare_cpu, cpu(embedded), redis_cpu

@@ -73,11 +73,11 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             )
             api_server = _ApiServer(config)
             tasks.append(asyncio.create_task(api_server.serve()))
-        gateway, pool = None, None
-        if settings.serves_rtc and settings.worker_count() > 1:
+        gateway, pool, workers = None, None, settings.worker_count()
+        if settings.serves_rtc and workers > 1:
             from voxgate.workers import WorkerPool
 
-            pool = WorkerPool(settings, settings.worker_count(), rt.bus.node_id)
+            pool = WorkerPool(settings, workers, rt.bus.node_id)
             await pool.start()
         elif settings.serves_rtc:
             from voxgate.gateway.server import Gateway

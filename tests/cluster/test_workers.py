@@ -68,19 +68,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def on_each_worker(
-    vg: Voxgate, rest: Api, cred: dict[str, str], **kw: Any
-) -> tuple[Client, Client]:
-    """Two sessions of ``cred`` (ring_all) held by two different workers."""
-    first = Client(vg.rtc_url, login_token=rest.token(cred["id"]), reconnect=False, **kw)
-    await first.connect()
+async def away_from(
+    vg: Voxgate, rest: Api, cred: dict[str, str], other: Client, **kw: Any
+) -> Client:
+    """A session of ``cred`` held by another worker than ``other``'s."""
     for _ in range(TRIES):
-        other = Client(vg.rtc_url, login_token=rest.token(cred["id"]), reconnect=False, **kw)
-        await other.connect()
-        if other.dc != first.dc:
-            return first, other
-        await other.close()
-    raise AssertionError(f"{TRIES} sessions in a row on {first.dc}")
+        client = Client(vg.rtc_url, login_token=rest.token(cred["id"]), **kw)
+        await client.connect()
+        if client.dc != other.dc:
+            return client
+        await client.close()
+    raise AssertionError(f"{TRIES} sessions in a row on {other.dc}")
+
+
+async def on_each_worker(vg: Voxgate, rest: Api, cred: dict[str, str]) -> tuple[Client, Client]:
+    """Two sessions of ``cred`` (ring_all) held by two different workers."""
+    first = Client(vg.rtc_url, login_token=rest.token(cred["id"]), reconnect=False)
+    await first.connect()
+    return first, await away_from(vg, rest, cred, first, reconnect=False)
 
 
 async def test_the_workers_are_one_node(node: tuple[Voxgate, Api]) -> None:
@@ -143,13 +148,7 @@ async def test_a_worker_killed_is_restarted_and_its_client_reattaches(
     alice_cred, bob_cred = rest.credential(conn["id"]), rest.credential(conn["id"])
     bob = Client(vg.rtc_url, login_token=rest.token(bob_cred["id"]), reconnect=False)
     await bob.connect()
-    for _ in range(TRIES):  # Alice on the other worker: its kill leaves Bob alone
-        alice = Client(vg.rtc_url, login_token=rest.token(alice_cred["id"]), max_backoff=0.5)
-        await alice.connect()
-        if alice.dc != bob.dc:
-            break
-        await alice.close()
-    assert alice.dc != bob.dc
+    alice = await away_from(vg, rest, alice_cred, bob, max_backoff=0.5)  # her kill spares Bob
     out = await alice.new_call(bob_cred["sip_username"], sdp="v=0 offer")
     incoming = (await bob.wait_for("incoming_call", 5)).data["call"]
     await incoming.answer(sdp="v=0 answer")

@@ -68,19 +68,19 @@ class ScriptRunner:
         try:
             answers = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # the connection failed: every call in it did
-            for call in batch:
-                if not call.done.done():
-                    call.done.set_exception(exc)
+            _fail(batch, exc)
             return
-        unknown = [c for c, a in zip(batch, answers, strict=True) if isinstance(a, NoScriptError)]
+        unknown = []
         for call, answer in zip(batch, answers, strict=True):
-            if call.done.done() or (load and call in unknown):
+            if call.done.done():  # its caller gave up
                 continue
-            if isinstance(answer, Exception):
+            if load and isinstance(answer, NoScriptError):
+                unknown.append(call)
+            elif isinstance(answer, Exception):
                 call.done.set_exception(answer)
             else:
                 call.done.set_result(answer)
-        if unknown and load:  # once: a Redis that forgets again gets the error through
+        if unknown:  # once: a Redis that forgets again gets the error through
             await self._load_and_resend(unknown)
 
     async def _load_and_resend(self, calls: list[_Call]) -> None:
@@ -88,11 +88,15 @@ class ScriptRunner:
             for sha in {c.sha for c in calls}:
                 await self._client.script_load(self._bodies[sha])
         except Exception as exc:
-            for call in calls:
-                if not call.done.done():
-                    call.done.set_exception(exc)
+            _fail(calls, exc)
             return
         await self._send(calls, load=False)
+
+
+def _fail(calls: list[_Call], exc: Exception) -> None:
+    for call in calls:
+        if not call.done.done():
+            call.done.set_exception(exc)
 
 
 def _sha(body: str) -> str:
