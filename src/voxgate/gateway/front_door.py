@@ -47,6 +47,19 @@ BodyLimit = Callable[[HttpRequest], int]  # how large a body this request may se
 
 
 class FrontDoor(asyncio.Protocol):
+    # slots: uvloop keeps the first protocol of a connection alive for its whole life, so it
+    # stays small (and lets go of its buffer and timer once picows has the socket)
+    __slots__ = (
+        "_address",
+        "_body_limit",
+        "_handle",
+        "_head",
+        "_http",
+        "_timer",
+        "_transport",
+        "_websocket",
+    )
+
     def __init__(
         self,
         websocket: Callable[[], asyncio.BaseProtocol],
@@ -87,6 +100,7 @@ class FrontDoor(asyncio.Protocol):
         assert self._transport is not None
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
         ws = self._websocket()
         self._transport.set_protocol(ws)
         ws.connection_made(self._transport)

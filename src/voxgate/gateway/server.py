@@ -234,7 +234,7 @@ class Gateway:
         try:
             while peer.inbox and peer.closing is None:
                 metrics.FRAMES.inc()
-                outs = peer.session.receive(peer.inbox.popleft(), time.time())
+                outs = peer.session.receive(peer.inbox.pop(0), time.time())
                 await self.apply(peer, outs)
         finally:
             peer.busy = False

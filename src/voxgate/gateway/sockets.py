@@ -11,11 +11,13 @@ handshake: the parts of RFC 6455 a message-level library used to do for us.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from multidict import CIMultiDict, CIMultiDictProxy
 from picows import WSAutoPingStrategy, WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 from picows.api import _resolve_logger
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in its stubs
@@ -32,6 +34,8 @@ __all__ = [
     "tls_context",
 ]
 
+# shared and read-only: a write to a handshake's headers after it (none is expected) raises
+_NO_HEADERS = cast("CIMultiDict[str]", CIMultiDictProxy(CIMultiDict[str]()))
 CLOSE_TIMEOUT = 5.0  # how long a client may take to answer our close frame
 MAX_WRITE_BUFFER = 4 * 1024 * 1024  # a client this far behind is closed, not buffered for
 
@@ -45,6 +49,22 @@ class SocketEvents(Protocol):
 
 
 class Socket(WSListener):
+    # slots: one per connection, for the whole life of an idle session (no __dict__ to carry)
+    __slots__ = (
+        "_binary",
+        "_closer",
+        "_parts",
+        "_size",
+        "address",
+        "counted",
+        "events",
+        "max_message",
+        "peer",
+        "port",
+        "proxies",
+        "transport",
+    )
+
     def __init__(
         self, events: SocketEvents, max_message: int, proxies: TrustedProxies | None = None
     ) -> None:
@@ -70,6 +90,9 @@ class Socket(WSListener):
         if self.proxies:  # behind a trusted reverse proxy: the client it names
             headers = transport.request.headers
             self.address, _ = self.proxies.client(self.address, headers.get)
+        # the handshake's headers are read: picows keeps both messages for the socket's life
+        # (~3 KB with a browser's headers, more than the whole idle session), so empty them
+        transport.request.headers = transport.response.headers = _NO_HEADERS
         self.events.opened(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -183,7 +206,8 @@ def picows_protocol(
             None,  # path
             False,  # is_client_side
             listener,
-            _resolve_logger("gateway.sockets", "server"),
+            # an adapter, not a Logger: picows gives a Logger a child Logger per connection
+            logging.LoggerAdapter(_resolve_logger("gateway.sockets", "server")),
             True,  # disconnect_on_exception
             handshake_timeout,
             False,  # enable_auto_ping: our own pings are protocol frames (rtc/liveness.py)
