@@ -238,6 +238,8 @@ async def run_switchover(pair: PgPair, api: Voxgate, node: Voxgate, mode: str) -
             await asyncio.wait_for(asyncio.gather(*load), 60)
         assert (await live.request("telnyx_rtc.ping", {}))["message"] == "PONG"  # went on
         await live.close()
+        metrics = (await http.get(api.api_url + "/metrics")).text
+        assert 'voxgate_audit_events{state="dropped"} 0.0' in metrics  # queued, none dropped
 
     # every failure was a clear 503, never a 500, and every refused login said why
     assert {(status, title) for status, title, _ in tally.failures} == {

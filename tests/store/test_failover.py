@@ -5,7 +5,11 @@ commit was lost on the way back). The switchover itself: tests/cluster/test_pg_f
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -56,6 +60,19 @@ async def test_a_url_that_cannot_follow_the_primary_is_refused_clearly(url: str,
     with pytest.raises(ConfigurationError) as refused:
         await open_store(url)
     assert says in refused.value.detail and "pw-secret" not in refused.value.detail
+
+
+def test_serve_refuses_such_a_url_in_one_line(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://u:pw-secret@/db?host=127.0.0.1:1&host=127.0.0.1:2"
+    done = subprocess.run(
+        [sys.executable, "-m", "voxgate", "serve", "--database-url", url,
+         "--api-port", "0", "--rtc-port", "0"],
+        env={**os.environ, "VOXGATE_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: the database URL names several hosts: add "), done.stderr
+    assert "pw-secret" not in done.stderr and "Traceback" not in done.stderr
 
 
 async def test_an_audit_batch_written_twice_is_stored_once(plane: ControlPlane) -> None:
