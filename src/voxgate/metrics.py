@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
+    "AUDIT_QUEUE",
     "CONNECTIONS",
     "DISPLACEMENTS",
     "EXPIRIES",
@@ -23,6 +24,11 @@ __all__ = [
 
 REGISTRY = CollectorRegistry()
 
+# Audit events queued for the store (``pending``: it is down or slow) and never written
+# (``dropped``: counted and logged by AuditLog). Set from the node's own AuditLog at start.
+AUDIT_QUEUE = Gauge(
+    "voxgate_audit_events", "Audit events not written", ["state"], registry=REGISTRY
+)
 HTTP_REQUESTS = Counter(
     "voxgate_http_requests", "REST requests", ["method", "route", "status"], registry=REGISTRY
 )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from voxgate import metrics
 from voxgate.auth.keyring import Sealer
 from voxgate.auth.turn import IceConfig
 from voxgate.bus.base import Bus
@@ -56,6 +57,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     sealer = Sealer.from_file(settings.secret_file)
     realm = await sip_realm(settings, store)
     control = ControlPlane(store, bus, sealer, ice=ice, realm=realm)
+    audit = control.audit_log
+    metrics.AUDIT_QUEUE.labels("pending").set_function(lambda: audit.pending)
+    metrics.AUDIT_QUEUE.labels("dropped").set_function(lambda: audit.dropped)
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:

@@ -28,7 +28,12 @@ __all__ = ["COMMON", "DEFAULTS", "DbUrl", "SecretFile", "run_loop", "serve"]
 DEFAULTS = Settings()
 COMMON: list[Settings] = [DEFAULTS]  # what the top-level options said, for this one run
 DbUrl = Annotated[
-    str, typer.Option("--database-url", envvar="VOXGATE_DATABASE_URL", help="SQLAlchemy URL.")
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="VOXGATE_DATABASE_URL",
+        help="SQLAlchemy URL (a Postgres primary with standbys: see docs/deployment.md).",
+    ),
 ]
 SecretFile = Annotated[
     Path,

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, and_, delete, event, func, insert, select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -35,6 +34,7 @@ from voxgate.store.migrate import check_current, ensure_current
 from voxgate.store.reports import CallReportRows
 from voxgate.store.tokens import RevokedTokenRows
 from voxgate.store.trunks import TrunkRows
+from voxgate.store.urls import check_database_url, engine_error
 
 __all__ = ["SqlStore", "open_store"]
 
@@ -52,12 +52,17 @@ def _values(record: object) -> dict[str, Any]:
 
 async def open_store(url: str, *, migrate: bool = True) -> SqlStore:
     """Backend chosen by URL scheme; migrations run before the store is handed out."""
-    parsed = make_url(url)
+    parsed = check_database_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     kwargs: dict[str, Any] = {}
     if not is_sqlite:
+        # pre-ping: a pooled connection to a primary that went away (switchover, restart) is
+        # replaced on checkout, so a node follows a promoted standby without a restart.
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=5)
-    engine = create_async_engine(url, **kwargs)
+    try:
+        engine = create_async_engine(parsed, **kwargs)
+    except ArgumentError as exc:
+        raise engine_error(exc) from None
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if parsed.database and parsed.database != ":memory:":  # VOXGATE_HOME on first start
@@ -82,10 +87,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
 
 
 _AUDIT_COLUMNS = "INSERT INTO audit_events (id, credential_id, kind, at, details) VALUES "
+# A batch whose commit was sent but never confirmed (the primary died in between) is retried;
+# its rows keep their ids, so the second attempt skips what the first one did store.
+_AUDIT_AGAIN = " ON CONFLICT (id) DO NOTHING"
 _AUDIT_INSERT = {  # by the driver's placeholder style (aiosqlite: qmark; asyncpg: numeric_dollar)
-    "qmark": _AUDIT_COLUMNS + "(?, ?, ?, ?, ?)",
-    "numeric_dollar": _AUDIT_COLUMNS + "($1, $2, $3, $4, $5)",
-    "format": _AUDIT_COLUMNS + "(%s, %s, %s, %s, %s)",
+    "qmark": _AUDIT_COLUMNS + "(?, ?, ?, ?, ?)" + _AUDIT_AGAIN,
+    "numeric_dollar": _AUDIT_COLUMNS + "($1, $2, $3, $4, $5)" + _AUDIT_AGAIN,
+    "format": _AUDIT_COLUMNS + "(%s, %s, %s, %s, %s)" + _AUDIT_AGAIN,
 }
 
 
@@ -345,7 +353,8 @@ class SqlStore(CallReportRows, RevokedTokenRows, DeploymentRows, TrunkRows):
 
     async def add_audits(self, events: list[AuditEvent]) -> None:
         """One driver-level ``executemany``: every login writes audit rows, and SQLAlchemy's
-        per-row parameter processing cost more than the insert (``make bench`` profile)."""
+        per-row parameter processing cost more than the insert (``make bench`` profile).
+        Idempotent: rows already stored (same id) are skipped, so a failed batch can be retried."""
         if not events:
             return
         rows = [
