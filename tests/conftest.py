@@ -12,6 +12,7 @@ import pytest
 
 from tests.harness import Voxgate, create_pg_database, drop_pg_database, free_port
 from tests.rtc.conftest import Api, Receiver, api_for
+from tests.sentinel import Sentinels
 from tests.sip.peers import SipNode, start_sip_node
 from tests.turn import Coturn, run_coturn
 
@@ -138,6 +139,17 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, tuple[Callable[[], None
     for p in procs:
         if p.poll() is None:
             p.kill()
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[Sentinels]:
+    """A Redis master, its replica and three Sentinels of the test's own (tests/sentinel.py),
+    every one of them ended however the test ends."""
+    deployment = Sentinels(tmp_path / "redis")
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop_all()
 
 
 @pytest.fixture

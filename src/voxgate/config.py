@@ -11,6 +11,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from voxgate.bus.target import RedisTarget, parse_sentinel
 from voxgate.domain.errors import ConfigurationError
 from voxgate.domain.forwarded import TrustedProxies
 from voxgate.rtc.config import SessionConfig
@@ -34,6 +35,11 @@ class Settings:
     role: str = "all"  # all | api | rtc
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # or the Sentinels that name the master (HOST:PORT each), which voxgate follows on failover
+    redis_sentinel: tuple[str, ...] = ()
+    redis_master_name: str = "mymaster"  # the name the Sentinels monitor the master under
+    redis_password: str | None = None  # the master's and replicas' (requirepass)
+    redis_sentinel_password: str | None = None  # the Sentinels' own (their requirepass)
     redis_prefix: str = "voxgate:"
     secret_file: Path = HOME / "voxgate.secret"
     bootstrap_api_key: str | None = None
@@ -113,6 +119,27 @@ class Settings:
             elif isinstance(value, list):
                 values[name] = tuple(value)
         return cls(**values)
+
+    @property
+    def clustered(self) -> bool:
+        """A shared Redis (by URL or through Sentinel) instead of the in-process bus."""
+        return bool(self.redis_url or self.redis_sentinel)
+
+    def redis_target(self) -> RedisTarget:
+        """Where the bus connects. ``ConfigurationError`` for a Sentinel address that is not
+        HOST:PORT, or for both a URL and Sentinels (which of the two would be the master?)."""
+        if self.redis_url and self.redis_sentinel:
+            raise ConfigurationError(
+                "--redis-url and --redis-sentinel: give one (with Sentinel, the Sentinels "
+                "name the master)"
+            )
+        return RedisTarget(
+            url=self.redis_url,
+            sentinels=tuple(parse_sentinel(a) for a in self.redis_sentinel),
+            master_name=self.redis_master_name,
+            password=self.redis_password,
+            sentinel_password=self.redis_sentinel_password,
+        )
 
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""

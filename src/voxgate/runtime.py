@@ -46,10 +46,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     store = await open_store(settings.database_url, migrate=settings.migrate)
     node_id = settings.node_id or new_kid()
     bus: Bus
-    if settings.redis_url:
+    if settings.clustered:
         from voxgate.bus.redis import RedisBus  # redis-py: only for a deployment that uses it
 
-        bus = RedisBus(settings.redis_url, node_id=node_id, prefix=settings.redis_prefix)
+        bus = RedisBus(settings.redis_target(), node_id=node_id, prefix=settings.redis_prefix)
     else:
         bus = LocalBus(node_id)
     await bus.start()

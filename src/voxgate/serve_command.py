@@ -45,6 +45,13 @@ HELP = {
     "database_url": "SQLAlchemy URL (as the top-level --database-url).",
     "secret_file": "Key-encryption key file (as the top-level --secret-file).",
     "redis_url": "redis://... for several nodes; in-process when unset.",
+    "redis_sentinel": "HOST:PORT of a Redis Sentinel (repeatable; instead of --redis-url): "
+    "voxgate follows the master they name through failovers.",
+    "redis_master_name": "The name the Sentinels monitor the master under.",
+    "redis_password": "Password of the Redis master and replicas (a password in "
+    "--redis-url wins; visible in ps: prefer VOXGATE_REDIS_PASSWORD).",
+    "redis_sentinel_password": "The Sentinels' own password, if they have one (visible in "
+    "ps: prefer VOXGATE_REDIS_SENTINEL_PASSWORD).",
     "node_id": "Name of this node (random by default).",
     "expiry_notice": "Seconds before token expiry to warn the client.",
     "expiry_grace": "Seconds a call in progress may outlive an expired token.",
@@ -93,8 +100,8 @@ HELP = {
     "(with --sip): the SDK's own hold() then stops the audio both ways, and the console's "
     "call view shows the relay's packet counters.",
     "workers": "Gateway processes sharing the signaling port (SO_REUSEPORT): a number, or "
-    "auto (one per usable core). More than one needs --redis-url, which they share as the "
-    "nodes of a cluster do.",
+    "auto (one per usable core). More than one needs --redis-url or --redis-sentinel, which "
+    "they share as the nodes of a cluster do.",
     "migrate": "Upgrade the database schema at start; with --no-migrate, refuse to start on "
     "an older schema (several nodes: run `voxgate migrate` once, then the nodes).",
 }
@@ -119,7 +126,7 @@ def serve(**options: Any) -> None:
     if options["sip_edge"] not in ("managed", "external"):
         typer.echo("error: --sip-edge must be managed or external", err=True)
         raise typer.Exit(2)
-    refused = _workers_refused(options)
+    refused = _redis_refused(options) or _workers_refused(options)
     if refused:
         typer.echo(f"error: {refused}", err=True)
         raise typer.Exit(2)
@@ -148,6 +155,16 @@ def serve(**options: Any) -> None:
         raise typer.Exit(1) from None
 
 
+def _redis_refused(options: dict[str, Any]) -> str | None:
+    """Why the Redis options do not name one Redis, or None."""
+    given = {k: options[k] for k in ("redis_url", "redis_sentinel", "redis_master_name")}
+    try:
+        Settings(**{**given, "redis_sentinel": tuple(given["redis_sentinel"])}).redis_target()
+    except ConfigurationError as exc:
+        return exc.detail
+    return None
+
+
 def _workers_refused(options: dict[str, Any]) -> str | None:
     """Why ``--workers`` cannot be had with the other options, or None."""
     try:
@@ -156,11 +173,11 @@ def _workers_refused(options: dict[str, Any]) -> str | None:
         return exc.detail
     if count == 1:
         return None
-    if not options["redis_url"]:
+    if not options["redis_url"] and not options["redis_sentinel"]:
         return (
-            f"--workers {options['workers']} needs --redis-url: the workers share presence, "
-            "calls and revocations through Redis, as the nodes of a cluster do (without it, "
-            "one process serves: --workers 1)"
+            f"--workers {options['workers']} needs --redis-url (or --redis-sentinel): the "
+            "workers share presence, calls and revocations through Redis, as the nodes of a "
+            "cluster do (without it, one process serves: --workers 1)"
         )
     if options["role"] == "api":
         return "--workers starts gateway processes: not with --role api"

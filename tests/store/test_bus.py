@@ -227,3 +227,30 @@ async def test_script_calls_made_together_go_in_fewer_pipelines_and_survive_a_fl
         assert await bus.registrations("cred:p3") == []
     finally:
         await bus.close()
+
+
+async def test_a_redis_that_forgot_this_node_runs_the_reconnect_hooks() -> None:
+    """No reconnect, but our heartbeat key is gone (a flush, a lapse while others pruned us,
+    a promoted replica without it): the node re-announces itself through its hooks, once."""
+    prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
+    bus = RedisBus("redis://127.0.0.1:6379/0", node_id="n1", prefix=prefix, node_ttl=1.0)
+    ran: list[float] = []
+
+    async def hook() -> None:
+        ran.append(time.monotonic())
+
+    bus.on_reconnect.append(hook)
+    await bus.start()
+    try:
+        await asyncio.sleep(0.6)  # a few beats find the key where they left it
+        assert ran == []
+        await bus._redis.delete(prefix + "node:n1")
+        for _ in range(100):
+            if ran:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.6)
+        assert len(ran) == 1 and bus.recoveries == 1
+        assert await bus._redis.exists(prefix + "node:n1")  # and it beats again
+    finally:
+        await bus.close()

@@ -26,6 +26,14 @@ def test_every_setting_survives_the_trip_to_a_worker() -> None:
     )
     assert Settings.from_json(given.to_json()) == given
     assert Settings.from_json(Settings().to_json()) == Settings()
+    sentinel = Settings(
+        redis_sentinel=("10.0.0.1:26379", "[::1]:26380"),
+        redis_master_name="vx",
+        redis_password="pw",
+        redis_sentinel_password="spw",
+        workers="2",
+    )
+    assert Settings.from_json(sentinel.to_json()) == sentinel
 
 
 def test_workers_is_a_count_or_auto() -> None:

@@ -9,6 +9,12 @@ Channels: ``events`` (revocations, displacements) and ``node:<id>`` (call signal
 
 A registration whose node's heartbeat is gone is treated as absent, so a crashed node's
 registrations vanish within ``node_ttl`` seconds without anyone cleaning up.
+
+Redis may forget: a restart without persistence, a failover to a replica that missed the last
+writes, a heartbeat that lapsed while Redis was out of reach (others then pruned our
+registrations as a dead node's). Each shows as a resubscription or as our own heartbeat key
+gone; either runs the ``on_reconnect`` hooks, which put back what this node holds (presence,
+session records) and re-read from the store what the lost events said (revocations).
 """
 
 from __future__ import annotations
@@ -23,17 +29,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from voxgate.bus.base import (
-    BusEvent,
-    BusUnavailable,
-    Changed,
-    Displaced,
-    Handler,
-    NodeMessage,
-    Registration,
-    Revoked,
-)
+from voxgate.bus.base import BusEvent, BusUnavailable, Handler, NodeMessage, Registration
 from voxgate.bus.scripts import ScriptRunner
+from voxgate.bus.target import RedisTarget
+from voxgate.bus.wire import decode, encode
 from voxgate.domain.registrations import Admission, Verdict, seniority
 from voxgate.tasks import cancel_and_wait
 
@@ -104,24 +103,29 @@ return 1
 
 class RedisBus:
     def __init__(
-        self, url: str, *, node_id: str, prefix: str = "voxgate:", node_ttl: float = 5.0
+        self,
+        target: str | RedisTarget,
+        *,
+        node_id: str,
+        prefix: str = "voxgate:",
+        node_ttl: float = 5.0,
     ) -> None:
+        """``target``: a ``redis://`` URL, or where the master is (a URL or Sentinels)."""
         self.node_id = node_id
         self.prefix = prefix
         self.node_ttl = node_ttl
-        self._redis = aioredis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            health_check_interval=5,
-        )
+        target = RedisTarget(url=target) if isinstance(target, str) else target
+        self._redis: aioredis.Redis
+        self._redis, self._sentinel = target.connect()
         self.scripts = ScriptRunner(
             self._redis, {"register": _REGISTER, "unregister": _UNREGISTER, "slot": _TAKE_SLOT}
         )
         self._handlers: list[Handler] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._up = asyncio.Event()
+        self._beaten = False  # our heartbeat key was set once: its absence means Redis forgot
+        self._recovering = asyncio.Lock()
+        self.recoveries = 0  # times the hooks ran: how often Redis came back or forgot us
         self.on_reconnect: list[Any] = []  # async callables run after Redis comes back
 
     def _k(self, *parts: str) -> str:
@@ -137,6 +141,8 @@ class RedisBus:
         with contextlib.suppress(RedisError, OSError):
             await self._redis.delete(self._k("node", self.node_id))
         await self._redis.aclose()
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     async def healthy(self) -> bool:
         return self._up.is_set()
@@ -150,13 +156,13 @@ class RedisBus:
             self._k("node", event.node_id) if isinstance(event, NodeMessage) else self._k("events")
         )
         try:
-            await self._redis.publish(channel, _encode(event))
+            await self._redis.publish(channel, encode(event))
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis publish failed: {type(exc).__name__}") from exc
 
     async def _listen(self) -> None:
-        """Subscribe and dispatch; on any Redis failure, resubscribe with back-off and run the
-        reconnect hooks (re-register, re-check revocations) once it is back."""
+        """Subscribe and dispatch; on any Redis failure, resubscribe with back-off (to the
+        master Sentinel names now, with Sentinel) and run the reconnect hooks once it is back."""
         delay, connected_before = 0.2, False
         while True:
             pubsub = self._redis.pubsub()
@@ -166,15 +172,12 @@ class RedisBus:
                 self._up.set()
                 delay = 0.2
                 if connected_before:
-                    for callback in list(self.on_reconnect):
-                        try:
-                            await callback()
-                        except Exception:
-                            log.exception("reconnect hook failed")
+                    log.warning("redis connection back: taking presence back, re-checking")
+                    await self._recover()
                 connected_before = True
                 while True:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None and (event := _decode(msg["data"])) is not None:
+                    if msg is not None and (event := decode(msg["data"])) is not None:
                         await self._dispatch(event)
             except asyncio.CancelledError:
                 raise
@@ -188,6 +191,17 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    async def _recover(self) -> None:
+        """Run the reconnect hooks, one run at a time (a resubscription and a forgotten
+        heartbeat may both notice the same failover)."""
+        async with self._recovering:
+            self.recoveries += 1
+            for callback in list(self.on_reconnect):
+                try:
+                    await callback()
+                except Exception:
+                    log.exception("reconnect hook failed")
+
     async def _dispatch(self, event: BusEvent) -> None:
         for handler in list(self._handlers):
             try:
@@ -196,14 +210,33 @@ class RedisBus:
                 log.exception("bus handler failed")
 
     # -- presence --------------------------------------------------------------------------
-    async def _beat(self) -> None:
-        await self._redis.set(self._k("node", self.node_id), "1", px=int(self.node_ttl * 1000))
+    async def _beat(self) -> bool:
+        """Refresh our heartbeat; False when Redis had forgotten it since the last one.
+        (``XX`` rather than ``GET``: one command either way, and Redis before 6.2 has it.)"""
+        key, ttl = self._k("node", self.node_id), int(self.node_ttl * 1000)
+        if self._beaten and await self._redis.set(key, "1", px=ttl, xx=True):
+            return True
+        await self._redis.set(key, "1", px=ttl)
+        forgotten, self._beaten = self._beaten, True
+        return not forgotten
 
     async def _heartbeat(self) -> None:
-        while True:
-            with contextlib.suppress(RedisError, OSError):
-                await self._beat()
-            await asyncio.sleep(self.node_ttl / 4)
+        """Beats on while the hooks run (in a task of their own): a long re-check must not
+        let our key expire, or the other nodes would count us dead."""
+        recovery: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    remembered = await self._beat()
+                except (RedisError, OSError):
+                    remembered = True  # the listener notices the loss and recovers when back
+                if not remembered and self._up.is_set() and (recovery is None or recovery.done()):
+                    log.warning("redis forgot this node (failover, restart, flush): re-announcing")
+                    recovery = asyncio.create_task(self._recover())
+                await asyncio.sleep(self.node_ttl / 4)
+        finally:
+            if recovery is not None:
+                await cancel_and_wait([recovery])
 
     async def _alive(self, node_id: str) -> bool:
         return bool(await self._redis.exists(self._k("node", node_id)))
@@ -318,47 +351,3 @@ class RedisBus:
     async def free_slot(self, key: str, member: str) -> None:
         with contextlib.suppress(RedisError, OSError):  # it lets go at its expiry anyway
             await self._redis.zrem(self._k("slots", key), member)
-
-
-def _encode(event: BusEvent) -> str:
-    if isinstance(event, Revoked):
-        return json.dumps(
-            {
-                "t": "revoked",
-                "principals": list(event.principals),
-                "reason": event.reason,
-                "expired": event.expired,
-                "jtis": list(event.jtis),
-            }
-        )
-    if isinstance(event, Changed):
-        ids = {"credential_ids": list(event.credential_ids)}
-        return json.dumps({"t": "changed", **ids, "connection_ids": list(event.connection_ids)})
-    if isinstance(event, Displaced):
-        return json.dumps(
-            {"t": "displaced", "session_id": event.session_id, "by": asdict(event.by)}
-        )
-    return json.dumps(
-        {"t": "node", "node_id": event.node_id, "kind": event.kind, "body": event.body}
-    )
-
-
-def _decode(data: str) -> BusEvent | None:
-    try:
-        obj = json.loads(data)
-        if obj["t"] == "revoked":
-            jtis = tuple(str(j) for j in obj.get("jtis") or ())
-            return Revoked(
-                tuple(obj["principals"]), obj["reason"], bool(obj.get("expired")), jtis=jtis
-            )
-        if obj["t"] == "changed":
-            return Changed(
-                tuple(map(str, obj["credential_ids"])), tuple(map(str, obj["connection_ids"]))
-            )
-        if obj["t"] == "displaced":
-            return Displaced(obj["session_id"], Registration(**obj["by"]))
-        if obj["t"] == "node":
-            return NodeMessage(obj["node_id"], obj["kind"], obj["body"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("undecodable bus message dropped")
-    return None

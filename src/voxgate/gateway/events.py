@@ -12,6 +12,7 @@ from voxgate.bus.base import BusEvent, Changed, Displaced, NodeMessage, Revoked
 from voxgate.domain.principals import Principal
 from voxgate.gateway.calls import CallRouter
 from voxgate.gateway.directory import Directory, Peer
+from voxgate.gateway.handover import Handover
 from voxgate.gateway.presence import Presence
 from voxgate.rtc.outputs import Output
 from voxgate.services.logins import LoginService
@@ -27,6 +28,7 @@ class EventHost(Protocol):
     logins: LoginService
     calls: CallRouter
     presence: Presence[Peer]
+    handover: Handover
 
     async def apply(self, peer: Peer, outs: list[Output]) -> None: ...
     def let_go(self, sessid: str) -> None: ...
@@ -73,14 +75,19 @@ class BusEvents:
             await self.host.apply(peer, peer.session.revoke(reason, now))
 
     async def after_outage(self) -> None:
-        """Redis is back: take our registrations back (it may have lost them) and end every
-        session whose credential was revoked while events could not reach us."""
+        """Redis is back, or failed over, or forgot us: take our registrations and session
+        records back (a restarted Redis or a promoted replica may lack them) and end every
+        session whose credential or token was revoked while events could not reach us."""
         host, now = self.host, time.time()
         await host.presence.reclaim()
+        revoked_jtis = await host.logins.after_missed_events()
         for peer in list(host.directory.peers.values()):
             grant = peer.session.grant
+            if peer.saved:
+                peer.saved = ()  # rewritten below: the record may be gone with the old master
+                await host.handover.remember(peer)
             if grant is None or grant.anonymous:
                 continue
-            if not await host.logins.still_valid(grant, now):
+            if peer.jti in revoked_jtis or not await host.logins.still_valid(grant, now):
                 reason = "revoked while the bus was unavailable"
                 await host.apply(peer, peer.session.revoke(reason, now))

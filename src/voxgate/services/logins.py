@@ -184,6 +184,15 @@ class LoginService:
         conn = await store.get_connection(grant.connection_id)
         return conn is not None and conn.active
 
+    async def after_missed_events(self) -> set[str]:
+        """Events may have been lost (the bus was down, or failed over): forget every cached
+        record and read the single-token revocations again now. The revoked jtis."""
+        self._creds.clear()
+        self._conns.clear()
+        self._jtis_loaded = time.monotonic()
+        self._revoked_jtis = await self.control.store.revoked_jtis(from_epoch(time.time()))
+        return set(self._revoked_jtis)
+
     def refuse_tokens(self, jtis: tuple[str, ...]) -> None:
         self._revoked_jtis.update(jtis)
 
