@@ -55,7 +55,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     ice = IceConfig(settings.turn_url, settings.stun_url, settings.turn_key(), settings.turn_ttl)
     sealer = Sealer.from_file(settings.secret_file)
     realm = await sip_realm(settings, store)
-    control = ControlPlane(store, bus, sealer, ice=ice, realm=realm)
+    targets = settings.webhook_targets()
+    control = ControlPlane(store, bus, sealer, ice=ice, realm=realm, webhook_targets=targets)
     try:
         await control.load_keys()
         if settings.bootstrap_api_key:
