@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -73,9 +72,7 @@ def _common_options(
     ] = False,
 ) -> None:
     """Options every command shares: ``voxgate --database-url URL COMMAND ...``."""
-    # connections create/update check webhook URLs as the server does (--webhook-allow)
-    allow = tuple(os.environ.get("VOXGATE_WEBHOOK_ALLOW", "").split())
-    COMMON[0] = Settings(database_url=database_url, secret_file=secret_file, webhook_allow=allow)
+    COMMON[0] = Settings(database_url=database_url, secret_file=secret_file)
 
 
 def settings() -> Settings:
