@@ -71,6 +71,9 @@ def test_a_bad_range_is_a_configuration_error_naming_the_option() -> None:
         WebhookTargets.parse(["10.0.0.0/8", "nope"])
 
 
+NAMED = {"http://localhost:3000/hooks", "http://2130706433/", "http://127.1/"}  # not literals
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -95,6 +98,7 @@ async def test_writing_an_internal_url_is_a_422_on_the_field(url: str) -> None:
     assert error.detail.startswith("Invalid webhook_event_failover_url: ")
     assert "--webhook-allow" in error.detail or "valid host" in error.detail
     assert "secret-value" not in error.detail and "pw@" not in error.detail
+    assert ("resolves to it" in error.detail) == (url in NAMED), error.detail
 
 
 async def test_allowed_public_and_unresolvable_urls_are_accepted() -> None:

@@ -93,7 +93,7 @@ class WebhookTargets:
         for address in addresses:
             why = self.refusal(address)
             if why is not None:
-                named = "" if host == str(address) else f" ({host} resolves to it)"
+                named = "" if _literal(host) else f" ({host} resolves to it)"
                 return TargetRefused(f"{why}{named}; {_ADVICE}")
         return None
 
@@ -119,10 +119,8 @@ class WebhookTargets:
             host, port = "", 0
         if not host:
             return TargetRefused(_INVALID)
-        try:
+        if _literal(host):
             return self.refused(host, [ipaddress.ip_address(host)])
-        except ValueError:
-            pass  # a name
         try:
             addresses = await self.resolve(host, port, WRITE_RESOLVE_TIMEOUT)
         except (OSError, TimeoutError):
@@ -130,6 +128,14 @@ class WebhookTargets:
         except ValueError:  # a NUL, a label IDNA refuses
             return TargetRefused(_INVALID)
         return self.refused(host, addresses)
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _carried(address: Address) -> tuple[Address, ...]:
