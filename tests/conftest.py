@@ -23,6 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["VOXGATE_HOME"] = tempfile.mkdtemp(prefix="voxgate-test-home-")
 
 
+# The suite's webhook receivers (``receiver``) listen on 127.0.0.1, which voxgate refuses as a
+# webhook target unless allowed (SECURITY.md): the shared servers allow it.
+LOOPBACK_WEBHOOKS = ["--webhook-allow", "127.0.0.0/8"]
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     url = create_pg_database()
@@ -33,7 +38,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Voxgate]:
     """One live voxgate (REST + gateway, SQLite) shared by the API and gateway suites."""
-    vg = Voxgate(tmp_path_factory.mktemp("voxgate")).start()
+    vg = Voxgate(tmp_path_factory.mktemp("voxgate"), extra_args=LOOPBACK_WEBHOOKS).start()
     yield vg
     vg.stop()
 
@@ -49,7 +54,8 @@ def api(server: Voxgate) -> Iterator[Api]:
 def sip_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNode]:
     """One voxgate with its SIP edge (Kamailio, rtpengine; SQLite, in-process bus, no TLS:
     ws:// for browsers), shared by a module's tests (tests/sip, the SIP browser suites)."""
-    node = start_sip_node(Voxgate, workdir=tmp_path_factory.mktemp("sipnode"))
+    workdir = tmp_path_factory.mktemp("sipnode")
+    node = start_sip_node(Voxgate, workdir=workdir, extra_args=LOOPBACK_WEBHOOKS)
     yield node
     node.vg.stop()
 

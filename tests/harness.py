@@ -42,6 +42,7 @@ class Voxgate:
     rtc_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     ca: Path | None = None  # with --tls-cert: the CA that readiness checks trust
+    wrapper: list[str] = field(default_factory=list)  # runs the server: unshare ..., say
 
     @property
     def tls(self) -> bool:
@@ -93,6 +94,7 @@ class Voxgate:
         env = self.cli_env()
         env["VOXGATE_BOOTSTRAP_API_KEY"] = self.api_key
         cmd = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "voxgate",

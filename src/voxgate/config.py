@@ -14,6 +14,7 @@ from platformdirs import user_data_dir
 from voxgate.bus.target import RedisTarget, parse_sentinel
 from voxgate.domain.errors import ConfigurationError
 from voxgate.domain.forwarded import TrustedProxies
+from voxgate.domain.webhook_targets import WebhookTargets
 from voxgate.rtc.config import SessionConfig
 
 __all__ = ["DEFAULT_DATABASE_URL", "HOME", "MAX_WORKERS", "Settings"]
@@ -64,6 +65,7 @@ class Settings:
     turn_ttl: float | None = None  # seconds; default: the token's remaining life, at most 24 h
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose forwarding header we believe
     forwarded_header: str = "x-forwarded-for"  # or "forwarded" (RFC 7239): what they write
+    webhook_allow: tuple[str, ...] = ()  # CIDRs webhooks may reach beyond public addresses
     migrate: bool = True  # upgrade the schema at start (off: refuse an older schema)
     region: str = "local"  # told to clients in REGED (with the node as ``dc``)
     call_reports: bool = True  # accept the SDK's call reports (POST /call_report)
@@ -144,6 +146,10 @@ class Settings:
     def proxies(self) -> TrustedProxies:
         """Raises ``ConfigurationError`` for a bad CIDR or header name."""
         return TrustedProxies.parse(self.trusted_proxies, self.forwarded_header)
+
+    def webhook_targets(self) -> WebhookTargets:
+        """Raises ``ConfigurationError`` for a bad CIDR."""
+        return WebhookTargets.parse(self.webhook_allow)
 
     def turn_key(self) -> bytes | None:
         """The TURN REST API secret shared with coturn, from the setting or its file."""

@@ -56,6 +56,10 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "websockets.server", "websockets", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: a webhook URL's query may hold the
+    # receiver's secret (?key=...). Our own lines say what a webhook did, by host.
+    for client in ("httpx", "httpcore"):
+        logging.getLogger(client).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -20,6 +20,7 @@ __all__ = [
     "REVOCATIONS",
     "SESSIONS",
     "TRUNK_REFUSED",
+    "WEBHOOKS_REFUSED",
 ]
 
 REGISTRY = CollectorRegistry()
@@ -54,3 +55,8 @@ FRAME_ERRORS = Counter("voxgate_frame_errors", "Bad frames", ["kind"], registry=
 LIMIT_HITS = Counter("voxgate_limit_hits", "Limits hit", ["limit"], registry=REGISTRY)
 CONNECTIONS = Counter("voxgate_ws_connections", "WebSocket connections accepted", registry=REGISTRY)
 FRAMES = Counter("voxgate_ws_frames", "WebSocket frames received", registry=REGISTRY)
+WEBHOOKS_REFUSED = Counter(
+    "voxgate_webhooks_refused",
+    "Webhook events dropped because their URL's address is not permitted (--webhook-allow)",
+    registry=REGISTRY,
+)

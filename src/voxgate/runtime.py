@@ -56,7 +56,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     ice = IceConfig(settings.turn_url, settings.stun_url, settings.turn_key(), settings.turn_ttl)
     sealer = Sealer.from_file(settings.secret_file)
     realm = await sip_realm(settings, store)
-    control = ControlPlane(store, bus, sealer, ice=ice, realm=realm)
+    targets = settings.webhook_targets()
+    control = ControlPlane(store, bus, sealer, ice=ice, realm=realm, webhook_targets=targets)
     audit = control.audit_log
     metrics.AUDIT_QUEUE.labels("pending").set_function(lambda: audit.pending)
     metrics.AUDIT_QUEUE.labels("dropped").set_function(lambda: audit.dropped)

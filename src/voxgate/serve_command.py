@@ -68,6 +68,8 @@ HELP = {
     "trusted_proxies": "Reverse proxies (CIDR,...; repeatable) whose forwarding header "
     "names the client: limits, lockouts and audit use it.",
     "forwarded_header": "The header the trusted proxies write: x-forwarded-for or forwarded.",
+    "webhook_allow": "A range (CIDR,...; repeatable) webhooks may reach besides public "
+    "addresses: loopback, link-local, private and reserved ones are refused (SECURITY.md).",
     "region": "Region name told to clients in REGED (Telnyx's `region`).",
     "call_reports": "Accept the SDK's call reports (POST /call_report on the signaling port).",
     "call_report_retention_days": "Days call reports are kept.",
@@ -142,6 +144,7 @@ def serve(**options: Any) -> None:
     settings = Settings(**{**options, **lists}, bootstrap_api_key=bootstrap)
     try:
         settings.proxies()
+        settings.webhook_targets()
     except ConfigurationError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from None

@@ -81,7 +81,7 @@ def api_for(vg: Voxgate) -> Api:
 class Receiver:
     """A webhook endpoint on loopback that keeps every delivery (body, headers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.events: list[tuple[bytes, dict[str, str]]] = []
         outer = self
 
@@ -95,9 +95,10 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/hooks"

@@ -25,6 +25,7 @@ __all__ = [
     "ParseError",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TargetRefused",
     "TooManyRequests",
     "ValidationFailed",
     "VoxgateError",
@@ -82,6 +83,11 @@ class ValidationFailed(VoxgateError):
 
 class CredentialExpired(ValidationFailed):
     """An expired credential is terminal: it can only be deleted."""
+
+
+class TargetRefused(ValidationFailed):
+    """A webhook URL whose address is not public (SSRF; ``domain/webhook_targets.py``): a 422
+    when the URL is written, and an event dropped (counted, never retried) at delivery."""
 
 
 class Conflict(VoxgateError):

@@ -89,7 +89,8 @@ class Gateway:
         self.timers: Alarm[Peer] = Alarm(self._due)
         self._server: asyncio.Server | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self.webhooks = WebhookSender(webhook_signer)
+        targets, refused = settings.webhook_targets(), metrics.WEBHOOKS_REFUSED.inc
+        self.webhooks = WebhookSender(webhook_signer, targets, on_refused=refused)
         self.calls = CallRouter(self, store, bus, self.webhooks, logins.control.ice)
         self.calls.audit = audit
         reuse = ReuseResponse(logins.control, self.webhooks, self.calls.connection)

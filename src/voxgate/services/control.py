@@ -26,6 +26,7 @@ from voxgate.domain.errors import CredentialExpired, NotFound, ValidationFailed
 from voxgate.domain.principals import Principal
 from voxgate.domain.records import Connection, Credential, CredentialStatus, Page, SigningKey
 from voxgate.domain.timeutil import from_epoch, parse_instant, spoken, utcnow
+from voxgate.domain.webhook_targets import WebhookTargets
 from voxgate.services.apikeys import ApiKeys
 from voxgate.services.assistants import Assistants
 from voxgate.services.audit import AuditLog
@@ -60,12 +61,14 @@ class ControlPlane:
         passwords: Passwords | None = None,
         ice: IceConfig | None = None,
         realm: str = "voxgate",
+        webhook_targets: WebhookTargets | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.sealer = sealer
         self.passwords = passwords or Passwords()
         self.ice = ice or IceConfig((), (), None, None)
+        self.webhook_targets = webhook_targets or WebhookTargets()  # where webhooks may go
         self.secrets = SipSecrets(self.passwords, sealer, realm)  # the SIP realm: HA1s use it
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
@@ -104,6 +107,7 @@ class ControlPlane:
         """Returns the connection and its clear password, which only the create response shows."""
         fields = body.model_dump(exclude_unset=True, exclude_none=False)
         await self.trunks.check_outbound(fields)
+        await self.webhook_targets.check_settings(fields)
         user_name = fields.pop("user_name", None) or await self._free_user_name()
         password = fields.pop("password", None) or ids.new_sip_password()
         name = fields.pop("connection_name")
@@ -145,6 +149,7 @@ class ControlPlane:
         conn = await self.get_connection(conn_id)
         fields = body.model_dump(exclude_unset=True)
         await self.trunks.check_outbound(fields)
+        await self.webhook_targets.check_settings(fields)
         changes: dict[str, Any] = {"updated_at": utcnow()}
         password = fields.pop("password", None)
         for key in ("connection_name", "user_name", "active"):
@@ -183,11 +188,7 @@ class ControlPlane:
     # -- credentials -----------------------------------------------------------------------
     async def create_credential(self, body: CredentialCreate) -> tuple[Credential, str]:
         now = utcnow()
-        if await self.store.get_connection(body.connection_id) is None:
-            raise ValidationFailed(
-                "connection_id does not name an existing credential connection",
-                pointer="/connection_id",
-            )
+        await self._existing_connection(body.connection_id)
         expires_at = self._expiry(body.expires_at, now) or now + DEFAULT_CREDENTIAL_LIFETIME
         password, cred_id, user = ids.new_sip_password(), ids.new_uuid(), ids.new_sip_username()
         cred = Credential(
@@ -207,6 +208,11 @@ class ControlPlane:
         )
         await self.store.add_credential(cred)
         return cred, password
+
+    async def _existing_connection(self, conn_id: str) -> None:
+        if await self.store.get_connection(conn_id) is None:
+            message = "connection_id does not name an existing credential connection"
+            raise ValidationFailed(message, pointer="/connection_id")
 
     @staticmethod
     def _expiry(text: str | None, now: datetime) -> datetime | None:
@@ -243,11 +249,7 @@ class ControlPlane:
         fields = body.model_dump(exclude_unset=True)
         changes: dict[str, Any] = {"updated_at": now}
         if fields.get("connection_id") is not None:
-            if await self.store.get_connection(fields["connection_id"]) is None:
-                raise ValidationFailed(
-                    "connection_id does not name an existing credential connection",
-                    pointer="/connection_id",
-                )
+            await self._existing_connection(fields["connection_id"])
             changes["connection_id"] = fields["connection_id"]
         if "name" in fields and fields["name"] is not None:
             changes["name"] = fields["name"]

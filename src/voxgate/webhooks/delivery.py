@@ -1,20 +1,29 @@
-"""Webhook delivery off the signaling path: a bounded queue, a few workers, back-off retries."""
+"""Webhook delivery off the signaling path: a bounded queue, a few workers, back-off retries.
+
+Only to permitted addresses (``CheckedTransport``): an event whose target is refused is
+dropped at once, logged with the host and the reason (never the URL, whose path or query may
+hold a receiver's secret) and counted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import structlog
 
+from voxgate.domain.errors import TargetRefused
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.timeutil import iso, utcnow
+from voxgate.domain.webhook_targets import WebhookTargets
 from voxgate.tasks import cancel_and_wait
 from voxgate.webhooks.signing import WebhookSigner
+from voxgate.webhooks.transport import CheckedTransport
 
 __all__ = ["WebhookSender"]
 
@@ -36,7 +45,9 @@ class WebhookSender:
     def __init__(
         self,
         signer: WebhookSigner,
+        targets: WebhookTargets | None = None,
         *,
+        on_refused: Callable[[], None] = lambda: None,
         workers: int = 2,
         max_queue: int = 10_000,
         max_attempts: int = 5,
@@ -48,9 +59,14 @@ class WebhookSender:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(max_queue)
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
-        self._client = httpx.AsyncClient(follow_redirects=False)
+        transport = CheckedTransport(targets or WebhookTargets())
+        self._client = httpx.AsyncClient(
+            follow_redirects=False, transport=transport, trust_env=False
+        )
+        self._on_refused = on_refused
         self.delivered = 0
         self.dropped = 0
+        self.refused = 0
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
@@ -108,6 +124,11 @@ class WebhookSender:
                 reason = f"status {r.status_code}"
             except httpx.HTTPError as exc:
                 reason = type(exc).__name__
+            except TargetRefused as exc:  # the same answer on every try: never retried
+                self.refused += 1
+                self._on_refused()
+                log.warning("webhook refused", event_type=job.event_type, reason=exc.detail)
+                return
             log.info(
                 "webhook attempt failed",
                 event_type=job.event_type,
