@@ -90,6 +90,7 @@ class Handover:
         peer.saved = _signature(legs)
         self.directory.add(peer)
         self.directory.track(peer, grant.principal, None)
+        peer.jti = saved.get("jti")  # held under its old node: let go when it holds the new one
         await self.router.adopt(sessid, list(record.get("links") or []))
         return peer
 

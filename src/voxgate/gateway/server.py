@@ -258,7 +258,7 @@ class Gateway:
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
                 if isinstance(outcome, Grant) and peer.session.grant is outcome:
-                    await self.authenticate.track(peer, outcome)
+                    await self.authenticate.track(peer, outcome, live=peer.closing is None)
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Unregister):
@@ -361,7 +361,7 @@ class Gateway:
         reporter = self._reporter(peer.session.sessid, peer)
         if self.reports is not None and reporter is not None:
             self.reports.ended(reporter, time.time())
-        await self.presence.release(peer)
+        await self.presence.release(peer, ended=True)
         await self.handover.forget(peer)
 
     def _reporter(self, sessid: str, peer: Peer | None = None) -> Reporter | None:
