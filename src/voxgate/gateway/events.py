@@ -41,7 +41,9 @@ class BusEvents:
         if isinstance(event, Revoked):
             if event.jtis:
                 await self._refuse_tokens(event.jtis, event.reason, now)
-            host.logins.invalidate(*Principal.ids_of(event.principals))
+            cred_ids, conn_ids = Principal.ids_of(event.principals)
+            host.logins.invalidate(cred_ids, conn_ids)
+            host.calls.connections.drop(*conn_ids)
             host.directory.note_revoked(event.principals, now)
             for principal in event.principals:
                 for peer in host.directory.of(principal):
@@ -74,8 +76,10 @@ class BusEvents:
 
     async def after_outage(self) -> None:
         """Redis is back: take our registrations back (it may have lost them) and end every
-        session whose credential was revoked while events could not reach us."""
+        session whose credential or token was revoked while events could not reach us."""
         host, now = self.host, time.time()
+        host.logins.forget_all()  # what changed meanwhile is read now, not after a TTL
+        host.calls.connections.clear()
         await host.presence.reclaim()
         for peer in list(host.directory.peers.values()):
             grant = peer.session.grant
