@@ -18,8 +18,8 @@ import telnyx
 import websockets
 
 from tests.cluster.test_cluster import REDIS, Cluster, online, start_cluster
-from tests.rtc.conftest import Receiver
 from tests.harness import Voxgate, drop_pg_database
+from tests.rtc.conftest import Receiver
 from tests.rtc.test_call_reports import report
 from tests.rtc.test_gateway import raw_login
 from tests.rtc.test_registrations import ask, gone
