@@ -30,6 +30,8 @@ from voxgate.bus.local import LocalBus
 from voxgate.bus.redis import RedisBus
 from voxgate.domain.registrations import TELNYX_RULE, Admission, Policy, Verdict
 
+RING_ALL = Admission(Policy.RING_ALL, 10)
+
 
 def reg(principal: str, session: str, node: str, conn: str = "c1", at: float = 0.0) -> Registration:
     return Registration(
@@ -241,9 +243,6 @@ async def test_script_calls_made_together_go_in_fewer_pipelines_and_survive_a_fl
         assert await bus.registrations("cred:p3") == []
     finally:
         await bus.close()
-
-
-RING_ALL = Admission(Policy.RING_ALL, 10)
 
 
 def _with(r: Registration, address: str) -> Registration:
