@@ -44,14 +44,16 @@ def member_args(role: str, redis_url: str, prefix: str, node_id: str) -> list[st
     ]
 
 
-def start_cluster(tmp: Path, redis_url: str, *node_args: str) -> tuple[Cluster, str]:
+def start_cluster(
+    tmp: Path, redis_url: str, *node_args: str, api_args: tuple[str, ...] = ()
+) -> tuple[Cluster, str]:
     db = create_pg_database()
     prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
     secret = str(tmp / "shared.secret")
     api = Voxgate(
         tmp / "api",
         database_url=db,
-        extra_args=member_args("api", redis_url, prefix, "api"),
+        extra_args=[*member_args("api", redis_url, prefix, "api"), *api_args],
         env={"VOXGATE_SECRET_FILE": secret},
     ).start()
     nodes = []

@@ -120,6 +120,30 @@ async def test_revoke_tokens_and_delete(plane: ControlPlane) -> None:
     assert {e.kind for e in audit.items} >= {"token_minted", "revoked"}
 
 
+async def test_a_node_that_missed_the_events_rechecks_revoked_tokens_and_changes(
+    plane: ControlPlane,
+) -> None:
+    """A login service that heard no event (its node was cut off from the bus) while one
+    token was revoked (token reuse) and the connection's policy changed: once it is told to
+    forget (the bus is back), a live session on that token fails the re-check and the next
+    login reads the new policy, at once rather than after a cache's TTL."""
+    logins = LoginService(plane, cache_ttl=3600.0)  # a TTL that would hide both changes
+    conn_id = await _conn(plane)
+    cred, _ = await plane.create_credential(CredentialCreate(connection_id=conn_id))
+    token, claims = await plane.mint_token(cred.id)
+    other, _ = await plane.mint_token(cred.id)
+    now = utcnow().timestamp()
+    grant = await logins.token_login(token, now)
+    assert await logins.still_valid(grant, now)
+    await plane.revoke_token(claims.jti, cred.id, utcnow() + timedelta(hours=1), "reuse")
+    await plane.store.update_connection(conn_id, settings={"registration_policy": "ring_all"})
+    assert await logins.still_valid(grant, now)  # still the cached view
+    await logins.after_missed_events()
+    assert not await logins.still_valid(grant, now)
+    fresh = await logins.token_login(other, now)
+    assert fresh.admission.policy.value == "ring_all"
+
+
 async def test_deleting_a_connection_cascades_and_revokes(plane: ControlPlane) -> None:
     conn_id = await _conn(plane)
     cred, _ = await plane.create_credential(CredentialCreate(connection_id=conn_id))

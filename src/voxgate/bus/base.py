@@ -18,6 +18,8 @@ __all__ = [
     "NodeMessage",
     "Registration",
     "Revoked",
+    "SessionCalls",
+    "TokenHold",
 ]
 
 
@@ -57,6 +59,26 @@ class NodeMessage:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TokenHold:
+    """A session presents the token ``jti`` (expiring at ``until``, epoch seconds); ``previous``:
+    the token it presented before, which it no longer holds (a refresh, a reattach)."""
+
+    jti: str
+    until: float
+    previous: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCalls:
+    """Who a session spoke for and the calls it took part in: what its call reports are
+    checked against, on whichever node they are posted."""
+
+    credential_id: str | None
+    connection_id: str
+    call_ids: frozenset[str]
+
+
 BusEvent = Revoked | Displaced | Changed | NodeMessage
 Handler = Callable[[BusEvent], Awaitable[None]]
 
@@ -73,12 +95,26 @@ class Bus(Protocol):
     async def close(self) -> None: ...
     def subscribe(self, handler: Handler) -> None: ...
     async def publish(self, event: BusEvent) -> None: ...
-    async def register(self, reg: Registration, admission: Admission) -> Verdict:
+    async def register(
+        self, reg: Registration, admission: Admission, token: TokenHold | None = None
+    ) -> Verdict:
         """Add ``reg`` to the principal's registrations under ``admission``, atomically
-        (``domain.registrations.admit``): refused, or in, with whom it displaced."""
+        (``domain.registrations.admit``): refused, or in, with whom it displaced. Admitted with
+        a ``token``, the session also holds it (``hold_token``) in the same step, and the
+        verdict says whether that is token reuse."""
         ...
 
-    async def unregister(self, principal: str, session_id: str) -> None: ...
+    async def hold_token(self, session_id: str, address: str, token: TokenHold) -> list[str]:
+        """``session_id`` (at ``address``) presents ``token``: the addresses presenting it when
+        sessions at other addresses on live nodes hold it too (token reuse), ours among them;
+        else nothing. Kept until the token expires or the session lets go."""
+        ...
+
+    async def unregister(self, principal: str, session_id: str, jti: str | None = None) -> None:
+        """Withdraw the registration; with ``jti``, the session has ended and lets go of its
+        token too (a detached session keeps holding it)."""
+        ...
+
     async def registrations(self, principal: str) -> list[Registration]:
         """The principal's registrations on live nodes, oldest first."""
         ...
@@ -92,6 +128,16 @@ class Bus(Protocol):
         ...
 
     async def drop_session(self, sessid: str) -> None: ...
+    async def sweep_sessions(self, linger: float) -> int:
+        """Records of nodes whose heartbeat is gone are left ``linger`` seconds (for their
+        clients to come back) and then dropped: not kept for a day. Returns how many."""
+        ...
+
+    async def note_calls(self, sessid: str, calls: SessionCalls, ttl: float) -> None:
+        """Keep ``calls`` (merged with those noted before) for ``ttl`` seconds."""
+        ...
+
+    async def calls_of(self, sessid: str) -> SessionCalls | None: ...
 
     async def node_alive(self, node_id: str) -> bool:
         """Is the gateway node ``node_id`` still beating? (Its calls' other legs ask.)"""

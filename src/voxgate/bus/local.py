@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from typing import Any
 
-from voxgate.bus.base import BusEvent, Handler
+from voxgate.bus.base import BusEvent, Handler, SessionCalls, TokenHold
 from voxgate.domain.registrations import Admission, Registration, Verdict, admit, seniority
 
 __all__ = ["LocalBus"]
 
 log = logging.getLogger(__name__)
+MAX_NOTED = 50_000  # sessions' calls kept before the expired ones are cleared out
 
 
 class LocalBus:
@@ -22,6 +24,10 @@ class LocalBus:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._reports: dict[str, tuple[float, dict[str, Any]]] = {}  # node -> (until, report)
         self._slots: dict[str, dict[str, float]] = {}  # key -> member -> held until
+        self._tokens: dict[str, dict[str, str]] = {}  # jti -> session id -> address
+        self._token_until: dict[str, float] = {}  # jti -> when its entry goes
+        self._token_heap: list[tuple[float, str]] = []  # (until, jti): the next to go first
+        self._calls: dict[str, tuple[float, SessionCalls]] = {}  # sessid -> (until, calls)
 
     async def healthy(self) -> bool:
         return True
@@ -43,16 +49,49 @@ class LocalBus:
             except Exception:  # one failing listener must not starve the others
                 log.exception("bus handler failed")
 
-    async def register(self, reg: Registration, admission: Admission) -> Verdict:
+    async def register(
+        self, reg: Registration, admission: Admission, token: TokenHold | None = None
+    ) -> Verdict:
         held = self._regs.setdefault(reg.principal, {})
         verdict = admit(list(held.values()), reg, admission)
         if verdict.refused_by is None:
             for gone in verdict.displaced:
                 del held[gone.session_id]
             held[reg.session_id] = reg
+            if token is not None:
+                reused = await self.hold_token(reg.session_id, reg.address, token)
+                verdict = Verdict(displaced=verdict.displaced, reused=tuple(reused))
         return verdict
 
-    async def unregister(self, principal: str, session_id: str) -> None:
+    async def hold_token(self, session_id: str, address: str, token: TokenHold) -> list[str]:
+        now, heap = time.time(), self._token_heap
+        while heap and heap[0][0] <= now:
+            until, jti = heapq.heappop(heap)
+            if self._token_until.get(jti) == until:
+                self._drop_token(jti, None)
+        if token.previous is not None and token.previous != token.jti:
+            self._drop_token(token.previous, session_id)
+        holders = self._tokens.setdefault(token.jti, {})
+        holders.pop(session_id, None)
+        others = set(holders.values()) - {address}
+        holders[session_id] = address
+        until = token.until + 60  # as Redis: a minute late
+        if self._token_until.get(token.jti) != until:
+            self._token_until[token.jti] = until
+            heapq.heappush(heap, (until, token.jti))
+        return sorted({*others, address}) if others else []
+
+    def _drop_token(self, jti: str, session_id: str | None) -> None:
+        holders = self._tokens.get(jti, {})
+        if session_id is not None:
+            holders.pop(session_id, None)
+        if session_id is None or not holders:
+            self._tokens.pop(jti, None)
+            self._token_until.pop(jti, None)
+
+    async def unregister(self, principal: str, session_id: str, jti: str | None = None) -> None:
+        if jti is not None:
+            self._drop_token(jti, session_id)
         held = self._regs.get(principal)
         if held is not None:
             held.pop(session_id, None)
@@ -84,6 +123,22 @@ class LocalBus:
 
     async def drop_session(self, sessid: str) -> None:
         self._sessions.pop(sessid, None)
+
+    async def sweep_sessions(self, linger: float) -> int:
+        return 0  # one node: every record is its own, and dies with it
+
+    async def note_calls(self, sessid: str, calls: SessionCalls, ttl: float) -> None:
+        now = time.monotonic()
+        if len(self._calls) > MAX_NOTED:
+            self._calls = {k: v for k, v in self._calls.items() if v[0] > now}
+        before = self._calls.get(sessid)
+        ids = calls.call_ids | before[1].call_ids if before is not None else calls.call_ids
+        merged = SessionCalls(calls.credential_id, calls.connection_id, ids)
+        self._calls[sessid] = (now + ttl, merged)
+
+    async def calls_of(self, sessid: str) -> SessionCalls | None:
+        found = self._calls.get(sessid)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
 
     async def node_alive(self, node_id: str) -> bool:
         return node_id == self.node_id

@@ -5,6 +5,12 @@ Keys (all under a per-deployment prefix):
   ``regs:<principal>`` hash: session id -> JSON registration (who may receive its calls)
   ``conn:<id>``        set of principals registered under a connection
   ``report:<id>``      a node's report for the operator console (expires unless refreshed)
+  ``tok:<jti>``        hash: session id -> [node, address] of the live sessions presenting a
+                       token (token reuse across nodes); expires with the token
+  ``sess:<sessid>``    what another node needs to resume a session's calls
+  ``sessions:<node>``  the session records a node wrote; ``session-nodes``: the nodes that
+                       have any (a dead node's records are swept once its heartbeat is gone)
+  ``calls:<sessid>``   who a session was and its call ids (its call reports, on any node)
 Channels: ``events`` (revocations, displacements) and ``node:<id>`` (call signals).
 
 A registration whose node's heartbeat is gone is treated as absent, so a crashed node's
@@ -29,7 +35,16 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from voxgate.bus.base import BusEvent, BusUnavailable, Handler, NodeMessage, Registration
+from voxgate.bus import lua
+from voxgate.bus.base import (
+    BusEvent,
+    BusUnavailable,
+    Handler,
+    NodeMessage,
+    Registration,
+    SessionCalls,
+    TokenHold,
+)
 from voxgate.bus.scripts import ScriptRunner
 from voxgate.bus.target import RedisTarget
 from voxgate.bus.wire import decode, encode
@@ -39,66 +54,6 @@ from voxgate.tasks import cancel_and_wait
 __all__ = ["RedisBus"]
 
 log = logging.getLogger(__name__)
-
-# Admit a registration (domain.registrations.admit, step for step): drop entries of dead nodes,
-# refuse under first_wins when the cap is reached, else displace the oldest past the cap.
-# Atomic, so two nodes racing for one principal both see a consistent "who was before me".
-# KEYS: the principal's hash, its connection's set. ARGV: the registration, its session id,
-# the principal, policy, cap, the node-key prefix.
-_REGISTER = """
-local entries = redis.call('HGETALL', KEYS[1])
-local others = {}
-for i = 1, #entries, 2 do
-  local sid, raw = entries[i], entries[i + 1]
-  if sid ~= ARGV[2] then
-    local reg = cjson.decode(raw)
-    if redis.call('EXISTS', ARGV[6] .. reg['node_id']) == 1 then
-      table.insert(others, {sid = sid, raw = raw, at = tonumber(reg['registered_at'])})
-    else
-      redis.call('HDEL', KEYS[1], sid)
-    end
-  end
-end
-table.sort(others, function(x, y)
-  if x.at == y.at then return x.sid < y.sid end
-  return x.at < y.at
-end)
-local cap = math.max(1, tonumber(ARGV[5]))
-if ARGV[4] == 'first_wins' and #others >= cap then
-  return {'refused', others[1].raw}
-end
-local out = {'ok'}
-for i = 1, #others - cap + 1 do
-  redis.call('HDEL', KEYS[1], others[i].sid)
-  table.insert(out, others[i].raw)
-end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[3])
-return out
-"""
-# Remove a session's registration; the connection's set forgets the principal with its last.
-_UNREGISTER = """
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HLEN', KEYS[1]) == 0 then
-  redis.call('SREM', ARGV[3] .. cjson.decode(raw)['connection_id'], ARGV[2])
-end
-return 1
-"""
-
-# a sorted set of members scored by when they let go: the expired leave, then one more if
-# there is room (or the member is there already: its time is renewed)
-_TAKE_SLOT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if not redis.call('ZSCORE', KEYS[1], ARGV[1])
-    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-"""
 
 
 class RedisBus:
@@ -117,9 +72,17 @@ class RedisBus:
         target = RedisTarget(url=target) if isinstance(target, str) else target
         self._redis: aioredis.Redis
         self._redis, self._sentinel = target.connect()
-        self.scripts = ScriptRunner(
-            self._redis, {"register": _REGISTER, "unregister": _UNREGISTER, "slot": _TAKE_SLOT}
-        )
+        scripts = {
+            "register": lua.REGISTER,
+            "hold": lua.HOLD,
+            "unregister": lua.UNREGISTER,
+            "slot": lua.SLOT,
+            "keep": lua.KEEP,
+            "drop": lua.DROP,
+            "sweep": lua.SWEEP,
+            "calls": lua.CALLS,
+        }
+        self.scripts = ScriptRunner(self._redis, scripts)
         self._handlers: list[Handler] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._up = asyncio.Event()
@@ -247,31 +210,47 @@ class RedisBus:
         except (RedisError, OSError):
             return True  # cannot tell: never end a call on a guess
 
-    async def register(self, reg: Registration, admission: Admission) -> Verdict:
+    async def register(
+        self, reg: Registration, admission: Admission, token: TokenHold | None = None
+    ) -> Verdict:
+        keys: tuple[str, ...] = (self._k("regs", reg.principal), self._k("conn", reg.connection_id))
+        args: tuple[str, ...] = (
+            json.dumps(asdict(reg)),
+            reg.session_id,
+            reg.principal,
+            admission.policy.value,
+            str(admission.max_registrations),
+            self._k("node", ""),
+        )
+        if token is not None:
+            keys += self._token_keys(token)
+            args += (self.node_id, reg.address, _epoch_ms(token.until))
         try:
-            answer = await self.scripts.run(
-                "register",
-                (self._k("regs", reg.principal), self._k("conn", reg.connection_id)),
-                (
-                    json.dumps(asdict(reg)),
-                    reg.session_id,
-                    reg.principal,
-                    admission.policy.value,
-                    str(admission.max_registrations),
-                    self._k("node", ""),
-                ),
-            )
+            answer = await self.scripts.run("register", keys, args)
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis register failed: {type(exc).__name__}") from exc
-        others = [Registration(**json.loads(raw)) for raw in answer[1:]]
+        others = [Registration(**json.loads(raw)) for raw in answer[2:]]
         if answer[0] == "refused":
             return Verdict(refused_by=others[0])
-        return Verdict(displaced=tuple(others))
+        return Verdict(displaced=tuple(others), reused=_reused(answer[1], reg.address))
 
-    async def unregister(self, principal: str, session_id: str) -> None:
+    async def hold_token(self, session_id: str, address: str, token: TokenHold) -> list[str]:
+        args = (session_id, self.node_id, address, _epoch_ms(token.until), self._k("node", ""))
+        try:
+            rivals = await self.scripts.run("hold", self._token_keys(token), args)
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"redis token failed: {type(exc).__name__}") from exc
+        return list(_reused(rivals, address))
+
+    def _token_keys(self, token: TokenHold) -> tuple[str, ...]:
+        previous = () if token.previous is None else (self._k("tok", token.previous),)
+        return (self._k("tok", token.jti), *previous)
+
+    async def unregister(self, principal: str, session_id: str, jti: str | None = None) -> None:
+        held = () if jti is None else (self._k("tok", jti),)
         await self.scripts.run(
             "unregister",
-            (self._k("regs", principal),),
+            (self._k("regs", principal), *held),
             (session_id, principal, self._k("conn", "")),
         )
 
@@ -324,8 +303,10 @@ class RedisBus:
 
     async def keep_session(self, sessid: str, record: dict[str, Any], ttl: float) -> None:
         body = json.dumps({**record, "node": self.node_id})
+        listed = (self._k("sessions", self.node_id), self._k("session-nodes"))
+        keys = (self._k("sess", sessid), *listed)
         with contextlib.suppress(RedisError, OSError):  # a lost record only costs a reattach
-            await self._redis.set(self._k("sess", sessid), body, px=int(ttl * 1000))
+            await self.scripts.run("keep", keys, (body, _ms(ttl), self.node_id, sessid))
 
     async def session_record(self, sessid: str) -> tuple[dict[str, Any], bool] | None:
         try:
@@ -338,8 +319,33 @@ class RedisBus:
             return None
 
     async def drop_session(self, sessid: str) -> None:
+        keys = (self._k("sess", sessid), self._k("sessions", self.node_id))
         with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(self._k("sess", sessid))
+            await self.scripts.run("drop", keys, (sessid,))
+
+    async def sweep_sessions(self, linger: float) -> int:
+        args = (self._k("node", ""), self.prefix, _ms(linger))
+        try:
+            return int(await self.scripts.run("sweep", (self._k("session-nodes"),), args))
+        except (RedisError, OSError) as exc:
+            raise BusUnavailable(f"redis sweep failed: {type(exc).__name__}") from exc
+
+    async def note_calls(self, sessid: str, calls: SessionCalls, ttl: float) -> None:
+        owner = (calls.credential_id or "", calls.connection_id)
+        args = (_ms(ttl), *owner, *sorted(calls.call_ids))
+        with contextlib.suppress(RedisError, OSError):  # only its reports elsewhere are lost
+            await self.scripts.run("calls", (self._k("calls", sessid),), args)
+
+    async def calls_of(self, sessid: str) -> SessionCalls | None:
+        try:
+            found = await self._redis.hgetall(self._k("calls", sessid))
+        except (RedisError, OSError):
+            return None
+        if not found:
+            return None
+        fields = {str(k): str(v) for k, v in found.items()}  # decoded by the client already
+        ids = frozenset(k[2:] for k in fields if k.startswith("c:"))
+        return SessionCalls(fields.get("credential_id") or None, fields["connection_id"], ids)
 
     async def take_slot(self, key: str, member: str, limit: int, ttl: float, now: float) -> bool:
         args = (member, repr(now), str(limit), repr(now + ttl), str(int(ttl * 1000) + 1000))
@@ -351,3 +357,18 @@ class RedisBus:
     async def free_slot(self, key: str, member: str) -> None:
         with contextlib.suppress(RedisError, OSError):  # it lets go at its expiry anyway
             await self._redis.zrem(self._k("slots", key), member)
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, int(seconds * 1000)))
+
+
+def _epoch_ms(epoch: float) -> str:
+    """When a token's key goes: its expiry, a minute late for clocks that disagree."""
+    return str(int((epoch + 60) * 1000))
+
+
+def _reused(rivals: str, address: str) -> tuple[str, ...]:
+    """The script's answer (other addresses, space-separated) as a verdict's ``reused``."""
+    others = rivals.split()
+    return tuple(sorted({*others, address})) if others else ()

@@ -101,10 +101,13 @@ TELNYX_RULE = Admission()  # one registration, the latest wins
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """``refused_by``: the registration that keeps its place (first_wins, cap reached).
-    ``displaced``: the registrations the new one pushed out, oldest first."""
+    ``displaced``: the registrations the new one pushed out, oldest first. ``reused``: the
+    addresses presenting the new session's token when other sessions hold it elsewhere (token
+    reuse), its own among them; empty otherwise."""
 
     refused_by: Registration | None = None
     displaced: tuple[Registration, ...] = ()
+    reused: tuple[str, ...] = ()
 
 
 def admit(live: Sequence[Registration], new: Registration, admission: Admission) -> Verdict:

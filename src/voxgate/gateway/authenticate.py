@@ -2,7 +2,7 @@
 
 Around the login service: fail closed when presence is down, refuse a login that raced a
 revocation or that its credential's first_wins policy keeps out, count every outcome; and
-(``track``) notice a token presented from two addresses.
+(``track``) answer a token presented from two addresses, which the bus notices across nodes.
 """
 
 from __future__ import annotations
@@ -83,15 +83,24 @@ class Authenticator(Generic[P]):
             metrics.SESSIONS.labels(grant.method).inc()
         return self._with_ice(grant, now)
 
-    async def track(self, peer: P, grant: Grant) -> None:
+    async def track(self, peer: P, grant: Grant, *, live: bool = True) -> None:
         """``peer`` now speaks for ``grant`` (a login, a refresh, or a reattach once the session
-        moved to its new socket). The same token from two sessions at two addresses is token
-        reuse: audited, then answered as the connection says (``on_reuse``)."""
-        reused = self.directory.track(peer, grant.principal, grant.jti)
+        moved to its new socket). The same token from two sessions at two addresses, on any
+        nodes, is token reuse: audited, then answered as the connection says (``on_reuse``).
+
+        The bus found it when the session registered (``Presence.claim``) and this answers it
+        only now, once the login's reply and outputs are out; a refresh presents a new token
+        without registering, so it is held here. ``live``: the socket is not being closed."""
+        reused, peer.rivals = peer.rivals, ()
+        if live and grant.jti is not None and grant.jti != peer.jti:
+            reused = await self.presence.hold(peer, grant)
+        self.directory.track(peer, grant.principal, grant.jti)
         if reused and grant.credential_id:
-            details = {"jti": grant.jti, "addresses": reused, "action": grant.on_token_reuse.value}
+            addresses = list(reused)
+            action = grant.on_token_reuse.value
+            details = {"jti": grant.jti, "addresses": addresses, "action": action}
             self.audit.record(grant.credential_id, "token_reuse", details)
-            await self.on_reuse(grant, reused)
+            await self.on_reuse(grant, addresses)
 
     def _with_ice(self, grant: Grant, now: float) -> Grant:
         """The login's ICE servers: TURN credentials named after the identity (coturn's logs

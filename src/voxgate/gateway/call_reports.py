@@ -3,7 +3,8 @@ and kept. Reached through the front door on the signaling port, as the SDK expec
 
 Every check is cheap and comes before any store write: a ``call_report_id`` that this
 deployment issued (an HMAC, no look-up) for a session that is live here or ended within the
-grace period; a call that belongs to that session; a body within the size limit; at most
+grace period, or one that another node noted on the bus (a load balancer may send the upload
+to any node); a call that belongs to that session; a body within the size limit; at most
 ``RATE`` uploads a minute per session. Anything else is a 4xx with a reason, and nothing is
 kept. Uploads are handled off the socket readers, so signaling never waits on them.
 """
@@ -15,10 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voxgate.bus.base import Bus, SessionCalls
 from voxgate.domain.callquality import verify_report_id
 from voxgate.domain.ids import new_uuid
 from voxgate.domain.records import CallReport
 from voxgate.domain.timeutil import utcnow
+from voxgate.gateway.directory import Peer
 from voxgate.gateway.front_door import HttpReply, HttpRequest
 from voxgate.services.audit import AuditLog
 from voxgate.store.base import Store
@@ -27,6 +30,7 @@ __all__ = ["CallReportDesk", "Reporter"]
 
 RATE = 30  # uploads a minute per session (the SDK sends a few per call)
 GRACE = 900.0  # seconds a report is still taken after its session ended
+IN_CALL_TTL = 86_400.0  # a session's calls noted on the bus while one is up (bounds a lost one)
 MAX_ENDED = 50_000  # ended sessions remembered for their late reports; the oldest go first
 CORS = [
     ("access-control-allow-origin", "*"),  # no cookies: the report id is the credential
@@ -57,8 +61,9 @@ class CallReportDesk:
         *,
         max_bytes: int,
         recordings: bool,
+        bus: Bus | None = None,
     ) -> None:
-        self.key, self.store, self.audit = key, store, audit
+        self.key, self.store, self.audit, self.bus = key, store, audit, bus
         self.reporter = reporter  # a live session, by sessid
         self.max_bytes, self.recordings = max_bytes, recordings
         self._ended: dict[str, tuple[Reporter, float]] = {}  # recently ended sessions
@@ -80,6 +85,27 @@ class CallReportDesk:
                 break
             del self._ended[oldest]
 
+    async def note(self, reporter: Reporter, in_call: bool) -> None:
+        """Tell every node which calls this session took part in (when one starts or ends,
+        and when the session ends), so that a report posted to any of them is taken: kept
+        while a call is up, then for the grace period."""
+        if self.bus is not None:
+            calls = SessionCalls(reporter.credential_id, reporter.connection_id, reporter.call_ids)
+            await self.bus.note_calls(reporter.sessid, calls, IN_CALL_TTL if in_call else GRACE)
+
+    async def calls_changed(self, peer: Peer) -> None:
+        """After any change to a session: a call that started or ended is noted."""
+        legs = peer.session.calls.legs
+        if not legs and not peer.noted:  # the common case: no call then, none now
+            return
+        live = frozenset(legs)
+        if live == peer.noted:
+            return
+        peer.noted = live
+        reporter = self.reporter(peer.session.sessid)
+        if reporter is not None:
+            await self.note(reporter, in_call=bool(live))
+
     def body_limit(self, request: HttpRequest) -> int:
         return self.max_bytes if request.path in PATHS else 0
 
@@ -93,7 +119,7 @@ class CallReportDesk:
             return _refuse(403, "call recording uploads are off on this server")
         now = time.time()
         sessid = verify_report_id(self.key, request.headers.get("x-call-report-id", ""))
-        reporter = self._find(sessid, now) if sessid else None
+        reporter = await self._find(sessid, now) if sessid else None
         if reporter is None:
             return _refuse(403, "unknown or expired call_report_id")
         if not self._within_rate(reporter.sessid, now):
@@ -126,12 +152,17 @@ class CallReportDesk:
             self.audit.record(reporter.credential_id, "call_report", details)
         return HttpReply(201, {"data": {"id": report.id, "call_id": call_id}}, CORS)
 
-    def _find(self, sessid: str, now: float) -> Reporter | None:
+    async def _find(self, sessid: str, now: float) -> Reporter | None:
         live = self.reporter(sessid)
         if live is not None:
             return live
         ended = self._ended.get(sessid)
-        return ended[0] if ended is not None and ended[1] > now else None
+        if ended is not None and ended[1] > now:
+            return ended[0]
+        noted = await self.bus.calls_of(sessid) if self.bus is not None else None
+        if noted is None:  # another node's session, or none: unknown
+            return None
+        return Reporter(sessid, noted.credential_id, noted.connection_id, noted.call_ids)
 
     def _within_rate(self, sessid: str, now: float) -> bool:
         recent = [t for t in self._uploads.get(sessid, ()) if t > now - 60]

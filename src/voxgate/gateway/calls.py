@@ -38,7 +38,7 @@ from voxgate.rtc.calls import Calls
 from voxgate.rtc.outputs import Offer, Output, Relay, RouteCall
 from voxgate.rtc.session import Session
 from voxgate.services.audit import AuditLog
-from voxgate.services.cache import TtlCache
+from voxgate.services.cache import STALE_AFTER, TtlCache
 from voxgate.services.dialplan import looks_like_number
 from voxgate.services.trunks import Trunks
 from voxgate.store.base import Store
@@ -52,7 +52,6 @@ LegEvent = Callable[[Calls, str, float], list[Output]]  # (the legs, callID, now
 _GONE = {"cause": "RECOVERY_ON_TIMER_EXPIRE", "causeCode": 102}  # the other node never came back
 _LOST = {"cause": "LOSE_RACE", "causeCode": 502}  # a forked call was answered by another leg
 DEFAULT_RING = 90.0
-CONNECTION_CACHE_TTL = 5.0
 
 
 class SessionHost(Protocol):
@@ -73,7 +72,7 @@ class CallRouter:
         self.links: dict[LegKey, Link] = {}
         self._orphaned: dict[LegKey, float] = {}  # legs whose other node died: since when
         self.conversations: dict[str, list[dict[str, Any]]] = {}
-        self.connections = TtlCache(store.get_connection, CONNECTION_CACHE_TTL, max_entries=10_000)
+        self.connections = TtlCache(store.get_connection, STALE_AFTER, max_entries=10_000)
         self.events = CallEvents(self.connection, webhooks)
         self.phones: PhoneLine | None = None  # the SIP edge's user agent, with --sip
         self.anchor: MediaAnchor | None = None  # rtpengine for browser-to-browser calls too

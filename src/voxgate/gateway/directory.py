@@ -1,5 +1,6 @@
 """Who is connected to this node: sessions by id and by principal, the registrations held
-here, recent revocations, and which addresses present the same token.
+here, recent revocations, and the token each session presents (the bus tells which tokens are
+presented from two addresses, on any node).
 
 Plain bookkeeping with no I/O; the gateway keeps it current as sockets open, log in and go.
 """
@@ -25,6 +26,7 @@ class Tracked(Protocol):
     session: Session
     principal: str | None
     jti: str | None
+    rivals: tuple[str, ...]
 
 
 P = TypeVar("P", bound=Tracked)
@@ -44,6 +46,8 @@ class Peer:
     inbox: list[str | bytes] = field(default_factory=list)
     busy: bool = False
     saved: tuple[tuple[str, str], ...] = ()  # the legs last kept on the bus (handover)
+    noted: frozenset[str] = frozenset()  # the call ids last noted on the bus (call reports)
+    rivals: tuple[str, ...] = ()  # token reuse the bus reported at registration, unanswered
 
 
 @dataclass(slots=True)
@@ -52,7 +56,6 @@ class Directory(Generic[P]):
     by_principal: dict[str, set[P]] = field(default_factory=dict)
     registered: dict[str, P] = field(default_factory=dict)  # sessid -> a peer registered here
     revoked_at: dict[str, float] = field(default_factory=dict)  # principal -> when
-    jti_addresses: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, peer: P) -> None:
         self.peers[peer.session.sessid] = peer
@@ -60,23 +63,13 @@ class Directory(Generic[P]):
     def of(self, principal: str) -> list[P]:
         return list(self.by_principal.get(principal, ()))
 
-    def track(self, peer: P, principal: str, jti: str | None) -> list[str]:
-        """A login of ``peer`` as ``principal`` with token ``jti``. Returns every address
-        presenting that token when more than one does (token reuse), else nothing."""
+    def track(self, peer: P, principal: str, jti: str | None) -> None:
+        """A login of ``peer`` as ``principal``, presenting token ``jti`` (if any)."""
         if peer.principal is None:
             peer.principal = principal
             self.by_principal.setdefault(principal, set()).add(peer)
-        if jti is None or peer.principal != principal:
-            return []
-        # Whatever this session presented before (at whatever address: a reattach moves it)
-        # is its own, never a rival: only other sessions count.
-        self._drop_jti(peer)
-        peer.jti = jti
-        holders = self.jti_addresses.setdefault(jti, set())
-        address = peer.session.address
-        reused = sorted(holders | {address}) if holders - {address} else []
-        holders.add(address)
-        return reused
+        if jti is not None and peer.principal == principal:
+            peer.jti = jti
 
     def note_revoked(self, principals: Iterable[str], now: float) -> None:
         for principal in principals:
@@ -99,17 +92,3 @@ class Directory(Generic[P]):
                 holders.discard(peer)
                 if not holders:
                     del self.by_principal[principal]
-        self._drop_jti(peer)
-
-    def _drop_jti(self, peer: P) -> None:
-        if peer.jti is None:
-            return
-        others = {
-            p.session.address
-            for p in self.by_principal.get(peer.principal or "", ())
-            if p is not peer and p.jti == peer.jti
-        }
-        if others:
-            self.jti_addresses[peer.jti] = others
-        else:
-            self.jti_addresses.pop(peer.jti, None)

@@ -43,7 +43,9 @@ class BusEvents:
         if isinstance(event, Revoked):
             if event.jtis:
                 await self._refuse_tokens(event.jtis, event.reason, now)
-            host.logins.invalidate(*Principal.ids_of(event.principals))
+            cred_ids, conn_ids = Principal.ids_of(event.principals)
+            host.logins.invalidate(cred_ids, conn_ids)
+            host.calls.connections.drop(*conn_ids)
             host.directory.note_revoked(event.principals, now)
             for principal in event.principals:
                 for peer in host.directory.of(principal):
@@ -79,6 +81,7 @@ class BusEvents:
         records back (a restarted Redis or a promoted replica may lack them) and end every
         session whose credential or token was revoked while events could not reach us."""
         host, now = self.host, time.time()
+        host.calls.connections.clear()
         await host.presence.reclaim()
         revoked_jtis = await host.logins.after_missed_events()
         for peer in list(host.directory.peers.values()):

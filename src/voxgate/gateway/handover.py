@@ -7,6 +7,8 @@ Only cluster mode needs this; on the in-process bus it costs a dict entry per ca
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -23,6 +25,7 @@ from voxgate.rtc.session import Session
 __all__ = ["RECORD_TTL", "Handover"]
 
 RECORD_TTL = 86_400.0  # a record lives while its calls do; this only bounds a forgotten one
+SWEEP_INTERVAL = 5.0  # seconds between looks for dead nodes' records (the heartbeat's TTL)
 
 
 class Handover:
@@ -56,6 +59,15 @@ class Handover:
         if peer.saved:
             await self.bus.drop_session(peer.session.sessid)
 
+    async def sweep_forever(self) -> None:
+        """A node killed with its sessions' records on the bus cannot drop them: every node
+        looks for dead nodes' records now and then, and leaves each the reattach window (its
+        client may still come back for it) instead of the record's day."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            with contextlib.suppress(BusUnavailable):  # the next round tries again
+                await self.bus.sweep_sessions(self.config.reattach_window)
+
     async def find(self, sessid: str | None, outcome: Grant | LoginFailed) -> Peer | None:
         """The session a reconnecting client asks to resume: held here, or adopted from the
         bus when another node held it."""
@@ -87,9 +99,10 @@ class Handover:
         legs = [Leg.from_dict(leg) for leg in record.get("legs") or []]
         session = Session.adopted(self.config, sessid, Grant(**saved), legs, time.time())
         peer = Peer(None, session)
-        peer.saved = _signature(legs)
+        peer.saved = ()  # rewritten under this node, so a sweep after its old node died spares it
         self.directory.add(peer)
         self.directory.track(peer, grant.principal, None)
+        peer.jti = saved.get("jti")  # held under its old node: let go when it holds the new one
         await self.router.adopt(sessid, list(record.get("links") or []))
         return peer
 

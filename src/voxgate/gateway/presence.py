@@ -1,5 +1,8 @@
 """This node's registrations on the bus: claim one (under its credential's registration
-policy), release it, and take them all back after a bus outage (Redis may have lost them)."""
+policy), release it, and take them all back after a bus outage (Redis may have lost them).
+
+A session's token is held on the bus with its registration (one script call), so the same
+token presented at two addresses is seen whichever nodes the two sessions are on."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import time
 from typing import Generic
 
 from voxgate import metrics
-from voxgate.bus.base import Bus, BusUnavailable, Displaced
+from voxgate.bus.base import Bus, BusUnavailable, Displaced, TokenHold
 from voxgate.domain.records import Grant, Registration
 from voxgate.gateway.directory import Directory, P
 
-__all__ = ["Presence", "RegistrationRefused"]
+__all__ = ["Presence", "RegistrationRefused", "token_hold"]
+
+TOKEN_FALLBACK_TTL = 86_400.0  # a token without an expiry (none are minted) is held a day
 
 
 class RegistrationRefused(Exception):
@@ -51,10 +56,12 @@ class Presence(Generic[P]):
         ``RegistrationRefused`` (first_wins lost a race with another login) and
         ``BusUnavailable``: the caller closes the socket."""
         reg = self.registration(peer, grant, user_agent)
-        verdict = await self.bus.register(reg, grant.admission)
+        verdict = await self.bus.register(reg, grant.admission, token_hold(grant, peer.jti))
         if verdict.refused_by is not None:
             raise RegistrationRefused(verdict.refused_by)
         self.directory.registered[peer.session.sessid] = peer
+        if grant.jti is not None:
+            peer.jti, peer.rivals = grant.jti, verdict.reused  # answered by Authenticator.track
         for gone in verdict.displaced:
             metrics.DISPLACEMENTS.inc()
             await self.bus.publish(Displaced(gone.session_id, reg))
@@ -67,13 +74,29 @@ class Presence(Generic[P]):
         held = [r for r in await self.bus.registrations(grant.principal) if r.session_id != sessid]
         return held[0] if len(held) >= grant.admission.max_registrations else None
 
-    async def release(self, peer: P) -> None:
+    async def hold(self, peer: P, grant: Grant) -> tuple[str, ...]:
+        """A registered session presents a new token (a refresh): held in place of the old
+        one. Returns the addresses presenting it if that is token reuse."""
+        token = token_hold(grant, peer.jti)
+        if token is None or grant.jti == peer.jti:
+            return ()
+        peer.jti = grant.jti
+        try:
+            session = peer.session
+            return tuple(await self.bus.hold_token(session.sessid, session.address, token))
+        except BusUnavailable:  # held again at the next registration (reattach, reclaim)
+            return ()
+
+    async def release(self, peer: P, *, ended: bool = False) -> None:
+        """Withdraw the registration. ``ended``: the session is gone, so it lets go of its
+        token too; a detached one keeps holding it (it may come back, and it still counts)."""
         principal = peer.principal
         if principal is None:
             return
         self.directory.registered.pop(peer.session.sessid, None)
+        jti = peer.jti if ended else None
         with contextlib.suppress(Exception):  # a bus outage: the key expires with its node
-            await self.bus.unregister(principal, peer.session.sessid)
+            await self.bus.unregister(principal, peer.session.sessid, jti)
 
     async def reclaim(self) -> None:
         for peer in list(self.directory.registered.values()):
@@ -81,4 +104,12 @@ class Presence(Generic[P]):
             if grant is not None:
                 reg = self.registration(peer, grant, peer.session.user_agent)
                 with contextlib.suppress(BusUnavailable):
-                    await self.bus.register(reg, grant.admission)
+                    await self.bus.register(reg, grant.admission, token_hold(grant, None))
+
+
+def token_hold(grant: Grant, previous: str | None) -> TokenHold | None:
+    """What a session logged in with ``grant`` holds on the bus: its token, if it has one."""
+    if grant.jti is None:
+        return None
+    until = grant.expires_at or time.time() + TOKEN_FALLBACK_TTL
+    return TokenHold(grant.jti, until, previous if previous != grant.jti else None)

@@ -106,6 +106,7 @@ class Gateway:
                 self._reporter,
                 max_bytes=settings.call_report_max_bytes,
                 recordings=settings.call_recordings,
+                bus=bus,
             )
             if settings.call_reports
             else None
@@ -133,6 +134,7 @@ class Gateway:
         )
         self.webhooks.start()
         self._spawn(self.calls.sweep_forever(self.settings.reattach_window))
+        self._spawn(self.handover.sweep_forever())
         self._spawn(read_relays_forever(self.calls, REPORT_INTERVAL))
         self._spawn(report_forever(self.bus, self.describe))
 
@@ -259,7 +261,7 @@ class Gateway:
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
                 if isinstance(outcome, Grant) and peer.session.grant is outcome:
-                    await self.authenticate.track(peer, outcome)
+                    await self.authenticate.track(peer, outcome, live=peer.closing is None)
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Unregister):
@@ -278,6 +280,8 @@ class Gateway:
             await self._forget(peer)  # a detached session ended: nobody came back, or revoked
             return
         await self.handover.remember(peer)
+        if self.reports is not None:
+            await self.reports.calls_changed(peer)
         self._schedule(peer)
 
     @staticmethod
@@ -362,7 +366,9 @@ class Gateway:
         reporter = self._reporter(peer.session.sessid, peer)
         if self.reports is not None and reporter is not None:
             self.reports.ended(reporter, time.time())
-        await self.presence.release(peer)
+            if reporter.call_ids:
+                await self.reports.note(reporter, in_call=False)
+        await self.presence.release(peer, ended=True)
         await self.handover.forget(peer)
 
     def _reporter(self, sessid: str, peer: Peer | None = None) -> Reporter | None:

@@ -1,7 +1,9 @@
 """A small read-through cache with a TTL, for records the hot paths read on every request.
 
 Writers drop entries (``drop``) as they change the store; the TTL bounds how long another
-process's write can stay unseen.
+process's write can stay unseen. Every cache of a record that a policy or a revocation reads
+uses ``STALE_AFTER``, so a node that missed a change event (a Redis hiccup) acts on the change
+within the same bound wherever the change was made and whichever node it is.
 
 A hot entry is reloaded in the background in the last fifth of its TTL, so the request that
 would have found it expired does not wait on the store: with 1,000 sessions refreshing over 200
@@ -19,7 +21,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-__all__ = ["TtlCache"]
+__all__ = ["STALE_AFTER", "TtlCache"]
+
+STALE_AFTER = 2.0  # seconds a node may act on a record changed elsewhere, if the event is lost
 
 V = TypeVar("V")
 

@@ -30,7 +30,7 @@ from voxgate.domain.webhook_targets import WebhookTargets
 from voxgate.services.apikeys import ApiKeys
 from voxgate.services.assistants import Assistants
 from voxgate.services.audit import AuditLog
-from voxgate.services.cache import TtlCache
+from voxgate.services.cache import STALE_AFTER, TtlCache
 from voxgate.services.numbers import Numbers
 from voxgate.services.schemas import (
     CONNECTION_DEFAULTS,
@@ -49,7 +49,6 @@ __all__ = ["ControlPlane"]
 log = structlog.get_logger("voxgate.control")
 
 DEFAULT_CREDENTIAL_LIFETIME = timedelta(days=365 * 22)
-MINT_CACHE_TTL = 2.0
 
 
 class ControlPlane:
@@ -72,7 +71,7 @@ class ControlPlane:
         self.secrets = SipSecrets(self.passwords, sealer, realm)  # the SIP realm: HA1s use it
         self.ring = KeyRing({}, None)
         self.audit_log = AuditLog(store)
-        self._mint_cache = TtlCache(self.get_credential, MINT_CACHE_TTL)
+        self._mint_cache = TtlCache(self.get_credential, STALE_AFTER)
         self.assistants = Assistants(store)
         self.api_keys = ApiKeys(store)
         self.trunks, self.numbers = Trunks(store, sealer), Numbers(store)  # the phone network

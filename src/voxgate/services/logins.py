@@ -16,7 +16,7 @@ from voxgate.domain.principals import Principal
 from voxgate.domain.records import Connection, Credential, CredentialStatus, Grant
 from voxgate.domain.registrations import Admission, Policy, TokenReuse
 from voxgate.domain.timeutil import from_epoch, to_epoch
-from voxgate.services.cache import TtlCache
+from voxgate.services.cache import STALE_AFTER, TtlCache
 from voxgate.services.control import ControlPlane
 
 __all__ = ["CONNECTION_LOGIN", "Grant", "LoginService", "admission"]
@@ -38,7 +38,10 @@ def admission(cred: Credential, conn: Connection) -> Admission:
 
 class LoginService:
     def __init__(
-        self, control: ControlPlane, throttle: LoginThrottle | None = None, cache_ttl: float = 2.0
+        self,
+        control: ControlPlane,
+        throttle: LoginThrottle | None = None,
+        cache_ttl: float = STALE_AFTER,
     ) -> None:
         self.control = control
         self.throttle = throttle or LoginThrottle()
@@ -50,10 +53,12 @@ class LoginService:
         self._conns = TtlCache(control.store.get_connection, cache_ttl)
         control.on_change.append(self.invalidate)
         # Tokens revoked one by one (token reuse): a handful at most, each until its exp.
-        # The bus adds one at once (``refuse_tokens``); a reload every few seconds covers
-        # a node that started, or missed the event, after the revocation.
+        # The bus adds one at once (``refuse_tokens``); a reload within ``cache_ttl`` covers
+        # a node that started, or missed the event, after the revocation: the same bound as a
+        # revoked credential's.
         self._revoked_jtis: set[str] = set()
-        self._jtis_loaded = -KEY_RELOAD_INTERVAL
+        self._jtis_ttl = cache_ttl
+        self._jtis_loaded = -cache_ttl
 
     def invalidate(self, credential_ids: list[str], connection_ids: list[str]) -> None:
         self._creds.drop(*credential_ids)
@@ -181,6 +186,8 @@ class LoginService:
                 return False
             if grant.issued_at is not None and grant.issued_at < to_epoch(cred.tokens_valid_after):
                 return False
+        if grant.jti is not None and await self._jti_revoked(grant.jti):
+            return False  # revoked on its own (token reuse) while we were not listening
         conn = await store.get_connection(grant.connection_id)
         return conn is not None and conn.active
 
@@ -198,7 +205,7 @@ class LoginService:
 
     async def _jti_revoked(self, jti: str) -> bool:
         clock = time.monotonic()
-        if clock - self._jtis_loaded >= KEY_RELOAD_INTERVAL:
+        if clock - self._jtis_loaded >= self._jtis_ttl:
             self._jtis_loaded = clock
             self._revoked_jtis = await self.control.store.revoked_jtis(from_epoch(time.time()))
         return jti in self._revoked_jtis
