@@ -26,6 +26,7 @@ from bench import (
     readme,
     report,
     rest,
+    scaleout,
     sip,
     trunks,
     workers,
@@ -85,6 +86,13 @@ def main() -> None:
         record(*workers.login_costs(work, key))
     if chosen(workers.workers_rate):
         record(workers.workers_rate(work, key))
+    for scale_figure in (
+        scaleout.idle_memory_redis,
+        scaleout.storm_workers,
+        scaleout.cluster_model,
+    ):
+        if chosen(scale_figure):
+            record(scale_figure(work, key))
     if chosen(calls.rtpengine_calls):
         record(calls.rtpengine_calls(work))
     with core_figures.pinned_here():

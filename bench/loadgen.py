@@ -255,14 +255,18 @@ async def hold(url: str, tokens: list[str], full: bool, count: int, batch: int) 
     return {"held": len(held)}
 
 
-async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str, Any]:
-    """Hold ``count`` sessions, drop them all at once, reconnect them all at once."""
+async def storm(url: str | list[str], tokens: list[str], count: int, batch: int) -> dict[str, Any]:
+    """Hold ``count`` sessions, drop them all at once, reconnect them all at once. With several
+    ``url``s (the nodes of a cluster), session ``i`` goes to ``url[i % len(url)]`` both times."""
+    urls = [url] if isinstance(url, str) else url
     live: list[RawClient] = []
     failures: collections.Counter[str] = collections.Counter()
     for start in range(0, count, batch):  # establish them at a pace the server can take
         first = await asyncio.gather(
             *(
-                asyncio.wait_for(_login(url, tokens[i % len(tokens)], True, _addr(i)), 60)
+                asyncio.wait_for(
+                    _login(urls[i % len(urls)], tokens[i % len(tokens)], True, _addr(i)), 60
+                )
                 for i in range(start, min(count, start + batch))
             ),
             return_exceptions=True,
@@ -278,7 +282,7 @@ async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str
         async with sem:
             for _ in range(5):
                 try:
-                    login = _login(url, tokens[i % len(tokens)], True, _addr(i))
+                    login = _login(urls[i % len(urls)], tokens[i % len(tokens)], True, _addr(i))
                     ws = await asyncio.wait_for(login, 60)
                     ws.abort()
                     return True

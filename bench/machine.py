@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def cpu_model() -> str:
@@ -59,20 +60,31 @@ def cpu_seconds(pid: int) -> float:
     return 0.0 if fields is None else _ticks(fields) / _TICK
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and every process under it (a node's workers and their wardens)."""
+def process_tree(pid: int) -> dict[int, list[str]]:
+    """``pid`` and every process under it (a node's workers and their wardens), with their
+    ``/proc/<pid>/stat`` fields."""
     parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := _stat_fields(entry / "stat")) is not None:
             parents[int(entry.name)] = int(fields[1])
-            ticks[int(entry.name)] = _ticks(fields)
+            stats[int(entry.name)] = fields
     tree, grown = {pid}, True
     while grown:
         below = {p for p, parent in parents.items() if parent in tree} - tree
         tree |= below
         grown = bool(below)
-    return sum(ticks.get(p, 0) for p in tree) / _TICK
+    return {p: stats[p] for p in tree if p in stats}
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and every process under it."""
+    return sum(_ticks(fields) for fields in process_tree(pid).values()) / _TICK
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and every process under it (field 24: pages)."""
+    return sum(int(f[21]) for f in process_tree(pid).values()) * _PAGE // 1024
 
 
 def _cpu_ticks() -> dict[int, tuple[str, int]]:

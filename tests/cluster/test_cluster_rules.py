@@ -24,8 +24,7 @@ from tests.rtc.test_call_reports import report
 from tests.rtc.test_gateway import raw_login
 from tests.rtc.test_registrations import ask, gone
 
-# Every gateway node's extra options, in one place (a webhook on loopback may need an allow
-# option here once webhook URLs are checked against private addresses).
+# Every gateway node's extra options, in one place.
 ALLOW_RECEIVER = ("--webhook-allow", "127.0.0.0/8")  # the test's webhook receiver, on loopback
 NODE_ARGS: tuple[str, ...] = ("--reattach-window", "2", *ALLOW_RECEIVER)
 
