@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from voxgate.bus.base import (
     Bus,
     BusEvent,
+    Changed,
     Displaced,
     NodeMessage,
     Registration,
@@ -241,6 +242,32 @@ async def test_script_calls_made_together_go_in_fewer_pipelines_and_survive_a_fl
         assert [r.session_id for r in await bus.registrations("cred:p3")] == ["t3"]
         await asyncio.gather(*(bus.unregister(f"cred:p{i}", f"t{i}") for i in range(50)))
         assert await bus.registrations("cred:p3") == []
+    finally:
+        await bus.close()
+
+
+async def test_a_burst_of_events_past_the_connection_pool_is_all_published() -> None:
+    """300 logins displacing a registration each publish 300 events at once; redis-py's pool
+    holds 100 connections and refuses the next instead of waiting (MaxConnectionsError: the
+    logins failed as "bus unavailable"). Events go in the scripts' pipelines instead."""
+    prefix = f"vxtest:{uuid.uuid4().hex[:10]}:"
+    bus = RedisBus("redis://127.0.0.1:6379/0", node_id="n1", prefix=prefix, node_ttl=5.0)
+    heard: list[BusEvent] = []
+
+    async def hear(event: BusEvent) -> None:
+        heard.append(event)
+
+    bus.subscribe(hear)
+    await bus.start()
+    try:
+        assert bus._redis.connection_pool.max_connections < 300  # the burst outgrows it
+        events = [Changed((f"c{i}",), ()) for i in range(300)]
+        await asyncio.gather(*(bus.publish(e) for e in events))
+        for _ in range(200):
+            if len(heard) == len(events):
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(heard, key=str) == sorted(events, key=str)
     finally:
         await bus.close()
 

@@ -6,7 +6,7 @@ Kept apart from ``bus/redis.py`` so each reads as a unit; the key layout is desc
 
 from __future__ import annotations
 
-__all__ = ["CALLS", "DROP", "HOLD", "KEEP", "REGISTER", "SLOT", "SWEEP", "UNREGISTER"]
+__all__ = ["CALLS", "DROP", "HOLD", "KEEP", "PUBLISH", "REGISTER", "SLOT", "SWEEP", "UNREGISTER"]
 
 # A session holds a token (its jti's hash: session id -> [node, address]). Entries of dead
 # nodes are dropped; the answer is the addresses, other than ours, of the other sessions
@@ -168,4 +168,11 @@ redis.call('HSET', KEYS[1], 'credential_id', ARGV[2], 'connection_id', ARGV[3])
 for i = 4, #ARGV do redis.call('HSET', KEYS[1], 'c:' .. ARGV[i], '1') end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
+"""
+
+# A bus event, in the pipeline of the scripts queued with it: a burst of logins that each
+# displace a registration would otherwise take one pooled connection per PUBLISH, and
+# redis-py's pool refuses the 101st (MaxConnectionsError) instead of waiting.
+PUBLISH = """
+return redis.call('PUBLISH', KEYS[1], ARGV[1])
 """

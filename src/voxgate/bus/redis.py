@@ -81,6 +81,7 @@ class RedisBus:
             "drop": lua.DROP,
             "sweep": lua.SWEEP,
             "calls": lua.CALLS,
+            "publish": lua.PUBLISH,
         }
         self.scripts = ScriptRunner(self._redis, scripts)
         self._handlers: list[Handler] = []
@@ -119,7 +120,7 @@ class RedisBus:
             self._k("node", event.node_id) if isinstance(event, NodeMessage) else self._k("events")
         )
         try:
-            await self._redis.publish(channel, encode(event))
+            await self.scripts.run("publish", (channel,), (encode(event),))
         except (RedisError, OSError) as exc:
             raise BusUnavailable(f"redis publish failed: {type(exc).__name__}") from exc
 

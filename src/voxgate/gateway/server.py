@@ -345,8 +345,8 @@ class Gateway:
         except RegistrationRefused as refused:  # first_wins: another login won the race
             reason = f"credential already registered by {refused.holder.user_agent}"
             await self.apply(peer, [Close(CloseCode.REGISTERED_ELSEWHERE, reason)])
-        except BusUnavailable:
-            log.warning("registration failed: bus unavailable")
+        except BusUnavailable as exc:
+            log.warning("registration failed: bus unavailable", error=str(exc))
             reason = "presence service unavailable, try again"
             await self.apply(peer, [Close(CloseCode.TRY_AGAIN_LATER, reason)])
 
