@@ -20,11 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.figures import Row
+from bench.figures import WARM_SESSIONS, Row, held_kb_per_session
 from bench.harness import (
     PG_ADMIN,
     REDIS_URL,
-    Holder,
     Server,
     loadgen,
     mint_tokens,
@@ -33,7 +32,7 @@ from bench.harness import (
     settle,
     start_voxgate,
 )
-from bench.machine import tree_cpu_seconds, tree_rss_kb
+from bench.machine import tree_cpu_seconds
 from bench.stats import Measured, interleave
 from bench.workers import RedisCounter, _login_sample, _redis_args
 
@@ -71,15 +70,7 @@ def idle_memory_redis(work: Path, key: str) -> Row:
         def sample() -> float:
             node, _, rtc = start_voxgate(homes[kind], key, kinds[kind])
             try:
-                time.sleep(1)  # start-up's own allocations settle
-                before = tree_rss_kb(node.proc.pid)
-                tokens = _tokens(homes[kind])
-                job = {"url": rtc, "tokens": tokens, "full": True, "count": count, "batch": 500}
-                holder = Holder(job)
-                held = int(holder.result["held"])
-                per = (tree_rss_kb(node.proc.pid) - before) / max(1, held)
-                holder.release()
-                return per
+                return held_kb_per_session(node.proc.pid, rtc, _tokens(homes[kind]), True)
             finally:
                 node.stop()
 
@@ -94,7 +85,7 @@ def idle_memory_redis(work: Path, key: str) -> Row:
         "KB embedded",
         f"<= {IDLE_SESSION_KB} KB",
         ours.median <= IDLE_SESSION_KB,
-        f"{count} sessions per sample, each in a new process; RSS of the node's process tree",
+        f"{count} sessions per sample (after {WARM_SESSIONS} held), each in a new process",
     )
 
 

@@ -9,9 +9,11 @@ the command (``voxgate --database-url URL serve``), as for every other command.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import inspect
 import os
+import sys
 import typing
 from collections.abc import Coroutine
 from pathlib import Path
@@ -217,8 +219,28 @@ def _parameters() -> list[inspect.Parameter]:
 serve.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MALLOC_ARENAS = 2
+
+
+def fewer_malloc_arenas() -> None:
+    """glibc gives threads that allocate arenas of their own (up to 8 per core), whose touched
+    pages stay resident: the store's thread and the executor's spread small allocations over
+    arenas that never shrink. Two are enough for a process whose work is one event loop
+    (``make bench``, idle session memory in a new process: 11.4 -> 10.0 KB per session). An
+    operator's own ``MALLOC_ARENA_MAX`` wins; on a libc without arenas this does nothing."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):  # not glibc (musl has one heap and no mallopt)
+        return
+
+
 def run_loop(coro: Coroutine[Any, Any, None]) -> None:
     """uvloop when installed (it ships with uvicorn[standard]): faster sockets, same semantics."""
+    fewer_malloc_arenas()
     try:
         import uvloop
     except ImportError:

@@ -50,6 +50,8 @@ _TO_CLIENT = {
 
 
 class Calls:
+    __slots__ = ("ended", "gathering", "legs", "media", "say")  # one per session, idle or not
+
     def __init__(self, say: Speaker) -> None:
         self.say = say
         self.media = Renegotiation(say)

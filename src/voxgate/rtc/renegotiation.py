@@ -29,6 +29,8 @@ ANSWER_TO = "voxgate"  # an info ``msg`` for the gateway itself, not for the oth
 class Renegotiation:
     """Hold and ICE restart for one session's legs."""
 
+    __slots__ = ("say",)
+
     def __init__(self, say: Speaker) -> None:
         self.say = say
 
