@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -130,3 +132,14 @@ async def test_a_credential_keeps_its_newest_detached_sessions_up_to_the_cap(
     assert kinds.count("detached") == 3 and kinds.count("detach_expired") == 1
     for _, callee, _ in calls:
         await callee.close()
+
+
+def test_the_cap_must_keep_at_least_one() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "voxgate", "serve", "--max-detached-per-credential", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--max-detached-per-credential must be 1 or more" in done.stderr
