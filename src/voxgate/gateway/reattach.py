@@ -4,9 +4,9 @@ credential it keeps, and how a reconnecting client resumes one.
 The core ends a session without a call when its socket drops (the SDK keeps only the calls
 listed in ``reattached_sessions``, so there is nothing to reattach); one with a call waits
 ``--reattach-window`` seconds, detached. A client dropping sessions with calls in a loop could
-still fill the node, so each credential keeps at most ``--max-detached-per-credential`` here,
-the oldest let go first (its calls end as if its window were over). The count is the
-``voxgate_detached_sessions`` gauge.
+still fill the node, so each credential keeps at most ``--max-detached-per-credential`` here
+(an anonymous session: its assistant per client address), the oldest let go first (its calls
+end as if its window were over). The count is the ``voxgate_detached_sessions`` gauge.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Detached:
         ):
             self.drop(peer)
             return
-        held = self._held.setdefault(peer.principal or session.sessid, {})
+        held = self._held.setdefault(_holder(peer), {})
         if session.sessid in held:
             return
         held[session.sessid] = peer
@@ -70,7 +70,7 @@ class Detached:
             await self.host.apply(oldest, oldest.session.give_up())
 
     def drop(self, peer: Peer) -> None:
-        key = peer.principal or peer.session.sessid
+        key = _holder(peer)
         held = self._held.get(key)
         if held is None or held.pop(peer.session.sessid, None) is None:
             return
@@ -102,3 +102,10 @@ class Detached:
         await host.apply(target, outs)
         await host.authenticate.track(target, grant)  # at its new address: not a rival
         host.drain(target)
+
+
+def _holder(peer: Peer) -> str:
+    """Whose cap a session counts against: its credential (or connection); an anonymous
+    session, whose principal is the assistant every visitor calls, its assistant and address."""
+    principal = peer.principal or peer.session.sessid
+    return f"{principal}@{peer.session.address}" if principal.startswith("anon:") else principal
