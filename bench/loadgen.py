@@ -265,34 +265,6 @@ async def hold(url: str, tokens: list[str], full: bool, count: int, batch: int) 
     return {"held": len(held)}
 
 
-async def drop(
-    url: str, tokens: list[str], count: int, concurrency: int, full: bool
-) -> dict[str, Any]:
-    """``count`` logins (connect + login, + REGED when ``full``), each socket then reset with
-    no close frame (a dropped network), ``concurrency`` at a time. Token ``k`` always comes
-    from the same address, so a token is never presented from two at once (token reuse)."""
-    turn = iter(range(count))
-    done = 0
-    failures: collections.Counter[str] = collections.Counter()
-
-    async def worker() -> None:
-        nonlocal done
-        for k in turn:
-            token = tokens[k % len(tokens)]
-            try:
-                ws = await asyncio.wait_for(_login(url, token, full, _addr(k % len(tokens))), 60)
-            except Exception as exc:
-                failures[type(exc).__name__] += 1
-                continue
-            ws.reset()
-            done += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - start
-    return {"dropped": done, "seconds": seconds, "failures": dict(failures)}
-
-
 async def storm(url: str, tokens: list[str], count: int, batch: int) -> dict[str, Any]:
     """Hold ``count`` sessions, drop them all at once, reconnect them all at once."""
     live: list[RawClient] = []
@@ -354,6 +326,34 @@ async def refresh(url: str, pairs: list[list[str]], sessions: int, rounds: int) 
     for ws in socks:
         ws.abort()
     return _percentiles(lat)
+
+
+async def drop(
+    url: str, tokens: list[str], count: int, concurrency: int, full: bool
+) -> dict[str, Any]:
+    """``count`` logins (connect + login, + REGED when ``full``), each socket then reset with
+    no close frame (a dropped network), ``concurrency`` at a time. Token ``k`` always comes
+    from the same address, so a token is never presented from two at once (token reuse)."""
+    turn = iter(range(count))
+    done = 0
+    failures: collections.Counter[str] = collections.Counter()
+
+    async def worker() -> None:
+        nonlocal done
+        for k in turn:
+            token = tokens[k % len(tokens)]
+            try:
+                ws = await asyncio.wait_for(_login(url, token, full, _addr(k % len(tokens))), 60)
+            except Exception as exc:
+                failures[type(exc).__name__] += 1
+                continue
+            ws.reset()
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - start
+    return {"dropped": done, "seconds": seconds, "failures": dict(failures)}
 
 
 async def echo_latency(url: str, token: str, sessions: int, rounds: int) -> dict[str, Any]:
