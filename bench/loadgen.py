@@ -11,7 +11,9 @@ import collections
 import hashlib
 import json
 import resource
+import socket
 import statistics
+import struct
 import sys
 import time
 import uuid
@@ -134,6 +136,14 @@ class RawClient(asyncio.Protocol):
 
     def abort(self) -> None:
         if self.transport is not None:
+            self.transport.abort()
+
+    def reset(self) -> None:
+        """A reset (RST, SO_LINGER 0), as a network drop: no close frame, and no TIME_WAIT
+        left on this side (tens of thousands would use up the loopback's ports)."""
+        if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
 
     async def wait_closed(self) -> None:
@@ -322,6 +332,34 @@ async def refresh(url: str, pairs: list[list[str]], sessions: int, rounds: int) 
     return _percentiles(lat)
 
 
+async def drop(
+    url: str, tokens: list[str], count: int, concurrency: int, full: bool
+) -> dict[str, Any]:
+    """``count`` logins (connect + login, + REGED when ``full``), each socket then reset with
+    no close frame (a dropped network), ``concurrency`` at a time. Token ``k`` always comes
+    from the same address, so a token is never presented from two at once (token reuse)."""
+    turn = iter(range(count))
+    done = 0
+    failures: collections.Counter[str] = collections.Counter()
+
+    async def worker() -> None:
+        nonlocal done
+        for k in turn:
+            token = tokens[k % len(tokens)]
+            try:
+                ws = await asyncio.wait_for(_login(url, token, full, _addr(k % len(tokens))), 60)
+            except Exception as exc:
+                failures[type(exc).__name__] += 1
+                continue
+            ws.reset()
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - start
+    return {"dropped": done, "seconds": seconds, "failures": dict(failures)}
+
+
 async def echo_latency(url: str, token: str, sessions: int, rounds: int) -> dict[str, Any]:
     socks = [await _login(url, token, False, _addr(i)) for i in range(sessions)]
     lat = []
@@ -507,6 +545,7 @@ def main() -> None:
         "logins": logins,
         "hold": hold,
         "storm": storm,
+        "drop": drop,
         "refresh": refresh,
         "echo_latency": echo_latency,
         "http": http_rps,

@@ -47,6 +47,7 @@ class Settings:
     expiry_notice: float = 3600.0
     expiry_grace: float = 0.0
     reattach_window: float = 60.0  # seconds a dropped session keeps its calls for a reconnect
+    max_detached_per_credential: int = 10  # dropped sessions with calls one credential keeps
     ping_interval: float = 30.0  # server telnyx_rtc.ping to every logged-in session
     idle_timeout: float = 75.0  # a session that sent nothing this long is treated as dropped
     log_level: str = "INFO"

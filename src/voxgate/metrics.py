@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = [
     "AUDIT_QUEUE",
     "CONNECTIONS",
+    "DETACHED",
     "DISPLACEMENTS",
     "EXPIRIES",
     "FRAMES",
@@ -38,6 +39,11 @@ HTTP_LATENCY = Histogram(
 )
 SESSIONS = Gauge("voxgate_sessions", "Live signaling sessions", ["kind"], registry=REGISTRY)
 LOGINS = Counter("voxgate_logins", "Gateway logins", ["method", "result"], registry=REGISTRY)
+DETACHED = Gauge(
+    "voxgate_detached_sessions",
+    "Sessions with a call whose socket dropped, kept for their client to reattach",
+    registry=REGISTRY,
+)
 REFRESHES = Counter("voxgate_refreshes", "In-place token refreshes", registry=REGISTRY)
 REATTACHES = Counter(
     "voxgate_reattaches", "Sessions resumed by a reconnecting client", registry=REGISTRY

@@ -59,6 +59,8 @@ HELP = {
     "expiry_grace": "Seconds a call in progress may outlive an expired token.",
     "handshake_timeout": "Seconds a socket may stay without logging in.",
     "reattach_window": "Seconds a dropped session keeps its calls for the client (0: off).",
+    "max_detached_per_credential": "Dropped sessions with a call one credential may keep "
+    "on a node for a reconnect; past it the oldest is let go (its calls end).",
     "ping_interval": "Seconds between server pings (0: none).",
     "idle_timeout": "Seconds of silence after which a session counts as dropped (0: never).",
     "tls_cert": "PEM certificate: serve https:// and wss://.",
@@ -126,6 +128,9 @@ def serve(**options: Any) -> None:
         raise typer.Exit(2)
     if options["anchor_media"] and not options["sip"]:
         typer.echo("error: --anchor-media relays through rtpengine: it needs --sip", err=True)
+        raise typer.Exit(2)
+    if options["max_detached_per_credential"] < 1:
+        typer.echo("error: --max-detached-per-credential must be 1 or more", err=True)
         raise typer.Exit(2)
     if options["sip_edge"] not in ("managed", "external"):
         typer.echo("error: --sip-edge must be managed or external", err=True)

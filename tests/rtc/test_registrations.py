@@ -275,6 +275,11 @@ async def test_a_refresh_and_a_reattach_from_a_new_address_are_not_reuse(
     ws, reply = await raw_login(server.rtc_url, {"login_token": token}, local_addr=("127.0.0.7", 0))
     sessid = reply["result"]["sessid"]
     assert "result" in await ask(ws, "login", {"login_token": token})  # a refresh
+    callee_cred = api.credential(conn["id"])  # a call up: only a session with one reattaches
+    callee = await online(api, server.rtc_url, callee_cred)
+    dialog = {"callID": "c-reuse", "destination_number": callee_cred["sip_username"]}
+    await ask(ws, "telnyx_rtc.invite", {"sdp": "v=0", "dialogParams": dialog})
+    await ring(callee)
     ws.transport.abort()  # the network drops: no close frame, the session detaches
     resumed = {"login_token": token, "reconnection": True, "sessid": sessid}
     back, again = await raw_login(server.rtc_url, resumed, local_addr=("127.0.0.8", 0))
@@ -285,6 +290,7 @@ async def test_a_refresh_and_a_reattach_from_a_new_address_are_not_reuse(
     kinds = api.audit_kinds(cred["id"])
     assert "token_reuse" not in kinds and "token_revoked" not in kinds
     await back.close()
+    await callee.close()
 
 
 def test_the_cli_sets_and_clears_the_policies(api: Api, server: Voxgate) -> None:

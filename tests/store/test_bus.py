@@ -405,3 +405,20 @@ async def test_a_sessions_calls_are_known_on_every_node_then_forgotten(
     assert await a.calls_of("s2") == SessionCalls(None, "conn-2", frozenset({"c3"}))
     await asyncio.sleep(0.5)
     assert await a.calls_of("s2") is None
+
+
+async def test_tokens_let_go_do_not_pile_up_in_the_local_bus() -> None:
+    """A login-and-drop loop: each login holds its token, each end lets it go. The heap of
+    token expiries (a day away) must not keep an entry per login."""
+    bus = LocalBus("n1")
+    until = time.time() + 86_400
+    for i in range(20_000):
+        jti = f"jti-{i % 50}"  # tokens reused, as the bench's and a looping client's are
+        await bus.hold_token(f"s{i}", "10.0.0.1", TokenHold(jti, until))
+        await bus.unregister("cred:x", f"s{i}", jti)
+    assert len(bus._token_heap) <= 1024 + 4
+    await bus.hold_token("s-live", "10.0.0.1", TokenHold("jti-live", until))
+    assert await bus.hold_token("s-other", "10.0.0.2", TokenHold("jti-live", until)) == [
+        "10.0.0.1",
+        "10.0.0.2",
+    ]  # a live token is still held (reuse still seen)

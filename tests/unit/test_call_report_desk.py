@@ -45,10 +45,26 @@ async def test_ended_sessions_are_bounded_and_dropped_oldest_first(tmp_path: Pat
     now = time.time()
     total = MAX_ENDED + 20_000
     for i in range(total):
-        desk.ended(Reporter(f"s{i}", "cred", "conn", frozenset()), now + i * 0.001)
+        desk.ended(Reporter(f"s{i}", "cred", "conn", frozenset({f"c{i}"})), now + i * 0.001)
     assert len(desk._ended) == MAX_ENDED
     assert "s0" not in desk._ended and f"s{total - 1}" in desk._ended
     assert next(iter(desk._ended)) == f"s{total - MAX_ENDED}"
-    desk.ended(Reporter("last", "cred", "conn", frozenset()), now + GRACE + total)
+    desk.ended(Reporter("last", "cred", "conn", frozenset({"c"})), now + GRACE + total)
     assert list(desk._ended) == ["last"]  # every earlier one's grace is over
+    await store.close()
+
+
+async def test_a_session_that_never_had_a_call_is_not_kept(tmp_path: Path) -> None:
+    """No call, no report can be taken: remembering it would only let a login-and-drop loop
+    hold memory for the grace (15 minutes)."""
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/d.db")
+    desk = CallReportDesk(
+        KEY, store, AuditLog(store), lambda _sessid: None, max_bytes=10_000, recordings=False
+    )
+    desk.ended(Reporter("s1", "cred", "conn", frozenset()), time.time())
+    assert desk._ended == {}
+    body = b'{"summary": {"callId": "c1"}, "stats": []}'
+    headers = {"x-call-report-id": report_id(KEY, "s1"), "x-call-id": "c1"}
+    refused = await desk.handle(HttpRequest("POST", "/call_report", headers, "127.0.0.1", body))
+    assert refused.status == 403
     await store.close()

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tests.unit.test_session import T0, config, grant, login, sends
-from voxgate.rtc import Session
+from voxgate.rtc import Session, State
 from voxgate.rtc.legs import CallState, InvalidTransition, transition
-from voxgate.rtc.outputs import Close, Offer, Output, Relay, RouteCall
+from voxgate.rtc.outputs import Audit, Close, Offer, Output, Relay, RouteCall
 from voxgate.rtc.renegotiation import UPDATE_TIMEOUT
 from voxgate.rtc.trickle import TRICKLE_WAIT, with_candidates
 
@@ -284,3 +284,37 @@ def test_a_tab_taking_a_session_over_is_rung_again_for_the_calls_still_ringing(
         T0 + 3,
     )
     assert [o.kind for o in answered if isinstance(o, Relay)] == ["answer"]
+
+
+def test_a_dropped_socket_without_a_call_ends_the_session_with_nothing_kept() -> None:
+    """Nothing to reattach (the SDK keeps only listed calls): the session ends at once, its
+    drop audited, instead of holding its memory for the reattach window."""
+    s = session(reattach_window=60)
+    outs = s.lost(T0 + 1, clean=False)
+    assert s.state is State.CLOSED and s.next_deadline() is None
+    assert [o.kind for o in outs if isinstance(o, Audit)] == ["dropped"]
+    assert not sends(outs)
+
+
+def test_a_dropped_socket_with_a_call_detaches_and_giving_up_ends_the_call() -> None:
+    s = session(reattach_window=60)
+    invite(s, "c1")
+    outs = s.lost(T0 + 1, clean=False)
+    assert s.state is State.DETACHED and s.next_deadline() == T0 + 61
+    assert [o.kind for o in outs if isinstance(o, Audit)] == ["detached"]
+    ended = s.give_up()  # its credential keeps too many detached sessions here
+    assert s.state is State.CLOSED
+    assert [o.kind for o in ended if isinstance(o, Audit)] == ["detach_expired"]
+    byes = [o for o in ended if isinstance(o, Relay) and o.kind == "bye"]
+    assert [b.params["cause"] for b in byes] == ["RECOVERY_ON_TIMER_EXPIRE"]
+    assert s.give_up() == []  # once
+
+
+def test_a_session_without_a_call_taken_over_by_a_newer_socket_carries_on() -> None:
+    """The old socket still looked open (a frozen path, another tab): the newer socket takes
+    the session over with its sessid, call or not."""
+    s = session(reattach_window=60)
+    s.lost(T0 + 1, clean=False, takeover=True)
+    assert s.state is State.DETACHED
+    resumed = s.resume("L", grant(exp=T0 + 1000), T0 + 2, socket=_new_tab(False))
+    assert sends(resumed)[0]["result"]["sessid"] == s.sessid and s.state is State.READY

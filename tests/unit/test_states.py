@@ -50,7 +50,8 @@ def in_state(state: State) -> Session:
     s.login_result("first", grant(exp=EXP), T0)
     if state is S.READY:
         return s
-    if state is S.DETACHED:
+    if state is S.DETACHED:  # only a session with a call is kept for its client
+        _call_up(s)
         s.lost(T0 + 2, clean=False)
         return s
     if state is S.DRAINING:
@@ -78,11 +79,22 @@ def _login_result(outcome: Any) -> Callable[[Session], list[Output]]:
     return drive
 
 
-def _expire_in_call(s: Session) -> list[Output]:
+def _call_up(s: Session) -> None:
     if s.grant is not None and not s.calls.live:
         invite(s, "c2")
         s.on_call(lambda c: c.routed("c2", 30, T0))
+
+
+def _expire_in_call(s: Session) -> list[Output]:
+    _call_up(s)
     return s.expire(EXP)
+
+
+def _socket_lost(s: Session) -> list[Output]:
+    """A network drop of a session with a call (one without has nothing to reattach: for
+    the session that is SOCKET_CLOSED, see test_session)."""
+    _call_up(s)
+    return s.lost(T0 + 2, clean=False)
 
 
 def _flood(s: Session) -> list[Output]:
@@ -124,7 +136,7 @@ DRIVERS: dict[Input, Callable[[Session], list[Output]]] = {
     E.OFFERED: _offered,
     E.FLOOD: _flood,
     E.PING_DUE: lambda s: s.on_timer(s.liveness.next_ping or T0 + 30),
-    E.SOCKET_LOST: lambda s: s.lost(T0 + 2, clean=False),
+    E.SOCKET_LOST: _socket_lost,
     E.SOCKET_CLOSED: lambda s: s.lost(T0 + 2, clean=True),
     E.REATTACH: lambda s: s.resume(
         "R", grant(exp=EXP + 500, jti="j3"), T0 + 3, socket=Session(config(), "203.0.113.5", 2, T0)
@@ -136,7 +148,10 @@ DRIVERS: dict[Input, Callable[[Session], list[Output]]] = {
 # session drops frames, timers and login results before classifying them; its row is all
 # IGNORE and is checked by effect below.)
 _NO_SOCKET = "a detached session has no socket, so no login is pending"
+_NO_CALL = "a session not logged in has no call to keep: its lost socket is SOCKET_CLOSED"
 UNREACHABLE: dict[tuple[State, Input], str] = {
+    (S.CONNECTED, E.SOCKET_LOST): _NO_CALL,
+    (S.LOGGING_IN, E.SOCKET_LOST): _NO_CALL,
     (S.CONNECTED, E.LOGIN_AGAIN): "a login being verified means LOGGING_IN or logged in",
     (S.CONNECTED, E.LOGIN_OK): "a login result comes only for a pending login",
     (S.CONNECTED, E.LOGIN_OTHER_IDENTITY): "a login result comes only for a pending login",

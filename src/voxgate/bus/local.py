@@ -79,7 +79,17 @@ class LocalBus:
         if self._token_until.get(token.jti) != until:
             self._token_until[token.jti] = until
             heapq.heappush(heap, (until, token.jti))
+            if len(heap) > 4 * len(self._token_until) + 1024:
+                self._compact_tokens()
         return sorted({*others, address}) if others else []
+
+    def _compact_tokens(self) -> None:
+        """A token let go of (its sessions ended) leaves its entry in the heap until its
+        expiry, up to a day: one per login, which a login-and-drop loop piled up (``make
+        bench``: dropped session memory). Rebuilt without them when they outnumber the live."""
+        live = self._token_until
+        self._token_heap = [(u, jti) for u, jti in self._token_heap if live.get(jti) == u]
+        heapq.heapify(self._token_heap)
 
     def _drop_token(self, jti: str, session_id: str | None) -> None:
         holders = self._tokens.get(jti, {})

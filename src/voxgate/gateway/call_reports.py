@@ -78,6 +78,8 @@ class CallReportDesk:
         a gateway spent minutes at 100 % CPU and logged in 13 clients a second (``make bench``).
         """
         self._ended.pop(reporter.sessid, None)  # ended again (a takeover): now the newest
+        if not reporter.call_ids:  # no call, no report to come: kept, a login-and-drop loop
+            return  # would hold ~0.4 KB a session for 15 minutes (``make bench``)
         self._ended[reporter.sessid] = (reporter, now + GRACE)
         while self._ended:
             oldest = next(iter(self._ended))

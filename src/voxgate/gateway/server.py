@@ -31,11 +31,11 @@ from voxgate.gateway.events import BusEvents
 from voxgate.gateway.handover import Handover
 from voxgate.gateway.listen import listen
 from voxgate.gateway.presence import Presence, RegistrationRefused
+from voxgate.gateway.reattach import Detached
 from voxgate.gateway.report import REPORT_INTERVAL, report_forever
 from voxgate.gateway.reuse import ReuseResponse
 from voxgate.gateway.sockets import Socket
 from voxgate.gateway.timers import Alarm
-from voxgate.rtc.frames import Id
 from voxgate.rtc.outputs import (
     AssistantMessage,
     Audit,
@@ -98,6 +98,7 @@ class Gateway:
             bus, logins, self.directory, audit, logins.control.ice, self.presence, reuse
         )
         self.handover = Handover(bus, self.directory, self.calls, self.config)
+        self.detached = Detached(self, settings.max_detached_per_credential)
         self.reports = (
             CallReportDesk(
                 report_key,
@@ -165,7 +166,7 @@ class Gateway:
             "at": time.time(),
             "sessions": len(peers),
             "registered": len(self.directory.registered),
-            "detached": sum(1 for p in peers if p.ws is None),
+            "detached": self.detached.count,
             "calls": self.calls.in_progress(),
             "trunks": dict(self.calls.lines.registered) if self.calls.lines else {},
         }
@@ -204,9 +205,7 @@ class Gateway:
             self._close(peer, Close(CloseCode.POLICY, "too many frames"))
             return
         peer.inbox.append(message)
-        if not peer.busy:
-            peer.busy = True
-            self._spawn(self._drain(peer))
+        self.drain(peer)
 
     def lost(self, sock: Socket) -> None:
         if sock.counted:
@@ -226,11 +225,16 @@ class Gateway:
         self._spawn(self._socket_gone(peer, sock))
 
     async def _socket_gone(self, peer: Peer, sock: Socket) -> None:
-        """A network loss detaches the session (its calls wait for the client to come back);
-        a close by the client, or any loss with reattach off, ends it."""
+        """A network loss detaches a session with a call (``gateway/reattach.py``); a close by
+        the client, a session without a call, or any loss with reattach off, ends it."""
         if peer.ws is sock:
             peer.ws = None
         await self.apply(peer, peer.session.lost(time.time(), clean=sock.closed_by_client))
+
+    def drain(self, peer: Peer) -> None:
+        if peer.inbox and not peer.busy:
+            peer.busy = True
+            self._spawn(self._drain(peer))
 
     async def _drain(self, peer: Peer) -> None:
         """Handle one session's messages in arrival order (logins await the store)."""
@@ -256,7 +260,7 @@ class Gateway:
                     and target is not peer
                     and target.session.can_resume(outcome)
                 ):
-                    return await self._reattach(peer, target, out.request_id, outcome)
+                    return await self.detached.resume(peer, target, out.request_id, outcome)
                 await self.apply(
                     peer, peer.session.login_result(out.request_id, outcome, time.time())
                 )
@@ -265,7 +269,8 @@ class Gateway:
             elif isinstance(out, Register):
                 await self._register(peer, out)
             elif isinstance(out, Unregister):
-                await self.presence.release(peer)
+                if peer.ws is not None or peer.session.state is not State.CLOSED:
+                    await self.presence.release(peer)  # else ended: released as it is forgotten
             elif isinstance(out, Audit):
                 self.audit_log.record(out.credential_id, out.kind, out.details)
             elif isinstance(out, RouteCall):
@@ -279,6 +284,7 @@ class Gateway:
         if peer.ws is None and peer.session.state is State.CLOSED:
             await self._forget(peer)  # a detached session ended: nobody came back, or revoked
             return
+        await self.detached.noted(peer)
         await self.handover.remember(peer)
         if self.reports is not None:
             await self.reports.calls_changed(peer)
@@ -307,37 +313,12 @@ class Gateway:
             return
         self.timers.cancel(peer)
         grant, sock, peer.ws = peer.session.grant, peer.ws, None
+        self.detached.drop(peer)
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
         if sock is not None:
             sock.peer = None
             sock.close(CloseCode.RESUMED_ELSEWHERE, "session resumed on another node")
-
-    async def _reattach(self, fresh: Peer, target: Peer, request_id: Id, grant: Grant) -> None:
-        """A reconnecting client resumes ``target`` on the socket ``fresh`` opened: the
-        session, its calls and its sessid carry on; the fresh session is dropped unseen. If
-        the old socket still looks open (the drop was not noticed yet), it is closed."""
-        now = time.time()
-        old = target.ws
-        if old is not None:
-            old.peer, target.ws = None, None
-            old.close(CloseCode.RESUMED_ELSEWHERE, "session resumed on a newer connection")
-            await self.apply(target, target.session.lost(now, clean=False))
-        sock, fresh.ws = fresh.ws, None
-        fresh.closing = Close(CloseCode.RESUMED_ELSEWHERE, "merged into a reattached session")
-        self.timers.cancel(fresh)
-        self.directory.forget(fresh)
-        metrics.SESSIONS.labels(grant.method).dec()  # counted as a new login by authenticate
-        metrics.REATTACHES.inc()
-        target.ws, target.closing, target.inbox = sock, None, fresh.inbox
-        if sock is not None:
-            sock.peer = target
-        outs = target.session.resume(request_id, grant, now, socket=fresh.session)
-        await self.apply(target, outs)
-        await self.authenticate.track(target, grant)  # at its new address: not a rival
-        if target.inbox and not target.busy:
-            target.busy = True
-            self._spawn(self._drain(target))
 
     async def _register(self, peer: Peer, out: Register) -> None:
         try:
@@ -361,6 +342,7 @@ class Gateway:
         if self.directory.peers.get(peer.session.sessid) is not peer:
             return  # already forgotten
         self.directory.forget(peer)
+        self.detached.drop(peer)
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
         reporter = self._reporter(peer.session.sessid, peer)

@@ -5,10 +5,9 @@
     outputs = session.login_result(req_id, grant_or_error, now)
     deadline = session.next_deadline()          # when it wants on_timer(now)
 
-Every input is first classified and looked up in ``rtc/states.py``'s table; the answer (a next
-state or a refusal) is the only thing that decides whether it is allowed. Verifying a login
-needs the store, so the session asks for it (``Authenticate``) and the adapter answers with
-``login_result`` (or, for a reconnecting client, with the old session's ``resume``). Call legs
+Every input is classified and looked up in ``rtc/states.py``'s table; its answer (a next state
+or a refusal) alone decides. A login needs the store, so the session asks (``Authenticate``)
+and the adapter answers with ``login_result`` (or the old session's ``resume``). Call legs
 live in ``rtc/calls.py``; liveness in ``rtc/liveness.py``; what we say in ``rtc/speaker.py``.
 """
 
@@ -42,17 +41,12 @@ from voxgate.rtc.outputs import (
     reply,
 )
 from voxgate.rtc.speaker import Speaker
-from voxgate.rtc.states import Input, Refusal, State, refused, step
+from voxgate.rtc.states import FRAME_INPUTS, Input, Refusal, State, refused, step
 
 __all__ = ["LoginOutcome", "Session", "SessionConfig"]
 
 MAX_HELD = 64  # frames kept for a detached client; a call's answer and bye fit many times
 LoginOutcome = Grant | LoginFailed
-_EVENTS = {
-    "telnyx_rtc.ping": Input.PING,
-    "telnyx_rtc.gatewayState": Input.GATEWAY_STATE,
-    "telnyx_rtc.invite": Input.INVITE,
-}
 
 
 @dataclass(slots=True)
@@ -124,7 +118,7 @@ class Session:
 
     def _request(self, req: Request, now: float) -> list[Output]:
         method = req.method
-        event = _EVENTS.get(method or "", Input.REQUEST)
+        event = FRAME_INPUTS.get(method or "", Input.REQUEST)
         outcome = self._step(event)
         if outcome is Refusal.NO_NEW_CALLS and self.grant is not None:
             return self.calls.invite(req, self.grant, now, refused=True)
@@ -266,7 +260,7 @@ class Session:
         outs = self._settle(self.calls.timeouts(now))
         if self.state is State.DETACHED:
             expired = self.detached_until is not None and now >= self.detached_until
-            return outs + self._detach_expired() if expired else outs
+            return outs + self.give_up() if expired else outs
         if self.liveness.silent(now):
             reason = "no traffic within the idle timeout"
             return [*outs, *self.lost(now, clean=False), Close(CloseCode.NO_TRAFFIC, reason)]
@@ -311,12 +305,14 @@ class Session:
             outs.append(Audit(self.grant.credential_id, "displaced", details))
         return outs
 
-    def lost(self, now: float, *, clean: bool) -> list[Output]:
-        """The socket is gone (or frozen). A client that closed it (``clean``) ends its calls:
-        the other side of each gets a bye. A network loss detaches the session instead: its
-        calls wait ``reattach_window`` seconds for the client to come back."""
+    def lost(self, now: float, *, clean: bool, takeover: bool = False) -> list[Output]:
+        """The socket is gone (or frozen). A client that closed it (``clean``) ends its calls (a
+        bye to the other side of each). A network loss detaches a session with a call for
+        ``reattach_window`` s; one without has nothing to reattach and ends (a login-and-drop
+        loop must hold no memory), unless a newer socket takes it over (``takeover``)."""
         window = self.config.reattach_window
-        outcome = self._step(Input.SOCKET_CLOSED if clean or window <= 0 else Input.SOCKET_LOST)
+        keep = not clean and window > 0 and (takeover or self.calls.live)
+        outcome = self._step(Input.SOCKET_LOST if keep else Input.SOCKET_CLOSED)
         if outcome is State.DETACHED:
             self.detached_until = now + window
             self.liveness.stop()
@@ -327,7 +323,11 @@ class Session:
             return outs
         if outcome is not State.CLOSED:
             return []
-        return self.calls.hangup_all("NORMAL_CLEARING", tell_client=False)
+        outs = self.calls.hangup_all("NORMAL_CLEARING", tell_client=False)
+        if clean or self.grant is None:
+            return outs
+        cred = self.grant.credential_id  # unregistered now: a frozen socket may linger a while
+        return [*outs, Unregister(), *([Audit(cred, "dropped", self._origin())] if cred else [])]
 
     def incoming_call(
         self, offer: Offer, now: float, call_id: str | None = None, ids: CallIds | None = None
@@ -364,9 +364,10 @@ class Session:
     def _ice(self, grant: Grant) -> list[Output]:  # before any call can need them
         return [] if grant.ice is None else [Send(self.say.ice_servers(grant.ice))]
 
-    def _detach_expired(self) -> list[Output]:
-        """Nobody came back: the calls end, the other side of each hears why."""
-        self._step(Input.DETACH_EXPIRED)
+    def give_up(self) -> list[Output]:
+        """Nobody came back in time (or its credential keeps too many detached): calls end."""
+        if self._step(Input.DETACH_EXPIRED) is not State.CLOSED:
+            return []
         outs = self.calls.hangup_all("RECOVERY_ON_TIMER_EXPIRE", tell_client=False)
         if self.grant is not None and self.grant.credential_id:
             outs.insert(0, Audit(self.grant.credential_id, "detach_expired", self._origin()))

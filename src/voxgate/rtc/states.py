@@ -13,7 +13,7 @@ from voxgate.domain.errors import LoginFailed, NotAuthenticated
 from voxgate.rtc.frames import Request
 from voxgate.rtc.outputs import Output, refuse
 
-__all__ = ["TABLE", "Input", "Refusal", "State", "refused", "step"]
+__all__ = ["FRAME_INPUTS", "TABLE", "Input", "Refusal", "State", "refused", "step"]
 
 
 class State(enum.Enum):
@@ -45,10 +45,19 @@ class Input(enum.Enum):
     OFFERED = "offered"  # someone calls this session
     FLOOD = "flood"  # frames beyond the rate limit
     PING_DUE = "ping_due"  # time to show the client we are alive
-    SOCKET_LOST = "socket_lost"  # the network dropped or froze the socket
-    SOCKET_CLOSED = "socket_closed"  # the client closed it (or reattach is off)
+    SOCKET_LOST = "socket_lost"  # the network dropped or froze the socket of a call
+    # the client closed it, reattach is off, or it had no call (nothing to reattach)
+    SOCKET_CLOSED = "socket_closed"
     REATTACH = "reattach"  # a new socket logged in as this session, with its sessid
-    DETACH_EXPIRED = "detach_expired"  # nobody came back within the reattach window
+    DETACH_EXPIRED = "detach_expired"  # nobody came back in time (or the cap let it go)
+
+
+# The requests that are inputs of their own; any other is a REQUEST.
+FRAME_INPUTS = {
+    "telnyx_rtc.ping": Input.PING,
+    "telnyx_rtc.gatewayState": Input.GATEWAY_STATE,
+    "telnyx_rtc.invite": Input.INVITE,
+}
 
 
 class Refusal(enum.Enum):
@@ -76,6 +85,7 @@ _COLUMNS = (S.CONNECTED, S.LOGGING_IN, S.READY, S.DRAINING, S.DETACHED)
 # - HANDSHAKE_TIMEOUT while LOGGING_IN: the store is slow, not the client.
 # - EXPIRED while DRAINING: the grace is already counting down.
 # - DISPLACED: the session stays connected (it may still dial out) but no longer rings.
+# - SOCKET_LOST is a network loss with a call to keep; without one it is SOCKET_CLOSED.
 # - DETACHED has no socket: frames cannot arrive; what the other legs say is held for the
 #   client and delivered when it reattaches.
 # fmt: off
@@ -100,7 +110,7 @@ _GRID: dict[Input, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
     E.OFFERED:              (_ABSENT,      _ABSENT,      S.READY,    _ABSENT,    _ABSENT),
     E.FLOOD:                (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED,   _IGNORE),
     E.PING_DUE:             (_IGNORE,      _IGNORE,      S.READY,    S.DRAINING, _IGNORE),
-    E.SOCKET_LOST:          (S.CLOSED,     S.CLOSED,     S.DETACHED, S.CLOSED,   _IGNORE),
+    E.SOCKET_LOST:          (_IGNORE,      _IGNORE,      S.DETACHED, S.CLOSED,   _IGNORE),
     E.SOCKET_CLOSED:        (S.CLOSED,     S.CLOSED,     S.CLOSED,   S.CLOSED,   _IGNORE),
     E.REATTACH:             (_NO_RESUME,   _NO_RESUME,   _NO_RESUME, _NO_RESUME, S.READY),
     E.DETACH_EXPIRED:       (_IGNORE,      _IGNORE,      _IGNORE,    _IGNORE,    S.CLOSED),
