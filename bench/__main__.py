@@ -5,7 +5,8 @@ Servers run pinned to core 0 and the load generator to core 1, all on loopback, 
 bounded. ``BENCH_SCALE=0.1`` shrinks every size for a quick look; ``BENCH_REPEATS`` sets the
 samples per figure (3 at least for a report README may show); ``BENCH_HOG=<figure>`` runs one
 baseline sample of that figure beside a CPU hog, to watch it come out "unstable";
-``BENCH_ONLY=logins,rest_tokens`` runs only the figures so named. Only a full run (scale 1, 3
+``BENCH_ONLY=logins,rest_tokens`` runs only the figures so named; ``BENCH_SOAK_MINUTES`` sets
+the soak's length (30 at scale 1, scaled by ``BENCH_SCALE``). Only a full run (scale 1, 3
 samples or more, no hog, every figure) writes ``latest.json`` and README's table.
 """
 
@@ -28,6 +29,7 @@ from bench import (
     rest,
     scaleout,
     sip,
+    soak,
     trunks,
     workers,
 )
@@ -62,18 +64,19 @@ def main() -> None:
     )
     print(f"  load average {before['load_average']}; busy: {before['busy_processes']}")
     machine.WATCH.start()
-    server, api, rtc = start_voxgate(work, key)
-    try:
-        target = Target.provisioned(work, key, server, api, rtc)
-        for figure in figures.FIGURES:
-            if chosen(figure):
+    if any(map(chosen, (*figures.FIGURES, rest.rest_tokens))):  # none: nothing to provision
+        server, api, rtc = start_voxgate(work, key)
+        try:
+            target = Target.provisioned(work, key, server, api, rtc)
+            for figure in figures.FIGURES:
+                if chosen(figure):
+                    settle(server.proc.pid)
+                    record(figure(target))
+            if chosen(rest.rest_tokens):
                 settle(server.proc.pid)
-                record(figure(target))
-        if chosen(rest.rest_tokens):
-            settle(server.proc.pid)
-            record(*rest.rest_tokens(target))
-    finally:
-        server.stop()
+                record(*rest.rest_tokens(target))
+        finally:
+            server.stop()
     if chosen(figures.revocation_two_nodes):
         record(figures.revocation_two_nodes(work, key))
     if chosen(sip.sip_registers):
@@ -95,6 +98,8 @@ def main() -> None:
             record(scale_figure(work, key))
     if chosen(calls.rtpengine_calls):
         record(calls.rtpengine_calls(work))
+    if chosen(soak.soak):
+        record(*soak.soak(work, key))
     with core_figures.pinned_here():
         main_thread = os.getpid(), threading.get_native_id()
         machine.WATCH.track("bench process (core figures)", *main_thread)

@@ -64,6 +64,7 @@ class RawClient(asyncio.Protocol):
         self.inbox: collections.deque[str] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
         self.lost = False
+        self.close_code: int | None = None  # the server's close frame's code, if one came
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's own Transport type
@@ -101,6 +102,7 @@ class RawClient(asyncio.Protocol):
             if opcode == 1:
                 self.inbox.append(payload.decode())
             elif opcode == 8 and self.transport is not None:
+                self.close_code = int.from_bytes(payload[:2], "big") if size >= 2 else 1005
                 self.transport.close()
             if self.waiter is not None and not self.waiter.done():
                 self.waiter.set_result(None)
@@ -538,6 +540,8 @@ def _percentiles(values: list[float]) -> dict[str, Any]:
 
 
 def main() -> None:
+    from bench import soakload  # its steps are this module's: imported here, not in a cycle
+
     _raise_fd_limit()
     args = json.loads(sys.stdin.readline())
     mode = args.pop("mode")
@@ -552,6 +556,8 @@ def main() -> None:
         "revocation": revocation,
         "reattach": reattach,
         "uploads": uploads,
+        "soak": soakload.churn,
+        "soak_drain": soakload.drain,
     }[mode]
     result = uvloop.run(fn(**args))
     if mode != "hold":

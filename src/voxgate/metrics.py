@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = [
     "AUDIT_QUEUE",
     "CONNECTIONS",
+    "DEADLINES",
     "DETACHED",
     "DISPLACEMENTS",
     "EXPIRIES",
@@ -20,6 +21,7 @@ __all__ = [
     "REGISTRY",
     "REVOCATIONS",
     "SESSIONS",
+    "TASKS",
     "TRUNK_REFUSED",
     "WEBHOOKS_REFUSED",
 ]
@@ -65,4 +67,11 @@ WEBHOOKS_REFUSED = Counter(
     "voxgate_webhooks_refused",
     "Webhook events dropped because their URL's address is not permitted (--webhook-allow)",
     registry=REGISTRY,
+)
+# What a long-running node must not accumulate (``make bench``'s soak counts them before and
+# after its churn): asyncio tasks alive in the process, and the gateway's session deadlines in
+# its one heap (a session gone must leave neither). Set by ``voxgate serve`` at start.
+TASKS = Gauge("voxgate_asyncio_tasks", "Live asyncio tasks in the process", registry=REGISTRY)
+DEADLINES = Gauge(
+    "voxgate_deadlines", "Session deadlines in the gateway's timer heap", registry=REGISTRY
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 import uvicorn
 
+from voxgate import metrics
 from voxgate.api.app import create_api
 from voxgate.config import DEFAULT_DATABASE_URL, HOME, Settings
 from voxgate.domain.timeutil import utcnow
@@ -88,6 +89,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             control = rt.control
             gateway = Gateway(settings, rt.bus, rt.logins, control.audit_log, control.store, signer)
             await gateway.start(settings.host, settings.rtc_port)
+            metrics.DEADLINES.set_function(partial(len, gateway.timers.heap))
         sip, sip_lines = None, []
         if settings.sip and settings.serves_rtc:
             from voxgate.gateway.phones import from_phone
@@ -118,10 +120,11 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         if not settings.worker:  # a worker's parent speaks for it
             signaling = gateway is not None or pool is not None
             _announce(settings, signaling, [*(pool.banner() if pool else []), *sip_lines])
+        loop = asyncio.get_running_loop()
+        metrics.TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
         if ready is not None:
             ready.set()
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)

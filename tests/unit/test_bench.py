@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bench import compare, machine, readme, report
+from bench import compare, machine, readme, report, soak
 from bench.core_figures import _heap_work
 from bench.figures import Row
 from bench.harness import ROOT
@@ -296,3 +296,21 @@ def test_compare_refuses_what_is_not_a_report_in_one_line(tmp_path: Path) -> Non
     ):
         with pytest.raises(compare.NotAReport, match=said):
             compare.load(path)
+
+
+def _checkpoints(rss: list[int]) -> list[soak.Checkpoint]:
+    return [soak.Checkpoint(i * 5.0, i * 1_000.0, kb, 40) for i, kb in enumerate(rss)]
+
+
+def test_the_soak_calls_a_steady_leak_missed_and_scatter_flat() -> None:
+    """A leak grows alike in every segment after the warm-up (a stable slope: missed); noise
+    scatters the segments' slopes past their median (flat, printed unstable)."""
+    leak = soak.segment_slopes(_checkpoints([100_000 + 50 * i for i in range(30)]), "rss_kb")
+    assert leak == pytest.approx((500.0, 500.0, 500.0))  # 50 KB per 1,000 logins
+    assert not soak._flat(leak, soak.FLAT_KB)
+    assert Row("rss", Measured(leak), "KB", None, "", "flat", False).verdict == "missed"
+    jitter = [100_000 + (300 if i % 3 == 0 else -200 if i % 3 == 1 else 0) for i in range(30)]
+    noise = soak.segment_slopes(_checkpoints(jitter), "rss_kb")
+    assert soak._flat(noise, soak.FLAT_KB)
+    fds = soak.segment_slopes(_checkpoints([100_000] * 30), "fds")
+    assert fds == (0.0, 0.0, 0.0) and soak._flat(fds, soak.FLAT_FDS)

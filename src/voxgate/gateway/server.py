@@ -346,10 +346,9 @@ class Gateway:
         if grant is not None:
             metrics.SESSIONS.labels(grant.method).dec()
         reporter = self._reporter(peer.session.sessid, peer)
-        if self.reports is not None and reporter is not None:
-            self.reports.ended(reporter, time.time())
-            if reporter.call_ids:
-                await self.reports.note(reporter, in_call=False)
+        if self.reports is not None and reporter is not None and reporter.call_ids:
+            self.reports.ended(reporter, time.time())  # no call: no report to wait 15 min for
+            await self.reports.note(reporter, in_call=False)
         await self.presence.release(peer, ended=True)
         await self.handover.forget(peer)
 
