@@ -12,7 +12,9 @@ Ratios also agree when their medians are within ``TOLERANCE`` of each other: the
 single stable run's samples are allowed, so two runs may differ by what one run's samples may
 (two stable runs here 16 hours apart put the SIP call setup at 3.61 and 4.26 times WebRTC's).
 Values get no such tolerance: a count or a memory figure does not drift.
-A row unstable in either run (samples spread more than 20 %) is listed, not compared.
+A row unstable in either run (samples spread more than 20 %) is listed, not compared. A row
+measured once in both (a bound, the soak's drain) has no range to compare: the two agree when
+both met their goal or both missed it.
 Exits 1 when a row stable in both disagrees.
 """
 
@@ -82,10 +84,14 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _cell(figure: dict[str, Any], on: str, measured: dict[str, Any]) -> str:
-    if on == "value":
+    if on != "ratio":
         return figure_text(figure["value"], figure["unit"])
     ratio = figure_text(measured, "")
     return f"{figure_text(figure['value'], figure['unit'])}; ratio {ratio}"
+
+
+def _once(figure: dict[str, Any]) -> bool:
+    return len(figure["value"]["samples"]) == 1
 
 
 def main(first: Path, second: Path) -> int:
@@ -103,6 +109,10 @@ def main(first: Path, second: Path) -> int:
         (mf, stable_f), (mg, stable_g) = judged(f, on_ratios), judged(g, on_ratios)
         if not (stable_f and stable_g):
             answer = "not compared (unstable)"
+        elif _once(f) and _once(g):
+            on = "goal"
+            answer = "yes" if f["verdict"] == g["verdict"] else "**no**"
+            disagreeing += answer != "yes"
         elif agree(mf, mg, TOLERANCE if on_ratios else 0.0):
             answer = "yes"
         else:

@@ -253,6 +253,25 @@ def test_runs_are_judged_on_their_ratios_to_the_same_run_baseline(
     assert "| ratio | **no** |" in capsys.readouterr().out
 
 
+def test_a_row_measured_once_is_judged_on_its_goal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One sample has no range: the soak's drain took 0.31 s in one run and 0.50 s in the
+    next, both under the 5 s goal (agree); 9.2 s missed it (disagree)."""
+
+    def drain(seconds: float) -> Row:
+        return Row("drain", Measured.once(seconds), "s", None, "", "<= 5 s", seconds <= 5)
+
+    runs = {}
+    for name, seconds in (("quick", 0.31), ("also", 0.50), ("slow", 9.2)):
+        runs[name] = tmp_path / f"{name}.json"
+        runs[name].write_text(json.dumps(_report([drain(seconds)])))
+    assert compare.main(runs["quick"], runs["also"]) == 0
+    assert "| goal | yes |" in capsys.readouterr().out
+    assert compare.main(runs["quick"], runs["slow"]) == 1
+    assert "| goal | **no** |" in capsys.readouterr().out
+
+
 def _m(m: Measured) -> dict[str, object]:
     return {"median": m.median, "samples": list(m.samples)}
 
