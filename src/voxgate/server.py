@@ -173,14 +173,26 @@ def _announce(settings: Settings, signaling: bool, more: list[str]) -> None:
     shared = ""
     if os.environ.get("VOXGATE_HOME"):  # a home of its own: the CLI needs to be told too
         command = f"VOXGATE_HOME={shlex.quote(str(HOME))} {command}"
+    database, secret_url = _shown(settings.database_url)
     if settings.database_url != DEFAULT_DATABASE_URL:
-        shared += f" --database-url {shlex.quote(settings.database_url)}"
+        # a URL with a password is not printed (logs keep banners): the CLI reads it from the
+        # environment instead, where the operator keeps it for the server too
+        url = '"$VOXGATE_DATABASE_URL"' if secret_url else shlex.quote(settings.database_url)
+        shared += f" --database-url {url}"
     if settings.secret_file != Settings().secret_file:
         shared += f" --secret-file {shlex.quote(str(settings.secret_file))}"
     lines += [
-        f"  database:   {settings.database_url}",
+        f"  database:   {database}",
         f"  secret:     {settings.secret_file}",
         f"  API key:    {command}{shared} keys create --label me",
         "              (from any directory; or start with VOXGATE_BOOTSTRAP_API_KEY set)",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _shown(url: str) -> tuple[str, bool]:
+    """The database URL as the banner prints it (password masked), and whether it has one."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True), parsed.password is not None

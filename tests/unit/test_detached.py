@@ -68,3 +68,19 @@ async def test_anonymous_visitors_of_one_assistant_count_apart_by_address() -> N
     again = detached(host, "anon:a1", "198.51.100.1")  # the same address loops
     await cap.noted(again)
     assert cap.count == 2 and [p for p, _ in host.applied] == [a]
+
+
+async def test_an_anonymous_session_resumed_from_a_new_address_leaves_the_count() -> None:
+    """Its key holds its address, which the reattach changes before it is dropped here."""
+    host = Host()
+    cap = Detached(host, 2)
+    visitor = detached(host, "anon:assistant-1", "198.51.100.20")
+    await cap.noted(visitor)
+    assert cap.count == 1
+    visitor.session.address = "203.0.113.5"  # resumed on a socket from another network
+    cap.drop(visitor)
+    assert cap.count == 0
+    others = [detached(host, "anon:assistant-1", "198.51.100.20") for _ in range(3)]
+    for peer in others:
+        await cap.noted(peer)
+    assert cap.count == 2 and [p for p, _ in host.applied] == [others[0]]

@@ -42,6 +42,10 @@ REFUSED = {
     "64:ff9b:1::a00:1": "not a public",  # local-use NAT64
     "2002:a00:1::1": "carries 10.0.0.1",  # 6to4 around a private address
     "2001:db8::1": "private",  # documentation
+    "fec0::1": "not a public",  # site-local (deprecated, still internal); is_global says True
+    "::ffff:0:7f00:1": "carries 127.0.0.1",  # SIIT IPv4-translated form
+    "192.88.99.1": "not a public",  # the old 6to4 relay anycast
+    "5f00::1": "not a public",  # SRv6 SIDs
 }
 PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"]
 

@@ -39,7 +39,19 @@ URL_FIELDS = ("webhook_event_url", "webhook_event_failover_url")
 # hold the request (delivery resolves and checks again).
 WRITE_RESOLVE_TIMEOUT = 2.0
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_REFUSED = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "::/96", "64:ff9b:1::/48"))
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT's IPv4-translated form
+# Python calls parts of these global: a metadata range, old relay and site-local ranges
+_REFUSED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "192.0.0.0/24",
+        "192.88.99.0/24",
+        "::/96",
+        "64:ff9b:1::/48",
+        "fec0::/10",
+        "5f00::/16",
+    )
+)
 _INVALID = "must be an absolute http(s) URL with a valid host and port"
 _ADVICE = (
     "webhooks go to public addresses only, unless the server's operator allows the range "
@@ -146,7 +158,7 @@ def _carried(address: Address) -> tuple[Address, ...]:
         return (address.ipv4_mapped,)
     if address.sixtofour is not None:
         return (address.sixtofour,)
-    if address in _NAT64:
+    if address in _NAT64 or address in _TRANSLATED:
         return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
     return ()
 

@@ -63,8 +63,14 @@ class Directory(Generic[P]):
     def of(self, principal: str) -> list[P]:
         return list(self.by_principal.get(principal, ()))
 
+    def knows(self, peer: P) -> bool:
+        """Is ``peer`` still a session here (not forgotten while a login awaited the bus)?"""
+        return self.peers.get(peer.session.sessid) is peer
+
     def track(self, peer: P, principal: str, jti: str | None) -> None:
         """A login of ``peer`` as ``principal``, presenting token ``jti`` (if any)."""
+        if not self.knows(peer):
+            return  # it ended while its login was checked: nothing to index it under
         if peer.principal is None:
             peer.principal = principal
             self.by_principal.setdefault(principal, set()).add(peer)

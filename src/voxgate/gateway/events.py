@@ -4,8 +4,11 @@ and, once Redis is back after an outage, the re-check of everything it may have 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
+
+import structlog
 
 from voxgate import metrics
 from voxgate.bus.base import BusEvent, Changed, Displaced, NodeMessage, Revoked
@@ -18,6 +21,9 @@ from voxgate.rtc.outputs import Output
 from voxgate.services.logins import LoginService
 
 __all__ = ["BusEvents", "EventHost"]
+
+log = structlog.get_logger("voxgate.gateway")
+RECHECK_RETRIES = (1.0, 2.0, 4.0, 8.0, 16.0)  # seconds between re-checks the store refused
 
 
 class EventHost(Protocol):
@@ -37,6 +43,7 @@ class EventHost(Protocol):
 class BusEvents:
     def __init__(self, host: EventHost) -> None:
         self.host = host
+        self._retrying: asyncio.Task[None] | None = None  # a re-check the store refused
 
     async def __call__(self, event: BusEvent) -> None:
         host, now = self.host, time.time()
@@ -80,16 +87,36 @@ class BusEvents:
         """Redis is back, or failed over, or forgot us: take our registrations and session
         records back (a restarted Redis or a promoted replica may lack them) and end every
         session whose credential or token was revoked while events could not reach us."""
-        host, now = self.host, time.time()
+        host = self.host
         host.calls.connections.clear()
         await host.presence.reclaim()
+        for peer in list(host.directory.peers.values()):  # Redis first: needs no store
+            if peer.saved:
+                peer.saved = ()  # rewritten: the record may be gone with the old master
+                await host.handover.remember(peer)
+        try:
+            await self._recheck()
+        except Exception as exc:  # the store may be switching over too: again, not inline
+            log.warning("re-check after the bus came back failed", error=type(exc).__name__)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.create_task(self._recheck_later())
+
+    async def _recheck_later(self) -> None:
+        for delay in RECHECK_RETRIES:
+            await asyncio.sleep(delay)
+            try:
+                await self._recheck()
+                return
+            except Exception as exc:
+                log.warning("re-check after the bus came back failed", error=type(exc).__name__)
+        log.error("live sessions not re-checked against revocations: the store is unavailable")
+
+    async def _recheck(self) -> None:
+        host, now = self.host, time.time()
         revoked_jtis = await host.logins.after_missed_events()
         for peer in list(host.directory.peers.values()):
             grant = peer.session.grant
-            if peer.saved:
-                peer.saved = ()  # rewritten below: the record may be gone with the old master
-                await host.handover.remember(peer)
-            if grant is None or grant.anonymous:
+            if grant is None or grant.anonymous or peer.closing is not None:
                 continue
             if peer.jti in revoked_jtis or not await host.logins.still_valid(grant, now):
                 reason = "revoked while the bus was unavailable"

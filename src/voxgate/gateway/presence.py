@@ -59,6 +59,12 @@ class Presence(Generic[P]):
         verdict = await self.bus.register(reg, grant.admission, token_hold(grant, peer.jti))
         if verdict.refused_by is not None:
             raise RegistrationRefused(verdict.refused_by)
+        if not self.directory.knows(peer):  # its socket dropped while the bus answered, and
+            # the session ended: what was just written would outlive it (no node removes a
+            # live node's registration), holding its token and displacing the real device
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.unregister(grant.principal, reg.session_id, grant.jti)
+            return
         self.directory.registered[peer.session.sessid] = peer
         if grant.jti is not None:
             peer.jti, peer.rivals = grant.jti, verdict.reused  # answered by Authenticator.track
@@ -80,17 +86,22 @@ class Presence(Generic[P]):
         token = token_hold(grant, peer.jti)
         if token is None or grant.jti == peer.jti:
             return ()
-        peer.jti = grant.jti
         try:
             session = peer.session
-            return tuple(await self.bus.hold_token(session.sessid, session.address, token))
-        except BusUnavailable:  # held again at the next registration (reattach, reclaim)
+            rivals = await self.bus.hold_token(session.sessid, session.address, token)
+        except BusUnavailable:  # still the old token's holder: the next refresh tries again
             return ()
+        peer.jti = grant.jti
+        return tuple(rivals)
 
     async def release(self, peer: P, *, ended: bool = False) -> None:
         """Withdraw the registration. ``ended``: the session is gone, so it lets go of its
         token too; a detached one keeps holding it (it may come back, and it still counts)."""
-        principal = peer.principal
+        grant = peer.session.grant
+        # a session that ended mid-login has a grant and maybe a registration on its way,
+        # but no principal yet (``track`` comes after): ``claim`` withdraws what lands late
+        late = grant.principal if grant is not None and not grant.anonymous else None
+        principal = peer.principal or late
         if principal is None:
             return
         self.directory.registered.pop(peer.session.sessid, None)

@@ -43,6 +43,9 @@ class Detached:
         self.cap = max(1, cap)
         # principal -> sessid -> peer, in the order they detached (the oldest first)
         self._held: dict[str, dict[str, Peer]] = {}
+        # sessid -> the key it is held under: an anonymous session's includes its address,
+        # which a reattach from elsewhere changes before it is dropped from here
+        self._keys: dict[str, str] = {}
         self.count = 0
 
     async def noted(self, peer: Peer) -> None:
@@ -55,9 +58,10 @@ class Detached:
         ):
             self.drop(peer)
             return
-        held = self._held.setdefault(_holder(peer), {})
-        if session.sessid in held:
+        if session.sessid in self._keys:
             return
+        key = self._keys[session.sessid] = _holder(peer)
+        held = self._held.setdefault(key, {})
         held[session.sessid] = peer
         self.count += 1
         metrics.DETACHED.inc()
@@ -70,10 +74,11 @@ class Detached:
             await self.host.apply(oldest, oldest.session.give_up())
 
     def drop(self, peer: Peer) -> None:
-        key = _holder(peer)
+        key = self._keys.get(peer.session.sessid, "")
         held = self._held.get(key)
-        if held is None or held.pop(peer.session.sessid, None) is None:
+        if held is None or held.get(peer.session.sessid) is not peer:
             return
+        del held[peer.session.sessid], self._keys[peer.session.sessid]
         self.count -= 1
         metrics.DETACHED.dec()
         if not held:

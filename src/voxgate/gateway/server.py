@@ -339,7 +339,7 @@ class Gateway:
     async def _forget(self, peer: Peer) -> None:
         grant = peer.session.grant
         self.timers.cancel(peer)
-        if self.directory.peers.get(peer.session.sessid) is not peer:
+        if not self.directory.knows(peer):
             return  # already forgotten
         self.directory.forget(peer)
         self.detached.drop(peer)

@@ -196,8 +196,9 @@ class LoginService:
         record and read the single-token revocations again now. The revoked jtis."""
         self._creds.clear()
         self._conns.clear()
-        self._jtis_loaded = time.monotonic()
+        self._jtis_loaded = -self._jtis_ttl  # stale until the read below succeeds
         self._revoked_jtis = await self.control.store.revoked_jtis(from_epoch(time.time()))
+        self._jtis_loaded = time.monotonic()
         return set(self._revoked_jtis)
 
     def refuse_tokens(self, jtis: tuple[str, ...]) -> None:
