@@ -171,3 +171,17 @@ def drop_pg_database(url: str) -> None:
         ["psql", PG_ADMIN_DSN, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
         capture_output=True,
     )
+
+
+def serve_refused(home: Path, args: list[str], said: str) -> None:
+    """``voxgate serve ARGS`` stops before it starts: exit 2, ``said`` in one clear line."""
+    env = {**os.environ, "VOXGATE_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "voxgate", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from voxgate.domain.errors import ConfigurationError
 
-__all__ = ["TrustedProxies"]
+__all__ = ["TrustedProxies", "networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_HOPS = 32  # a longer chain is not believed further
@@ -38,17 +38,7 @@ class TrustedProxies:
         header = header.lower()
         if header not in HEADERS:
             raise ConfigurationError("--forwarded-header must be x-forwarded-for or forwarded")
-        networks: list[Network] = []
-        for spec in specs:
-            for part in filter(None, (p.strip() for p in spec.split(","))):
-                try:
-                    networks.append(ipaddress.ip_network(part, strict=False))
-                except ValueError:
-                    raise ConfigurationError(
-                        f"--trusted-proxies: {part!r} is not an address or CIDR "
-                        "(e.g. 127.0.0.1/32,10.0.0.0/8)"
-                    ) from None
-        return cls(tuple(networks), header)
+        return cls(networks(specs, "--trusted-proxies", "127.0.0.1/32,10.0.0.0/8"), header)
 
     def __bool__(self) -> bool:
         return bool(self.networks)
@@ -105,3 +95,17 @@ def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(value)
     except ValueError:
         return None
+
+
+def networks(specs: Iterable[str], option: str, example: str) -> tuple[Network, ...]:
+    """``specs``: addresses or CIDRs as an option gives them (repeated, or comma lists)."""
+    found: list[Network] = []
+    for spec in specs:
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            try:
+                found.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"{option}: {part!r} is not an address or CIDR (e.g. {example})"
+                ) from None
+    return tuple(found)

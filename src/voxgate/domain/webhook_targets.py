@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from voxgate.domain.errors import ConfigurationError, TargetRefused
+from voxgate.domain.errors import TargetRefused
+from voxgate.domain.forwarded import networks
 
 __all__ = ["URL_FIELDS", "Address", "WebhookTargets"]
 
@@ -66,17 +67,7 @@ class WebhookTargets:
     @classmethod
     def parse(cls, specs: Iterable[str]) -> WebhookTargets:
         """``specs``: CIDRs or addresses (``--webhook-allow``), each possibly a comma list."""
-        networks: list[Network] = []
-        for spec in specs:
-            for part in filter(None, (p.strip() for p in spec.split(","))):
-                try:
-                    networks.append(ipaddress.ip_network(part, strict=False))
-                except ValueError:
-                    raise ConfigurationError(
-                        f"--webhook-allow: {part!r} is not an address or CIDR "
-                        "(e.g. 10.20.0.0/16 or fd00::/8)"
-                    ) from None
-        return cls(tuple(networks))
+        return cls(networks(specs, "--webhook-allow", "10.20.0.0/16 or fd00::/8"))
 
     def refusal(self, address: Address) -> str | None:
         """Why a webhook may not be sent to ``address`` (a phrase), or None if it may."""
