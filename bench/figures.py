@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,22 @@ def held_kb_per_session(pid: int, url: str, tokens: list[str], full: bool) -> fl
     return per
 
 
+def in_new_node(
+    home: Path, key: str, measure: Callable[[int, str], float], extra: list[str] | None = None
+) -> float:
+    """``measure(pid, url)`` on a node started for it and stopped after (the same home: the
+    same database and secret): one that held sessions before would reuse their freed memory."""
+    node, _, rtc = start_voxgate(home, key, extra)
+    try:
+        return measure(node.proc.pid, rtc)
+    finally:
+        node.stop()
+
+
+def _held(tokens: list[str]) -> Callable[[int, str], float]:
+    return lambda pid, url: held_kb_per_session(pid, url, tokens, True)
+
+
 def idle_memory(t: Target) -> Row:
     """Memory per idle logged-in session, vs the bare server holding the same sessions. Each
     sample is a fresh process: one that held sessions before reuses their freed memory."""
@@ -256,11 +273,7 @@ def idle_memory(t: Target) -> Row:
             server.stop()
 
     def ours() -> float:
-        node, _, rtc = start_voxgate(t.work, t.key)  # the same home: same database and secret
-        try:
-            return held_kb_per_session(node.proc.pid, rtc, t.sessions, True)
-        finally:
-            node.stop()
+        return in_new_node(t.work, t.key, _held(t.sessions))
 
     per, base = interleave("idle memory", bare_sample, ours)
     return Row(
@@ -278,6 +291,7 @@ def idle_memory(t: Target) -> Row:
 def _dropped_kb_per_session(pid: int, url: str, tokens: list[str], full: bool) -> float:
     """RSS growth per login whose socket then dropped without a close frame, after a warm-up
     of the same (first-use allocations are not the sessions')."""
+    time.sleep(1)  # let start-up's own allocations settle
     job = {"mode": "drop", "url": url, "tokens": tokens, "concurrency": 32, "full": full}
     loadgen({**job, "count": n(2000)})
     settle(pid)
@@ -300,19 +314,12 @@ def dropped_memory(t: Target) -> Row:
     for the same loop is ~0.01 KB, too near zero to be sampled steadily."""
 
     def held() -> float:
-        node, _, rtc = start_voxgate(t.work, t.key)
-        try:
-            return held_kb_per_session(node.proc.pid, rtc, t.sessions, True)
-        finally:
-            node.stop()
+        return in_new_node(t.work, t.key, _held(t.sessions))
 
     def ours() -> float:
-        node, _, rtc = start_voxgate(t.work, t.key)  # the same home: same database and secret
-        try:
-            time.sleep(1)  # let start-up's own allocations settle
-            return _dropped_kb_per_session(node.proc.pid, rtc, t.sessions, True)
-        finally:
-            node.stop()
+        return in_new_node(
+            t.work, t.key, lambda pid, url: _dropped_kb_per_session(pid, url, t.sessions, True)
+        )
 
     per, base = interleave("dropped memory", held, ours)
     return Row(

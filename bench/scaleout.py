@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.figures import WARM_SESSIONS, Row, held_kb_per_session
+from bench.figures import WARM_SESSIONS, Row, held_kb_per_session, in_new_node
 from bench.harness import (
     PG_ADMIN,
     REDIS_URL,
@@ -68,11 +68,12 @@ def idle_memory_redis(work: Path, key: str) -> Row:
 
     def per_session(kind: str) -> Callable[[], float]:
         def sample() -> float:
-            node, _, rtc = start_voxgate(homes[kind], key, kinds[kind])
-            try:
-                return held_kb_per_session(node.proc.pid, rtc, _tokens(homes[kind]), True)
-            finally:
-                node.stop()
+            tokens = _tokens(homes[kind])
+
+            def measure(pid: int, url: str) -> float:
+                return held_kb_per_session(pid, url, tokens, True)
+
+            return in_new_node(homes[kind], key, measure, kinds[kind])
 
         return sample
 

@@ -52,10 +52,7 @@ class Detached:
         """After anything happened to ``peer``: held while it is detached (letting go of its
         credential's oldest beyond the cap), out of the count once it is not."""
         session = peer.session
-        if (
-            session.state is not State.DETACHED
-            or self.host.directory.peers.get(session.sessid) is not peer
-        ):
+        if session.state is not State.DETACHED or not self.host.directory.knows(peer):
             self.drop(peer)
             return
         if session.sessid in self._keys:
